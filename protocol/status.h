@@ -1,0 +1,46 @@
+// Status and Result<T>: the error currency at layer boundaries (storage, config, Jenkins).
+// Lives in protocol/ because it is the lowest, dependency-free layer every other layer links.
+// Flow control (need more, would block, shutting down) is never expressed as a Status.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace roundhouse {
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;  // OK
+  static Status Ok() { return Status(); }
+  static Status Error(std::string message) { return Status(std::move(message)); }
+
+  bool ok() const { return !failed_; }
+  // Human-readable cause; empty when ok().
+  const std::string& message() const { return message_; }
+
+ private:
+  explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
+  bool failed_ = false;
+  std::string message_;
+};
+
+// Either a value or a failed Status.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}            // NOLINT(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {}     // NOLINT(google-explicit-constructor)
+
+  bool ok() const { return std::holds_alternative<T>(v_); }
+  const T& value() const& { return std::get<T>(v_); }
+  T& value() & { return std::get<T>(v_); }
+  T&& value() && { return std::get<T>(std::move(v_)); }
+  // The error; only meaningful when !ok().
+  Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+}  // namespace roundhouse

@@ -1,0 +1,267 @@
+// Admin text commands (spec gearman.md §4). Every reply is built completely, then appended to
+// the connection's output in one piece, so it leaves in one burst (gearadmin stops reading after
+// 5 ms of silence).
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/admin_line.h"
+#include "server/base/log.h"
+#include "server/broker/broker.h"
+#include "server/broker/function.h"
+#include "server/broker/job.h"
+#include "server/commands.h"
+#include "server/connection.h"
+
+#ifndef ROUNDHOUSE_VERSION
+#error "ROUNDHOUSE_VERSION must be defined by the build"
+#endif
+
+namespace roundhouse::server {
+
+using protocol::EqualsIgnoreCase;
+
+namespace {
+
+void AppendNumber(std::string* out, int64_t value) {
+  char buf[24];
+  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(result.ptr - buf));
+}
+
+void AppendOk(std::string* out) { out->append("OK\r\n"); }
+
+// status: FUNC\tTOTAL\tRUNNING\tWORKERS\n per function (by name), then ".\n".
+void Status(Connection& conn) {
+  std::string reply;
+  for (const broker::Function* fn : conn.broker().FunctionsByName()) {
+    reply.append(fn->name());
+    reply.push_back('\t');
+    AppendNumber(&reply, static_cast<int64_t>(fn->total()));
+    reply.push_back('\t');
+    AppendNumber(&reply, static_cast<int64_t>(fn->running()));
+    reply.push_back('\t');
+    AppendNumber(&reply, static_cast<int64_t>(fn->worker_count()));
+    reply.push_back('\n');
+  }
+  reply.append(".\n");
+  conn.Out()->append(reply);
+}
+
+// prioritystatus: FUNC\tHIGH\tNORMAL\tLOW\tWORKERS\n (queued jobs per priority), then ".\n".
+void PriorityStatus(Connection& conn) {
+  std::string reply;
+  for (const broker::Function* fn : conn.broker().FunctionsByName()) {
+    reply.append(fn->name());
+    for (broker::Priority p :
+         {broker::Priority::kHigh, broker::Priority::kNormal, broker::Priority::kLow}) {
+      reply.push_back('\t');
+      AppendNumber(&reply, static_cast<int64_t>(fn->queued(p)));
+    }
+    reply.push_back('\t');
+    AppendNumber(&reply, static_cast<int64_t>(fn->worker_count()));
+    reply.push_back('\n');
+  }
+  reply.append(".\n");
+  conn.Out()->append(reply);
+}
+
+// workers: FD IP ID : F1 F2\n per connection that acted as a worker (by fd), then ".\n".
+void Workers(Connection& conn) {
+  std::string reply;
+  for (const broker::Peer* peer : conn.broker().WorkerPeers()) {
+    AppendNumber(&reply, peer->Fd());
+    reply.push_back(' ');
+    reply.append(peer->Address());
+    reply.push_back(' ');
+    reply.append(peer->state().client_id);
+    reply.append(" :");
+    for (const broker::Registration& reg : peer->state().registrations) {
+      reply.push_back(' ');
+      reply.append(reg.function->name());
+    }
+    reply.push_back('\n');
+  }
+  reply.append(".\n");
+  conn.Out()->append(reply);
+}
+
+// show jobs: HANDLE\tRETRIES\tIGNORE\tQUEUED\n (QUEUED = durable/background), then ".\n".
+// show unique jobs: UNIQ\n, then ".\n".
+void ShowJobs(Connection& conn, bool unique) {
+  std::string reply;
+  for (const broker::Job* job : conn.broker().JobsInCreationOrder()) {
+    if (unique) {
+      reply.append(job->unique());
+    } else {
+      reply.append(job->handle());
+      reply.push_back('\t');
+      AppendNumber(&reply, static_cast<int64_t>(job->retries()));
+      reply.push_back('\t');
+      reply.push_back(job->ignored() ? '1' : '0');
+      reply.push_back('\t');
+      reply.push_back(job->background() || job->durable() ? '1' : '0');
+    }
+    reply.push_back('\n');
+  }
+  reply.append(".\n");
+  conn.Out()->append(reply);
+}
+
+// `show jobs` / `show unique jobs`; anything else after `show` is UNKNOWN_SHOW_ARGUMENTS.
+void Show(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (tok.size() == 1) {
+    protocol::AppendUnknownCommand(conn.Out(), tok[0]);
+  } else if (tok.size() == 2 && EqualsIgnoreCase(tok[1], "jobs")) {
+    ShowJobs(conn, false);
+  } else if (tok.size() == 3 && EqualsIgnoreCase(tok[1], "unique") &&
+             EqualsIgnoreCase(tok[2], "jobs")) {
+    ShowJobs(conn, true);
+  } else {
+    conn.Out()->append("ERR UNKNOWN_SHOW_ARGUMENTS\r\n");
+  }
+}
+
+void Cancel(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (tok.size() < 3) {
+    protocol::AppendUnknownCommand(conn.Out(), tok[0]);
+  } else if (tok.size() == 3 && EqualsIgnoreCase(tok[1], "job")) {
+    if (conn.broker().CancelJob(tok[2]) == broker::CancelResult::kOk) {
+      AppendOk(conn.Out());
+    } else {
+      conn.Out()->append("ERR UNKNOWN_JOB\r\n");
+    }
+  } else {
+    conn.Out()->append("ERR UNKNOWN_ERROR\r\n");
+  }
+}
+
+// `create function NAME` / `drop function NAME`; NAME is the token as parsed, whichever line
+// ending was used (gearmand loses a byte on bare `\n`).
+bool FunctionArgument(const std::vector<std::string_view>& tok) {
+  return tok.size() == 3 && EqualsIgnoreCase(tok[1], "function");
+}
+
+void CreateFunction(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (!FunctionArgument(tok)) {
+    protocol::AppendInvalidArguments(conn.Out(), tok[0]);
+    return;
+  }
+  conn.broker().CreateFunction(tok[2]);
+  AppendOk(conn.Out());
+}
+
+void DropFunction(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (!FunctionArgument(tok)) {
+    protocol::AppendInvalidArguments(conn.Out(), tok[0]);
+    return;
+  }
+  switch (conn.broker().DropFunction(tok[2])) {
+    case broker::DropResult::kOk:
+      AppendOk(conn.Out());
+      break;
+    case broker::DropResult::kNotFound:
+      conn.Out()->append("ERR function not found\r\n");
+      break;
+    case broker::DropResult::kHasWorkersOrRunning:
+      conn.Out()->append("ERR there are still connected workers or executing clients\r\n");
+      break;
+    case broker::DropResult::kHasQueuedJobs:
+      conn.Out()->append("ERR there are still queued jobs\r\n");
+      break;
+  }
+}
+
+// maxqueue NAME [N | H N | H N L]; numbers atoi-like, negative -> 0 (spec §4.3).
+void MaxQueue(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (tok.size() < 2) {
+    protocol::AppendInvalidArguments(conn.Out(), tok[0]);
+    return;
+  }
+  auto limit = [](std::string_view text) -> uint32_t {
+    const long long n = protocol::ParseLeadingInt(text);
+    if (n <= 0) return 0;
+    return n > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(n);
+  };
+  std::array<uint32_t, 3> limits = {0, 0, 0};
+  if (tok.size() == 3) {
+    limits.fill(limit(tok[2]));
+  } else if (tok.size() == 4) {
+    limits = {limit(tok[2]), limit(tok[3]), 0};
+  } else if (tok.size() == 5) {
+    limits = {limit(tok[2]), limit(tok[3]), limit(tok[4])};
+  }
+  conn.broker().SetMaxQueue(tok[1], limits);
+  AppendOk(conn.Out());
+}
+
+// shutdown [graceful]: loopback peers only; `OK\r\n` is written before the server acts.
+void Shutdown(Connection& conn, const std::vector<std::string_view>& tok) {
+  if (!conn.IsLoopback()) {
+    protocol::AppendAdminError(conn.Out(), "PERMISSION_DENIED",
+                               "shutdown only allowed from loopback");
+    return;
+  }
+  bool graceful = false;
+  if (tok.size() == 2 && EqualsIgnoreCase(tok[1], "graceful")) {
+    graceful = true;
+  } else if (tok.size() != 1) {
+    protocol::AppendInvalidArguments(conn.Out(), tok[0]);
+    return;
+  }
+  AppendOk(conn.Out());
+  conn.host().RequestShutdown(graceful);
+}
+
+}  // namespace
+
+Disposition HandleAdminLine(Connection& conn, std::string_view line) {
+  std::vector<std::string_view>& tok = conn.tokens();
+  if (!protocol::Tokenize(line, conn.limits(), &tok)) return Disposition::kClose;
+  if (tok.empty() || tok[0].empty()) {
+    protocol::AppendUnknownCommand(conn.Out(), "");
+    return Disposition::kKeep;
+  }
+  const std::string_view cmd = tok[0];
+  std::string* out = nullptr;
+  if (EqualsIgnoreCase(cmd, "status")) {
+    Status(conn);
+  } else if (EqualsIgnoreCase(cmd, "prioritystatus")) {
+    PriorityStatus(conn);
+  } else if (EqualsIgnoreCase(cmd, "workers")) {
+    Workers(conn);
+  } else if (EqualsIgnoreCase(cmd, "version")) {
+    conn.Out()->append("OK " ROUNDHOUSE_VERSION "\n");
+  } else if (EqualsIgnoreCase(cmd, "getpid")) {
+    out = conn.Out();
+    out->append("OK ");
+    AppendNumber(out, static_cast<int64_t>(getpid()));
+    out->push_back('\n');
+  } else if (EqualsIgnoreCase(cmd, "verbose")) {
+    out = conn.Out();
+    out->append("OK ");
+    out->append(log::LevelName(log::CurrentLevel()));
+    out->push_back('\n');
+  } else if (EqualsIgnoreCase(cmd, "show")) {
+    Show(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "cancel")) {
+    Cancel(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "create")) {
+    CreateFunction(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "drop")) {
+    DropFunction(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "maxqueue")) {
+    MaxQueue(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "shutdown")) {
+    Shutdown(conn, tok);
+  } else {
+    protocol::AppendUnknownCommand(conn.Out(), cmd);
+  }
+  return Disposition::kKeep;
+}
+
+}  // namespace roundhouse::server

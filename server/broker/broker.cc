@@ -1,0 +1,332 @@
+// Broker construction, the public forwarding layer, peers and worker registrations.
+
+#include "server/broker/broker.h"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+#include "server/broker/broker_impl.h"
+
+namespace roundhouse::broker {
+
+// ---- Job
+
+std::string_view Job::function_name() const { return function_->name(); }
+
+void Job::ResetForReuse() {
+  if (bytes_.capacity() > kMaxReusedBytes) {
+    std::string().swap(bytes_);
+  } else {
+    bytes_.clear();
+  }
+  if (clients_.capacity() > 16) {
+    std::vector<ClientRef>().swap(clients_);
+  } else {
+    clients_.clear();
+  }
+  data_len_ = 0;
+  handle_len_ = unique_len_ = reducer_len_ = 0;
+  id_ = 0;
+  function_ = nullptr;
+  when_ = 0;
+  numerator_ = denominator_ = 0;
+  retries_ = 0;
+  priority_ = Priority::kNormal;
+  state_ = State::kQueued;
+  background_ = durable_ = write_pending_ = cancelled_ = indexed_ = false;
+  worker_ = nullptr;
+  worker_slot_ = 0;
+  links_[0] = links_[1] = Link{};
+  heap_pos_ = kNoHeapPos;
+  deadline_ms_ = 0;
+}
+
+// ---- Impl: construction and job memory
+
+Broker::Impl::Impl(const Options& opts, Clock& clk, storage::JobStore* st,
+                   std::function<void(int64_t)> sched)
+    : options(opts),
+      clock(clk),
+      store(st),
+      schedule(std::move(sched)),
+      alive_(std::make_shared<Impl*>(this)) {}
+
+Broker::Impl::~Impl() {
+  // Owned jobs; the free list's unique_ptrs free themselves.
+  for (Job* job = all_jobs_.front(); job != nullptr;) {
+    Job* next = JobList<kCreationLink>::Next(job);
+    delete job;
+    job = next;
+  }
+}
+
+Job* Broker::Impl::AllocJob() {
+  if (free_jobs_.empty()) return new Job();
+  Job* job = free_jobs_.back().release();
+  free_jobs_.pop_back();
+  return job;
+}
+
+void Broker::Impl::FreeJob(Job* job) {
+  job->ResetForReuse();
+  if (free_jobs_.size() < kMaxFreeJobs) {
+    free_jobs_.emplace_back(job);
+  } else {
+    delete job;
+  }
+}
+
+// ---- Impl: functions
+
+Function* Broker::Impl::FindFunction(std::string_view name) const {
+  auto it = functions_.find(name);
+  return it == functions_.end() ? nullptr : it->second.get();
+}
+
+Function* Broker::Impl::GetOrCreateFunction(std::string_view name) {
+  if (Function* fn = FindFunction(name)) return fn;
+  std::unique_ptr<Function> fn(new Function(std::string(name)));
+  Function* raw = fn.get();
+  functions_.emplace(std::string(name), std::move(fn));
+  return raw;
+}
+
+// ---- Impl: peers
+
+void Broker::Impl::Attach(Peer& peer) {
+  PeerState& st = peer.state_;
+  assert(!st.attached);
+  st.attached = true;
+  st.exceptions = options.exceptions_default;
+  peers_.push_back(&peer);
+}
+
+void Broker::Impl::Detach(Peer& peer) {
+  PeerState& st = peer.state_;
+  assert(st.attached);
+
+  // Pending submit replies are dropped; the writes themselves go on.
+  for (const Peer::PendingSubmit& p : peer.pending_submits_) {
+    if (p.ready) continue;
+    auto it = writes_.find(p.write_id);
+    assert(it != writes_.end());
+    auto& waiters = it->second.waiters;
+    waiters.erase(std::remove_if(waiters.begin(), waiters.end(),
+                                 [&](const Waiter& w) { return w.peer == &peer; }),
+                  waiters.end());
+  }
+  peer.pending_submits_.clear();
+
+  // Registrations first, so the re-queues below never wake the departing peer.
+  while (!st.registrations.empty()) RemoveRegistration(peer, st.registrations.size() - 1);
+  SetSleepFlags(peer, false, false);
+
+  // Then the jobs it waits on (§3.10), before the jobs it runs: a job this peer both submitted
+  // and ran is abandoned, so it is dropped below rather than re-queued.
+  while (!st.waiting.empty()) {
+    Job* job = st.waiting.back();
+    const auto slot = static_cast<uint32_t>(st.waiting.size() - 1);
+    auto& clients = job->clients_;
+    auto it = std::find_if(clients.begin(), clients.end(), [&](const Job::ClientRef& c) {
+      return c.peer == &peer && c.slot == slot;
+    });
+    assert(it != clients.end());
+    *it = clients.back();
+    clients.pop_back();
+    st.waiting.pop_back();
+    OnClientLeft(job, &peer);
+  }
+
+  while (!st.running.empty()) Requeue(st.running.back());
+
+  st.attached = false;
+  peers_.erase(std::find(peers_.begin(), peers_.end(), &peer));
+}
+
+void Broker::Impl::SetSleepFlags(Peer& peer, bool sleeping, bool noop_sent) {
+  PeerState& st = peer.state_;
+  const bool was = Wakeable(peer);
+  st.sleeping = sleeping;
+  st.noop_sent = noop_sent;
+  const bool now = Wakeable(peer);
+  if (was == now) return;
+  for (const Registration& r : st.registrations) {
+    if (now) {
+      ++r.function->wakeable_;
+    } else {
+      assert(r.function->wakeable_ > 0);
+      --r.function->wakeable_;
+    }
+  }
+}
+
+void Broker::Impl::CanDo(Peer& peer, std::string_view name, int64_t timeout_ms) {
+  PeerState& st = peer.state_;
+  st.acted_as_worker = true;
+  // §3.8: 1..999 ms behave as one second; zero or negative means no timeout.
+  if (timeout_ms <= 0) {
+    timeout_ms = 0;
+  } else if (timeout_ms < 1000) {
+    timeout_ms = 1000;
+  }
+  Function* fn = GetOrCreateFunction(name);
+  for (Registration& r : st.registrations) {
+    if (r.function == fn) {  // a repeat keeps its position and updates the timeout (§3.13 #10)
+      r.timeout_ms = timeout_ms;
+      return;
+    }
+  }
+  st.registrations.push_back(Registration{fn, timeout_ms});
+  fn->ring_.push_back(&peer);
+  if (Wakeable(peer)) ++fn->wakeable_;
+}
+
+void Broker::Impl::RemoveRegistration(Peer& peer, size_t index) {
+  PeerState& st = peer.state_;
+  Function* fn = st.registrations[index].function;
+  auto& ring = fn->ring_;
+  const auto pos = static_cast<size_t>(std::find(ring.begin(), ring.end(), &peer) - ring.begin());
+  assert(pos < ring.size());
+  ring.erase(ring.begin() + static_cast<std::ptrdiff_t>(pos));
+  if (pos < fn->cursor_) --fn->cursor_;
+  if (fn->cursor_ >= ring.size()) fn->cursor_ = 0;
+  if (Wakeable(peer)) {
+    assert(fn->wakeable_ > 0);
+    --fn->wakeable_;
+  }
+  st.registrations.erase(st.registrations.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+void Broker::Impl::CantDo(Peer& peer, std::string_view name) {
+  PeerState& st = peer.state_;
+  Function* fn = FindFunction(name);
+  if (fn == nullptr) return;
+  auto it = std::find_if(st.registrations.begin(), st.registrations.end(),
+                         [&](const Registration& r) { return r.function == fn; });
+  if (it == st.registrations.end()) return;
+  RemoveRegistration(peer, static_cast<size_t>(it - st.registrations.begin()));
+  // Walking from the back: a swap-remove moves an already visited job into slot i.
+  for (size_t i = st.running.size(); i-- > 0;) {
+    if (i < st.running.size() && st.running[i]->function_ == fn) Requeue(st.running[i]);
+  }
+}
+
+void Broker::Impl::ResetAbilities(Peer& peer) {
+  PeerState& st = peer.state_;
+  while (!st.registrations.empty()) RemoveRegistration(peer, st.registrations.size() - 1);
+  while (!st.running.empty()) Requeue(st.running.back());
+}
+
+// ---- Impl: clients
+
+void Broker::Impl::AttachClient(Job* job, Peer& peer) {
+  auto& waiting = peer.state_.waiting;
+  job->clients_.push_back(Job::ClientRef{&peer, static_cast<uint32_t>(waiting.size())});
+  waiting.push_back(job);
+}
+
+void Broker::Impl::RemoveWaitingSlot(Peer& peer, uint32_t slot) {
+  auto& waiting = peer.state_.waiting;
+  const auto last = static_cast<uint32_t>(waiting.size() - 1);
+  if (slot != last) {
+    Job* moved = waiting[last];
+    waiting[slot] = moved;
+    for (Job::ClientRef& c : moved->clients_) {
+      if (c.peer == &peer && c.slot == last) {
+        c.slot = slot;
+        break;
+      }
+    }
+  }
+  waiting.pop_back();
+}
+
+void Broker::Impl::PopClient(Job* job) {
+  const Job::ClientRef c = job->clients_.back();
+  // Popped first so that, when the slot swap moves another entry of this same job, the fix-up
+  // finds the remaining entry rather than the one being removed.
+  job->clients_.pop_back();
+  RemoveWaitingSlot(*c.peer, c.slot);
+}
+
+void Broker::Impl::OnClientLeft(Job* job, const Peer* detaching) {
+  if (!job->Abandoned()) return;
+  switch (job->state_) {
+    case Job::State::kQueued:
+    case Job::State::kWaiting:
+      Destroy(job);  // §3.10: an abandoned queued job goes at once
+      break;
+    case Job::State::kRunning:
+      // Runs on, results discarded, dropped instead of re-queued; stays coalescable.
+      if (job->worker_ != detaching) job->worker_->JobWithdrawn(*job);
+      break;
+    case Job::State::kPending:
+      assert(false && "pending jobs are background");
+      break;
+  }
+}
+
+// ---- Broker: forwarding
+
+Broker::Broker(Options options, Clock& clock, storage::JobStore* store,
+               std::function<void(int64_t deadline_ms)> schedule)
+    : options_(std::move(options)),
+      impl_(std::make_unique<Impl>(options_, clock, store, std::move(schedule))) {}
+
+Broker::~Broker() = default;
+
+void Broker::Attach(Peer& peer) { impl_->Attach(peer); }
+void Broker::Detach(Peer& peer) { impl_->Detach(peer); }
+
+void Broker::SetClientId(Peer& peer, std::string_view id) {
+  peer.state_.acted_as_worker = true;
+  peer.state_.client_id.assign(id);
+}
+
+void Broker::SetExceptions(Peer& peer, bool on) { peer.state_.exceptions = on; }
+
+void Broker::CanDo(Peer& peer, std::string_view function, int64_t timeout_ms) {
+  impl_->CanDo(peer, function, timeout_ms);
+}
+void Broker::CantDo(Peer& peer, std::string_view function) { impl_->CantDo(peer, function); }
+void Broker::ResetAbilities(Peer& peer) { impl_->ResetAbilities(peer); }
+void Broker::PreSleep(Peer& peer) { impl_->PreSleep(peer); }
+
+const Job* Broker::Grab(Peer& peer, GrabKind kind) {
+  (void)kind;  // the caller picks JOB_ASSIGN / _UNIQ / _ALL; selection is the same
+  return impl_->Grab(peer);
+}
+
+WorkResult Broker::Work(Peer& peer, protocol::PacketType type, std::string_view handle,
+                        std::string_view payload, std::string_view numerator,
+                        std::string_view denominator) {
+  return impl_->Work(peer, type, handle, payload, numerator, denominator);
+}
+
+SubmitOutcome Broker::Submit(Peer& peer, const SubmitRequest& request) {
+  return impl_->Submit(peer, request);
+}
+JobStatus Broker::GetStatus(std::string_view handle) const { return impl_->GetStatus(handle); }
+JobStatus Broker::GetStatusUnique(std::string_view unique) const {
+  return impl_->GetStatusUnique(unique);
+}
+
+CancelResult Broker::CancelJob(std::string_view handle) { return impl_->CancelJob(handle); }
+void Broker::CreateFunction(std::string_view name) { impl_->GetOrCreateFunction(name); }
+DropResult Broker::DropFunction(std::string_view name) { return impl_->DropFunction(name); }
+void Broker::SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits) {
+  impl_->SetMaxQueue(name, limits);
+}
+
+std::vector<const Function*> Broker::FunctionsByName() const { return impl_->FunctionsByName(); }
+std::vector<const Job*> Broker::JobsInCreationOrder() const { return impl_->JobsInCreationOrder(); }
+std::vector<const Peer*> Broker::WorkerPeers() const { return impl_->WorkerPeers(); }
+size_t Broker::LiveJobCount() const { return impl_->by_id_.size(); }
+
+void Broker::RunTimers() { impl_->RunTimers(); }
+std::optional<int64_t> Broker::NextTimerDeadline() const { return impl_->NextTimerDeadline(); }
+void Broker::Restore(storage::JobRecord&& record) { impl_->Restore(std::move(record)); }
+void Broker::SetHandleFloor(uint64_t id) { impl_->SetHandleFloor(id); }
+
+}  // namespace roundhouse::broker

@@ -1,0 +1,167 @@
+// The broker: functions, jobs, the unique index, priorities, worker registrations, dispatch,
+// wake-ups, retries, timers (spec gearman.md §3). Pure logic: no sockets, no libuv, no SQLite.
+// It is driven by calls from the connection layer (one call per decoded request) and by the
+// timer callback, reads time from a Clock, and reaches storage only through storage::JobStore.
+//
+// Thread-safety: loop thread only. Pointers and views it returns are valid until the next
+// non-const Broker call unless stated otherwise.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/packet.h"
+#include "protocol/status.h"
+#include "server/base/clock.h"
+#include "server/broker/function.h"
+#include "server/broker/job.h"
+#include "server/broker/peer.h"
+#include "storage/job_store.h"
+
+namespace roundhouse::broker {
+
+enum class PriorityOrder { kGlobal, kPerFunction };
+
+struct Options {
+  PriorityOrder priority_order = PriorityOrder::kGlobal;  // --priority-order
+  bool round_robin = false;         // -R; meaningful in kPerFunction order (always on in kGlobal)
+  int job_retries = -1;             // -j: -1 unlimited, 0..255 (§3.7)
+  uint32_t worker_wakeup = 0;       // -w: NOOPs per runnable job, 0 = all
+  bool exceptions_default = false;  // --exceptions
+  std::string handle_prefix;        // "H:<nodename>" or --job-handle-prefix; <= 42 bytes
+  size_t max_unique = 64;           // Limits::max_unique
+};
+
+struct SubmitRequest {
+  std::string_view function;
+  std::string_view unique;
+  std::string_view data;
+  std::string_view reducer;  // SUBMIT_REDUCE_JOB*; empty otherwise
+  Priority priority = Priority::kNormal;
+  bool background = false;
+  int64_t when = 0;  // SUBMIT_JOB_EPOCH Unix seconds; 0 = now
+};
+
+// Outcome of Submit(). When `pending`, the reply comes later through Peer::SubmitDone(ticket).
+struct SubmitOutcome {
+  bool pending = false;
+  uint64_t ticket = 0;
+  SubmitReply reply;  // valid when !pending
+};
+
+enum class GrabKind { kJob, kUniq, kAll };  // GRAB_JOB, GRAB_JOB_UNIQ, GRAB_JOB_ALL
+
+// Result of a WORK_* packet from a worker.
+enum class WorkResult {
+  kOk,              // accepted (forwarded / stored / discarded for an ignored job)
+  kJobNotFound,     // not held by this peer: ERROR JOB_NOT_FOUND with the type's text (§2.1)
+  kHandleTooLarge,  // WORK_FAIL with a handle >= 64 bytes: ARGUMENT_TOO_LARGE (§2.1)
+};
+
+struct JobStatus {  // GET_STATUS / GET_STATUS_UNIQUE
+  bool known = false;
+  bool running = false;
+  uint64_t numerator = 0;
+  uint64_t denominator = 0;
+  uint32_t clients = 0;  // attached foreground clients
+};
+
+enum class CancelResult { kOk, kUnknownJob };
+enum class DropResult { kOk, kNotFound, kHasWorkersOrRunning, kHasQueuedJobs };
+
+class Broker {
+ public:
+  // `store` may be null (-q none): then nothing is durable and every submit answers at once.
+  // `schedule` is called with a monotonic deadline (ms) whenever the earliest timer moves
+  // earlier; the owner must call RunTimers() at or after that time.
+  Broker(Options options, Clock& clock, storage::JobStore* store,
+         std::function<void(int64_t deadline_ms)> schedule);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // ---- peers
+  void Attach(Peer& peer);
+  // The peer is gone: its running jobs are re-queued (§3.7), it is detached from the jobs it
+  // waits on (§3.10), its registrations and pending submit tickets are dropped.
+  void Detach(Peer& peer);
+  // Stores `id` as given (the caller keeps the first Limits::max_client_id bytes).
+  void SetClientId(Peer& peer, std::string_view id);
+  void SetExceptions(Peer& peer, bool on);
+
+  // ---- worker requests
+  // Registers (or, repeated, updates the timeout of) `function`, creating it if new.
+  // `timeout_ms` as parsed from CAN_DO_TIMEOUT: 1..999 becomes 1000, <= 0 none (§3.8).
+  void CanDo(Peer& peer, std::string_view function, int64_t timeout_ms = 0);
+  // Withdraws one registration and re-queues this peer's jobs of it; unknown names are ignored.
+  void CantDo(Peer& peer, std::string_view function);
+  // Withdraws every registration and re-queues every job the peer holds.
+  void ResetAbilities(Peer& peer);
+  // Sends NOOP through peer.SendNoop() at once if a due job exists for any registration,
+  // otherwise marks the peer sleeping.
+  void PreSleep(Peer& peer);
+  // Assigns the next job per the priority order (§3.4), or null for NO_JOB. Clears sleeping
+  // and noop_sent. The caller encodes JOB_ASSIGN / _UNIQ / _ALL from the returned job.
+  const Job* Grab(Peer& peer, GrabKind kind);
+  // WORK_STATUS, WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION, WORK_DATA, WORK_WARNING.
+  // `handle` is the first argument, `payload` the whole packet body (forwarded unchanged).
+  // For WORK_STATUS, `numerator`/`denominator` are its 2nd and 3rd arguments.
+  WorkResult Work(Peer& peer, protocol::PacketType type, std::string_view handle,
+                  std::string_view payload, std::string_view numerator = {},
+                  std::string_view denominator = {});
+
+  // ---- client requests
+  // The request's views are copied (DATA once, into the job); they need not outlive the call.
+  SubmitOutcome Submit(Peer& peer, const SubmitRequest& request);
+  // Exact handle. Jobs awaiting their first durable write are unknown.
+  JobStatus GetStatus(std::string_view handle) const;
+  // The oldest job with this unique in any function; unknown if none.
+  JobStatus GetStatusUnique(std::string_view unique) const;
+
+  // ---- admin
+  // §3.11, exact handle. Calls JobWithdrawn() on the worker of a running job.
+  CancelResult CancelJob(std::string_view handle);
+  // Creates the function if it does not exist (idempotent).
+  void CreateFunction(std::string_view name);
+  // Exact-case name first, else ASCII case-insensitive. Refused while the function has
+  // registrations or running jobs (kHasWorkersOrRunning), or queued / epoch-waiting jobs or jobs
+  // awaiting their first durable write (kHasQueuedJobs).
+  DropResult DropFunction(std::string_view name);
+  // limits[p] for HIGH, NORMAL, LOW; 0 = unlimited. Unknown function: ignored.
+  void SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits);
+
+  // Functions in ascending byte order of name (for `status`, `prioritystatus`).
+  std::vector<const Function*> FunctionsByName() const;
+  // Every live job in creation order (for `show jobs`, `show unique jobs`).
+  std::vector<const Job*> JobsInCreationOrder() const;
+  // Attached peers that acted as workers, ordered by Fd(), ties in attach order (`workers`).
+  std::vector<const Peer*> WorkerPeers() const;
+  // Jobs queued, running, or awaiting their first durable write (graceful shutdown waits for 0).
+  size_t LiveJobCount() const;
+
+  // ---- timers and start-up
+  // Runs every timer due at clock.MonotonicMs(): CAN_DO_TIMEOUT expiries, epoch jobs. Then
+  // passes the next deadline (if any) to `schedule`, so the owner may simply re-arm there.
+  void RunTimers();
+  std::optional<int64_t> NextTimerDeadline() const;
+  // Start-up replay of one durable job (not re-written). Call before any peer attaches.
+  void Restore(storage::JobRecord&& record);
+  // Start-up: the handle counter starts at or above this id (and above every restored id and
+  // the start-up Unix time in microseconds).
+  void SetHandleFloor(uint64_t id);
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Impl;
+  Options options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roundhouse::broker

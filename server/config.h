@@ -1,0 +1,122 @@
+// The server's configuration: gearmand's command line (spec gearman.md §5), gearmand config
+// files (option tokens) and roundhouse's own `key = value` files with `[jenkins NAME]` sections.
+// Parsing is pure (no I/O besides reading the named files) so it is unit-tested directly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/limits.h"
+#include "protocol/status.h"
+#include "server/base/log.h"
+#include "server/broker/broker.h"
+
+namespace roundhouse {
+
+// One `[jenkins NAME]` section or `--jenkins` flag: raw key/value pairs, validated by jenkins/.
+struct JenkinsMasterConfig {
+  std::string name;
+  std::map<std::string, std::string> settings;
+  std::string origin;  // "file:line" or "command line", for error messages
+};
+
+enum class QueueType { kNone, kSqlite };
+
+struct Config {
+  // Listening
+  std::vector<std::string> listen;  // -L, repeatable; empty = all addresses
+  uint16_t port = 4730;             // -p (GEARMAND_PORT env when left at default)
+  int backlog = 32;                 // -b
+  bool keepalive = false;
+  int keepalive_idle = -1, keepalive_interval = -1, keepalive_count = -1;
+
+  // Process
+  bool daemon = false;              // -d
+  std::string pid_file;             // -P; empty = none
+  std::string log_file = "stderr";  // -l; "stderr", "none" or a path
+  log::Level verbose = log::Level::kError;
+  std::string user;                 // -u
+  int threads = 4;                  // -t, accepted and unused
+  uint64_t file_descriptors = 0;    // -f; 0 = leave RLIMIT_NOFILE
+  bool syslog = false, coredump = false;
+  bool check_args = false;          // --check-args: validate and exit 0
+
+  // Broker
+  broker::Options broker;           // -j, -w, -R, --priority-order, --exceptions, prefix
+  protocol::Limits limits;          // --max-packet-body and friends
+
+  // Storage
+  QueueType queue_type = QueueType::kSqlite;  // -q
+  std::string sqlite_db = "roundhouse.db";    // --libsqlite3-db
+  std::string sqlite_table = "gearman_queue"; // --libsqlite3-table (gearmand import)
+  bool store_queue_on_shutdown = false;       // accepted, no effect
+
+  // Jenkins (issue 4)
+  std::vector<JenkinsMasterConfig> jenkins;
+
+  // HTTP status endpoint (issue 6); 0 = off
+  uint16_t http_port = 0;
+  std::string http_listen = "127.0.0.1";
+
+  // What to do instead of serving.
+  bool show_help = false;
+  bool show_version = false;
+};
+
+// Parses argv (argv[0] is skipped), reading --config-file / @file / the default /etc/gearmand.conf
+// (missing default is fine). `env_port` is the GEARMAND_PORT value or empty. Errors name the
+// option, or the file and line.
+Result<Config> ParseCommandLine(int argc, const char* const* argv, const std::string& env_port);
+
+// `--help` text.
+std::string UsageText();
+
+// ---- Additions (config parsing details exposed for main, --check-args and tests).
+
+// A handle is "<prefix>:<n>" with n at most 20 digits (uint64) and the whole handle at most
+// Limits::max_handle (63) bytes, so a prefix may use 63 - 1 - 20 = 42 bytes. A longer
+// --job-handle-prefix is refused.
+inline constexpr size_t kMaxHandlePrefix = protocol::Limits{}.max_handle - 1 - 20;
+
+// "H:<nodename>" with the nodename cut to its first kMaxHandlePrefix - 2 (40) bytes.
+std::string DefaultHandlePrefix(std::string_view nodename);
+
+// What ParseCommandLine reads from outside argv; tests substitute all of it.
+struct ParseEnv {
+  std::string gearmand_port;                            // GEARMAND_PORT, or empty
+  std::string default_config_file = "/etc/gearmand.conf";  // read when no --config-file/@PATH
+  std::string nodename;                                  // default prefix; empty = uname(2)
+};
+Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEnv& env);
+
+// A config file split into its parts without validating any option (config_file.cc).
+// Format (a), gearmand's: option tokens separated by spaces, tabs and newlines; a token starting
+// with '#' comments out the rest of its line. Format (b), roundhouse's: one `key = value` (or a
+// bare `key` for an on/off option) per line, whole-line `#` comments, values taken verbatim after
+// trimming, and `[jenkins NAME]` sections whose lines become that master's settings. A file whose
+// first line that is neither blank nor a comment starts with '-' is format (a).
+struct ConfigText {
+  struct Token {  // format (a)
+    std::string text;
+    int line = 0;
+  };
+  struct Entry {  // format (b), outside any section
+    std::string key;
+    std::string value;
+    bool has_value = false;  // false for a bare `key`
+    int line = 0;
+  };
+  bool option_tokens = false;  // true: format (a), `tokens` is filled; else `entries`, `jenkins`
+  std::vector<Token> tokens;
+  std::vector<Entry> entries;
+  // One per section, in file order, `origin` = "<file_name>:<line of the header>". Duplicate
+  // names are not checked here (ParseCommandLine checks them across every source).
+  std::vector<JenkinsMasterConfig> jenkins;
+};
+// Errors read "<file_name>:<line>: <what>".
+Result<ConfigText> SplitConfigText(std::string_view text, const std::string& file_name);
+
+}  // namespace roundhouse

@@ -1,0 +1,148 @@
+// One accepted TCP connection: a broker::Peer that speaks Gearman (binary packets and admin text
+// lines on the same socket, spec gearman.md §1.3).
+//
+// Input: reads land in an InputBuffer in large chunks; every complete frame of a read is handled
+// (by the command families in commands.h) before anything is written. Output: one OutputQueue
+// per connection; the host flushes dirty connections once per loop turn (before the loop polls),
+// so all replies produced by one read go out in one write. At most one uv_write is in flight;
+// uv_try_write is tried first. Past Limits::max_pending_output queued bytes the connection stops
+// reading (and stops handling buffered frames) until its output drains.
+//
+// Lifetime: the host owns connections. A connection that fails is marked closing, detached from
+// the broker, and handed to uv_close; the host frees it in the close callback (ConnectionHost::
+// Closed), never inside the callback that noticed the failure. A protocol error or EOF makes it
+// *drain* instead: stop reading, wait for replies still owed by the store, write everything,
+// then close.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+#include "server/broker/broker.h"
+#include "server/broker/peer.h"
+#include "server/input_buffer.h"
+#include "server/output_queue.h"
+
+namespace roundhouse::server {
+
+class Connection;
+
+// What a connection needs from the server that owns it. Implemented by Server; tests may fake it.
+class ConnectionHost {
+ public:
+  virtual ~ConnectionHost() = default;
+  virtual broker::Broker& broker() = 0;
+  virtual const protocol::Limits& limits() const = 0;
+  // `conn` has output to write; the host calls conn.Flush() before the loop next blocks.
+  virtual void MarkDirty(Connection& conn) = 0;
+  // Close callback of `conn`'s handle: the host must free it now.
+  virtual void Closed(Connection& conn) = 0;
+  // Admin `shutdown` / `shutdown graceful`: acted on after pending output is flushed.
+  virtual void RequestShutdown(bool graceful) = 0;
+};
+
+class Connection final : public broker::Peer {
+ public:
+  // The caller initialises tcp() with uv_tcp_init on its loop and uv_accept()s into it, then
+  // calls Start(). `host` must outlive the connection.
+  explicit Connection(ConnectionHost& host);
+  ~Connection() override;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+
+  // Reads the peer address, applies socket options, attaches to the broker, starts reading.
+  // False if the socket is unusable (the caller then calls Close()).
+  // Keepalive tuning values of -1 leave the system default.
+  bool Start(int keepalive_idle, int keepalive_interval, int keepalive_count);
+
+  // Writes what can be written now. Called by the host for dirty connections.
+  void Flush();
+
+  // Immediate close: detach from the broker and uv_close. Idempotent.
+  void Close();
+
+  // Best-effort final write of the ready bytes without waiting (server shutdown), then Close().
+  void CloseAfterTryWrite();
+
+  bool closing() const { return closing_; }
+
+  // ---- for the command handlers (commands.h)
+  ConnectionHost& host() { return host_; }
+  broker::Broker& broker() { return host_.broker(); }
+  const protocol::Limits& limits() const { return host_.limits(); }
+  // Where the next reply goes; append whole replies. Marks the connection dirty.
+  std::string* Out();
+  // A submit reply that the store will finish: holds back later replies.
+  void AddPlaceholder(uint64_t ticket);
+  // Scratch token vector for admin lines (reused to avoid an allocation per line).
+  std::vector<std::string_view>& tokens() { return tokens_; }
+
+  // ---- broker::Peer
+  void SendNoop() override;
+  void SendWork(protocol::PacketType type, std::string_view payload) override;
+  void SubmitDone(uint64_t ticket, const broker::SubmitReply& reply) override;
+  int Fd() const override { return fd_; }
+  std::string_view Address() const override { return address_; }
+  bool IsLoopback() const override { return loopback_; }
+
+ private:
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWrite(uv_write_t* req, int status);
+  static void OnClose(uv_handle_t* handle);
+
+  // Handles buffered frames until none is complete, the output cap is hit, or the connection
+  // stops taking input.
+  void ProcessInput();
+  // Handles one parsed frame; false when the connection must drain and close.
+  bool Dispatch(const protocol::Frame& frame);
+  // Nothing in flight and nothing writable queued: resume paused input, continue a drain.
+  void OnOutputDrained();
+  // Stop reading; finish owed replies; close once written.
+  void StartDraining();
+  // While draining: detach once no store reply is owed, close once everything is written.
+  void MaybeFinishDraining();
+  void PauseReading();
+  void ResumeReading();
+  bool OverOutputCap() const;
+  // Expected total size of the binary frame at the head of the input, 0 if unknown.
+  size_t ExpectedFrameSize() const;
+
+  ConnectionHost& host_;
+  uv_tcp_t tcp_{};
+  uv_write_t write_req_{};
+  InputBuffer in_;
+  OutputQueue out_;
+  // Bytes of the write in flight; `writing_[writing_offset_..]` is what uv_write was given.
+  std::string writing_;
+  size_t writing_offset_ = 0;
+  bool write_in_flight_ = false;
+  // Body bytes of an oversized packet still to drop as they arrive (spec §1.1).
+  uint64_t discard_ = 0;
+
+  int fd_ = -1;
+  std::string address_;
+  bool loopback_ = false;
+
+  std::vector<std::string_view> tokens_;
+
+  bool attached_ = false;  // Attach()ed to the broker and not yet Detach()ed
+  bool reading_ = false;   // uv_read_start active
+  bool paused_ = false;    // output over the cap: not reading, not handling buffered frames
+  bool draining_ = false;  // no more input; close once owed replies are written
+  bool closing_ = false;   // uv_close called; freed in OnClose
+
+ public:
+  // Host bookkeeping: true while on the host's dirty list. Only the host touches it.
+  bool dirty = false;
+};
+
+}  // namespace roundhouse::server

@@ -1,0 +1,79 @@
+// Listening sockets (spec gearman.md §5.1 -L/-p/-b, §5.3 socket options).
+//
+// BindListeners resolves every -L address with getaddrinfo(AI_PASSIVE) (no -L: every local
+// address, IPv4 and IPv6) and binds each result with SO_REUSEADDR, IPV6_V6ONLY on IPv6 and
+// TCP_NODELAY (plus SO_KEEPALIVE with --keepalive). On EADDRINUSE it retries for about 20 s as
+// gearmand does, logging the conflict at once. Port 0 binds an ephemeral port; the other
+// addresses then use the same port, so the server has one port number to report.
+//
+// Ownership: each Listener embeds its uv_tcp_t; Close() starts uv_close and the memory must stay
+// until the close callback ran (the owner keeps it until the loop has finished).
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/status.h"
+
+namespace roundhouse::server {
+
+class Listener {
+ public:
+  // `on_connection` runs for every pending connection (status 0) or accept error (< 0).
+  using AcceptCallback = std::function<void(Listener&, int status)>;
+
+  Listener(uv_loop_t* loop, AcceptCallback on_connection);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  // "127.0.0.1:4730" / "[::1]:4730", for logs.
+  const std::string& name() const { return name_; }
+  uint16_t port() const { return port_; }
+
+  // Opens a socket for `sa` (options as described above), binds it (retrying EADDRINUSE for
+  // about `retry_seconds`) and listens. On failure `*error_number` is the errno, if any.
+  Status Listen(const struct sockaddr* sa, int backlog, bool keepalive, int retry_seconds,
+                int* error_number);
+
+  // Stops accepting. Idempotent.
+  void Close();
+  bool closed() const { return closed_; }
+
+ private:
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnClose(uv_handle_t* handle);
+
+  uv_tcp_t tcp_{};
+  AcceptCallback on_connection_;
+  std::string name_;
+  uint16_t port_ = 0;
+  bool initialized_ = false;
+  bool closed_ = false;
+  bool close_done_ = true;
+};
+
+struct ListenOptions {
+  std::vector<std::string> addresses;  // -L; empty = all addresses
+  uint16_t port = 4730;                // 0 = ephemeral
+  int backlog = 32;
+  bool keepalive = false;              // SO_KEEPALIVE on the listening sockets
+  int bind_retry_seconds = 20;         // total EADDRINUSE retry window
+};
+
+// Binds and listens on every resolved address; appends one Listener per socket to `out`.
+// Fails if an address cannot be resolved or bound, or nothing was bound. Blocking (sleeps
+// between bind retries); call before the loop runs.
+Status BindListeners(uv_loop_t* loop, const ListenOptions& options,
+                     const Listener::AcceptCallback& on_connection,
+                     std::vector<std::unique_ptr<Listener>>* out);
+
+}  // namespace roundhouse::server

@@ -1,0 +1,101 @@
+// roundhouse: a Gearman job server (drop-in for gearmand 1.1.20). main() parses the command
+// line, sets up the process (log, daemon, limits, pid file, user) around the Server, and runs it.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "server/base/log.h"
+#include "server/config.h"
+#include "server/process.h"
+#include "server/server.h"
+
+namespace {
+
+using roundhouse::Config;
+using roundhouse::Status;
+
+// Start-up failures go to the log and, unless the log already is stderr, to stderr as well (the
+// daemon's parent still shares the user's terminal until it is released).
+int Fail(const Config& config, const std::string& message) {
+  RH_LOG(kError, "%s", message.c_str());
+  if (config.log_file != "stderr") std::fprintf(stderr, "roundhouse: %s\n", message.c_str());
+  return 1;
+}
+
+int Serve(const Config& config) {
+  namespace process = roundhouse::process;
+
+  process::ReadyNotifier ready;
+  if (config.daemon) {
+    // Before any thread (the store's writer) or libuv loop exists.
+    auto daemon = process::Daemonize();
+    if (!daemon.ok()) return Fail(config, "cannot daemonize: " + daemon.status().message());
+    ready = std::move(daemon).value();
+  }
+  if (config.broker.job_retries == 0) {
+    RH_LOG(kNotice, "--job-retries=0 now means \"no retries\": a job is dropped at its first "
+                    "re-queue (gearmand read 0 as unlimited; -1 is unlimited now)");
+  }
+  if (config.file_descriptors != 0) {
+    Status s = process::RaiseFileLimit(config.file_descriptors);
+    if (!s.ok()) RH_LOG(kWarning, "--file-descriptors: %s", s.message().c_str());
+  }
+
+  roundhouse::server::Server server(config);
+  Status s = server.Start();
+  if (!s.ok()) return Fail(config, s.message());
+  if (!config.pid_file.empty()) {
+    s = process::WritePidFile(config.pid_file);
+    if (!s.ok()) return Fail(config, s.message());
+  }
+  if (!config.user.empty()) {
+    s = process::DropPrivileges(config.user);
+    if (!s.ok()) return Fail(config, s.message());
+  }
+  if (config.coredump) {
+    s = process::EnableCoreDumps();
+    if (!s.ok()) RH_LOG(kWarning, "--coredump: %s", s.message().c_str());
+  }
+  s = ready.NotifyReady();
+  if (!s.ok()) RH_LOG(kError, "releasing the daemon's parent: %s", s.message().c_str());
+
+  const int code = server.Run();
+  if (!config.pid_file.empty()) {
+    s = process::RemovePidFile(config.pid_file);
+    if (!s.ok()) RH_LOG(kWarning, "%s", s.message().c_str());
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const char* env_port = std::getenv("GEARMAND_PORT");
+  auto parsed = roundhouse::ParseCommandLine(argc, argv, env_port != nullptr ? env_port : "");
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "roundhouse: %s\n", parsed.status().message().c_str());
+    return 1;
+  }
+  const Config& config = parsed.value();
+  if (config.show_help) {
+    std::fputs(roundhouse::UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (config.show_version) {
+    std::printf("roundhouse " ROUNDHOUSE_VERSION "\n");
+    return 0;
+  }
+  if (config.check_args) return 0;
+
+  roundhouse::log::SetLevel(config.verbose);
+  Status s = roundhouse::log::Open(config.log_file);
+  if (!s.ok()) {
+    std::fprintf(stderr, "roundhouse: cannot open log %s: %s\n", config.log_file.c_str(),
+                 s.message().c_str());
+    return 1;
+  }
+  return Serve(config);
+}

@@ -1,0 +1,279 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "server/base/log.h"
+#include "storage/sqlite_store.h"
+
+namespace roundhouse::server {
+namespace {
+
+uv_handle_t* AsHandle(void* handle) { return static_cast<uv_handle_t*>(handle); }
+
+const char* SignalName(int signum) {
+  switch (signum) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGUSR1:
+      return "SIGUSR1";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "signal";
+  }
+}
+
+}  // namespace
+
+Server::Server(const Config& config) : config_(config) {
+  uv_prepare_init(loop_.get(), &prepare_);
+  prepare_.data = this;
+  uv_timer_init(loop_.get(), &timer_);
+  timer_.data = this;
+  for (uv_signal_t& signal : signals_) {
+    uv_signal_init(loop_.get(), &signal);
+    signal.data = this;
+  }
+  handles_open_ = true;
+}
+
+Server::~Server() {
+  // Normally Run() has closed everything. After a failed Start() (or if Run() was never called)
+  // close what is open and let the loop finish the close callbacks before members go away.
+  for (auto& [conn, owned] : connections_) conn->Close();
+  for (auto& listener : listeners_) listener->Close();
+  if (store_ != nullptr) store_->Close();
+  CloseOwnHandles();
+  loop_.Run();
+  broker_.reset();
+  store_.reset();
+  loop_.Run();  // the store's own handles
+}
+
+Status Server::OpenStore() {
+  if (config_.queue_type == QueueType::kNone) return Status::Ok();
+  storage::SqliteOptions options;
+  options.path = config_.sqlite_db;
+  options.import_table = config_.sqlite_table;
+  auto opened = storage::SqliteStore::Open(loop_.get(), options);
+  if (!opened.ok()) {
+    return Status::Error("cannot open queue " + config_.sqlite_db + ": " +
+                         opened.status().message());
+  }
+  store_ = std::move(opened).value();
+  RH_LOG(kInfo, "durable queue: %s", config_.sqlite_db.c_str());
+  return Status::Ok();
+}
+
+Status Server::Replay() {
+  if (store_ == nullptr) return Status::Ok();
+  storage::ReplayOptions options;
+  options.first_import_id = static_cast<uint64_t>(clock_.UnixMicros());
+  options.handle_prefix = config_.broker.handle_prefix;
+  auto replayed = store_->Replay(
+      options, [this](storage::JobRecord&& record) { broker_->Restore(std::move(record)); });
+  if (!replayed.ok()) {
+    return Status::Error("replay of " + config_.sqlite_db + " failed: " +
+                         replayed.status().message());
+  }
+  const storage::ReplayInfo& info = replayed.value();
+  broker_->SetHandleFloor(info.handle_ceiling);
+  RH_LOG(kInfo, "replayed %llu durable jobs (%llu imported from table %s)",
+         static_cast<unsigned long long>(info.jobs),
+         static_cast<unsigned long long>(info.imported), config_.sqlite_table.c_str());
+  return Status::Ok();
+}
+
+Status Server::Start() {
+  Status s = OpenStore();
+  if (!s.ok()) return s;
+  broker_ = std::make_unique<broker::Broker>(config_.broker, clock_, store_.get(),
+                                             [this](int64_t deadline) { Schedule(deadline); });
+
+  ListenOptions listen;
+  listen.addresses = config_.listen;
+  listen.port = config_.port;
+  listen.backlog = config_.backlog;
+  listen.keepalive = config_.keepalive;
+  s = BindListeners(
+      loop_.get(), listen,
+      [this](Listener& listener, int status) { OnAccept(listener, status); }, &listeners_);
+  if (!s.ok()) return s;
+
+  // Replay after binding, before the loop runs: no connection is accepted before it is done.
+  s = Replay();
+  if (!s.ok()) return s;
+
+  uv_prepare_start(&prepare_, OnPrepare);
+  for (size_t i = 0; i < std::size(kSignals); ++i) {
+    const int rc = uv_signal_start(&signals_[i], OnSignal, kSignals[i]);
+    if (rc != 0) return Status::Error(std::string("uv_signal_start: ") + uv_strerror(rc));
+  }
+  if (auto deadline = broker_->NextTimerDeadline()) Schedule(*deadline);
+  RH_LOG(kNotice, "roundhouse " ROUNDHOUSE_VERSION " ready on port %u",
+         static_cast<unsigned>(port()));
+  return Status::Ok();
+}
+
+int Server::Run() {
+  loop_.Run();
+  RH_LOG(kNotice, "shutdown complete");
+  return 0;
+}
+
+uint16_t Server::port() const {
+  for (const auto& listener : listeners_) {
+    if (listener->port() != 0) return listener->port();
+  }
+  return config_.port;
+}
+
+// ---- connections
+
+void Server::OnAccept(Listener& listener, int status) {
+  if (status < 0) {
+    RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(status));
+    return;
+  }
+  auto owned = std::make_unique<Connection>(*this);
+  Connection* conn = owned.get();
+  uv_tcp_init(loop_.get(), conn->tcp());
+  connections_.emplace(conn, std::move(owned));
+  const int rc = uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp()));
+  if (rc != 0) {
+    RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(rc));
+    conn->Close();
+    return;
+  }
+  if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval,
+                   config_.keepalive_count)) {
+    conn->Close();
+  }
+}
+
+void Server::MarkDirty(Connection& conn) {
+  conn.dirty = true;
+  dirty_.push_back(&conn);
+}
+
+void Server::Closed(Connection& conn) {
+  if (conn.dirty) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &conn), dirty_.end());
+  connections_.erase(&conn);
+}
+
+void Server::FlushDirty() {
+  // Flushing may make more connections dirty (a drained connection handles buffered input, a
+  // closing one re-queues jobs and wakes workers); they are appended and flushed in this pass.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection* conn = dirty_[i];
+    conn->dirty = false;
+    conn->Flush();
+  }
+  dirty_.clear();
+}
+
+void Server::OnPrepare(uv_prepare_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  server->FlushDirty();
+  const Pending pending = std::exchange(server->pending_, Pending::kNone);
+  if (pending == Pending::kImmediate || (pending == Pending::kGraceful && server->graceful_)) {
+    server->Shutdown();
+    return;
+  }
+  if (pending == Pending::kGraceful) server->BeginGracefulShutdown();
+  if (server->graceful_ && !server->shutting_down_ && server->broker_->LiveJobCount() == 0) {
+    RH_LOG(kNotice, "graceful shutdown: no jobs left");
+    server->Shutdown();
+  }
+}
+
+// ---- timers
+
+void Server::Schedule(int64_t deadline_ms) {
+  if (!handles_open_ || shutting_down_) return;
+  if (timer_armed_ && deadline_ms >= timer_deadline_) return;
+  // The loop's cached time may lag; refresh it so the timer does not fire before the deadline.
+  uv_update_time(loop_.get());
+  const int64_t delay = std::max<int64_t>(0, deadline_ms - clock_.MonotonicMs());
+  uv_timer_start(&timer_, OnTimer, static_cast<uint64_t>(delay), 0);
+  timer_armed_ = true;
+  timer_deadline_ = deadline_ms;
+}
+
+void Server::OnTimer(uv_timer_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  server->timer_armed_ = false;
+  server->broker_->RunTimers();
+  if (auto deadline = server->broker_->NextTimerDeadline()) server->Schedule(*deadline);
+}
+
+// ---- signals and shutdown
+
+void Server::OnSignal(uv_signal_t* handle, int signum) {
+  auto* server = static_cast<Server*>(handle->data);
+  switch (signum) {
+    case SIGHUP: {
+      Status s = log::Reopen();
+      if (!s.ok()) RH_LOG(kError, "SIGHUP: reopening the log failed: %s", s.message().c_str());
+      RH_LOG(kNotice, "SIGHUP: log reopened");
+      return;
+    }
+    case SIGUSR1:
+      if (server->graceful_) {
+        RH_LOG(kNotice, "SIGUSR1: graceful shutdown already in progress");
+        return;
+      }
+      RH_LOG(kNotice, "SIGUSR1: graceful shutdown");
+      server->BeginGracefulShutdown();
+      return;
+    default:
+      RH_LOG(kNotice, "%s: shutting down", SignalName(signum));
+      server->Shutdown();
+      return;
+  }
+}
+
+void Server::RequestShutdown(bool graceful) {
+  RH_LOG(kNotice, "admin: %s requested", graceful ? "shutdown graceful" : "shutdown");
+  if (pending_ == Pending::kImmediate) return;
+  pending_ = graceful ? Pending::kGraceful : Pending::kImmediate;
+}
+
+void Server::BeginGracefulShutdown() {
+  if (graceful_ || shutting_down_) return;
+  graceful_ = true;
+  for (auto& listener : listeners_) listener->Close();
+  RH_LOG(kNotice, "graceful shutdown: listeners closed, %zu jobs left",
+         broker_->LiveJobCount());
+}
+
+void Server::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& listener : listeners_) listener->Close();
+  // Connections are freed in their close callbacks, which erase them from connections_; collect
+  // first so iteration does not depend on that.
+  std::vector<Connection*> open;
+  open.reserve(connections_.size());
+  for (auto& [conn, owned] : connections_) open.push_back(conn);
+  for (Connection* conn : open) conn->CloseAfterTryWrite();
+  dirty_.clear();
+  for (Connection* conn : open) conn->dirty = false;
+  // Every peer is detached, so no new store work can start; commit what is queued.
+  if (store_ != nullptr) store_->Close();
+  CloseOwnHandles();
+}
+
+void Server::CloseOwnHandles() {
+  if (!handles_open_) return;
+  handles_open_ = false;
+  timer_armed_ = false;
+  uv_close(AsHandle(&prepare_), nullptr);
+  uv_close(AsHandle(&timer_), nullptr);
+  for (uv_signal_t& signal : signals_) uv_close(AsHandle(&signal), nullptr);
+}
+
+}  // namespace roundhouse::server

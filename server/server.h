@@ -1,0 +1,108 @@
+// The server: wires the event loop, the durable store, the broker, the listeners, the
+// connections, the broker's timer and the signals together (spec gearman.md §5, §6).
+//
+// Start-up order (Start()): open the store, bind the listeners, replay the durable jobs into the
+// broker. Connections are accepted only once Run() starts the loop, so replay always completes
+// first. The caller daemonizes before constructing the Server (no threads may exist at fork),
+// and writes the pid file / drops privileges / releases the daemon parent between Start() and
+// Run().
+//
+// Output of every connection is flushed once per loop turn, just before the loop polls (a
+// uv_prepare handle), so replies produced by one read — or by one store commit, or one timer —
+// leave in one write per connection.
+//
+// Shutdown: SIGTERM/SIGINT or admin `shutdown` close everything at once; SIGUSR1 or
+// `shutdown graceful` close the listeners and exit when the broker holds no job; a second
+// request of either kind during a graceful shutdown forces the immediate one. Run() returns
+// after every handle is closed and the loop has nothing left to do.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <csignal>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/status.h"
+#include "server/base/clock.h"
+#include "server/broker/broker.h"
+#include "server/config.h"
+#include "server/connection.h"
+#include "server/event_loop.h"
+#include "server/listener.h"
+#include "storage/job_store.h"
+
+namespace roundhouse::server {
+
+class Server final : public ConnectionHost {
+ public:
+  explicit Server(const Config& config);
+  ~Server() override;
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the store, binds the listeners and replays durable jobs. On failure the server must
+  // not be Run(); destroying it releases what was opened.
+  Status Start();
+
+  // Serves until shut down. Returns the process exit code.
+  int Run();
+
+  // The port of the first listener (useful with --port 0).
+  uint16_t port() const;
+
+  // ---- ConnectionHost
+  broker::Broker& broker() override { return *broker_; }
+  const protocol::Limits& limits() const override { return config_.limits; }
+  void MarkDirty(Connection& conn) override;
+  void Closed(Connection& conn) override;
+  void RequestShutdown(bool graceful) override;
+
+ private:
+  enum class Pending { kNone, kGraceful, kImmediate };
+
+  static void OnPrepare(uv_prepare_t* handle);
+  static void OnTimer(uv_timer_t* handle);
+  static void OnSignal(uv_signal_t* handle, int signum);
+
+  Status OpenStore();
+  Status Replay();
+  void OnAccept(Listener& listener, int status);
+  void FlushDirty();
+  // The broker asked for RunTimers() at monotonic `deadline_ms`.
+  void Schedule(int64_t deadline_ms);
+  void BeginGracefulShutdown();
+  void Shutdown();
+  // Closes the server's own handles; the rest of the close callbacks run as the loop winds down.
+  void CloseOwnHandles();
+
+  const Config config_;
+  // Declared first: destroyed last, after every handle owner below.
+  EventLoop loop_;
+  SystemClock clock_;
+  // The store outlives the broker, which holds a raw pointer to it.
+  std::unique_ptr<storage::JobStore> store_;
+  std::unique_ptr<broker::Broker> broker_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // Connections with output to flush before the loop polls (Connection::dirty set).
+  std::vector<Connection*> dirty_;
+
+  uv_prepare_t prepare_{};
+  uv_timer_t timer_{};
+  static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
+  uv_signal_t signals_[std::size(kSignals)]{};
+
+  bool timer_armed_ = false;
+  int64_t timer_deadline_ = 0;  // monotonic ms the timer is armed for
+  bool handles_open_ = false;   // prepare_, timer_, signals_ initialised and not yet closed
+  bool graceful_ = false;       // graceful shutdown in progress: listeners closed
+  bool shutting_down_ = false;  // immediate shutdown done: everything is closing
+  Pending pending_ = Pending::kNone;  // admin request, acted on after the next flush
+};
+
+}  // namespace roundhouse::server

@@ -1,0 +1,102 @@
+#include "storage/batch_writer.h"
+
+#include <unordered_map>
+#include <utility>
+
+#include "storage/sqlite_schema.h"
+
+namespace roundhouse::storage {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+}  // namespace
+
+Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
+  BatchWriter w(std::move(db), std::move(path));
+  sqlite3* raw = w.db_.get();
+  struct {
+    sql::Stmt* slot;
+    const char* sql;
+  } const statements[] = {
+      {&w.begin_, "BEGIN IMMEDIATE"},
+      {&w.commit_, "COMMIT"},
+      {&w.rollback_, "ROLLBACK"},
+      // OR REPLACE: a second Add of one id (which the broker does not do) overwrites, never fails
+      // the whole batch.
+      {&w.insert_,
+       "INSERT OR REPLACE INTO roundhouse_jobs(id, handle, function, unique_key, priority, "
+       "when_to_run, reducer, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&w.remove_, "DELETE FROM roundhouse_jobs WHERE id = ?1"},
+      {&w.ceiling_, kRaiseCeilingSql},
+  };
+  for (const auto& s : statements) {
+    auto stmt = sql::Prepare(raw, s.sql, /*persistent=*/true);
+    if (!stmt.ok()) return Status::Error(w.path_ + ": " + stmt.status().message());
+    *s.slot = std::move(stmt).value();
+  }
+  return w;
+}
+
+Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
+  sqlite3* db = db_.get();
+  // Position of the last remove of each id, only built when the batch has removes.
+  std::unordered_map<uint64_t, size_t> last_remove;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (const auto* r = std::get_if<RemoveOp>(&ops[i])) last_remove[r->id] = i;
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Status status = std::visit(
+        Overloaded{
+            [&](const JobRecord& rec) {
+              if (!last_remove.empty()) {
+                auto it = last_remove.find(rec.id);
+                if (it != last_remove.end() && it->second > i) return Status::Ok();
+              }
+              sqlite3_stmt* s = insert_.get();
+              sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(rec.id));
+              sqlite3_bind_text(s, 2, rec.handle.data(), static_cast<int>(rec.handle.size()),
+                                SQLITE_STATIC);
+              sql::BindBlob(s, 3, rec.function);
+              sql::BindBlob(s, 4, rec.unique);
+              sqlite3_bind_int(s, 5, rec.priority);
+              sqlite3_bind_int64(s, 6, rec.when);
+              sql::BindBlob(s, 7, rec.reducer);
+              sql::BindBlob(s, 8, rec.data);
+              Status st = sql::StepDone(db, s, "cannot store a job");
+              sqlite3_clear_bindings(s);  // the record's bytes are not ours after this batch
+              return st;
+            },
+            [&](const RemoveOp& op) {
+              sqlite3_bind_int64(remove_.get(), 1, static_cast<sqlite3_int64>(op.id));
+              return sql::StepDone(db, remove_.get(), "cannot delete a job");
+            },
+            [&](const CeilingOp& op) {
+              sqlite3_bind_int64(ceiling_.get(), 1, static_cast<sqlite3_int64>(op.ceiling));
+              return sql::StepDone(db, ceiling_.get(), "cannot store the handle ceiling");
+            },
+        },
+        ops[i]);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status BatchWriter::Commit(const std::vector<WriteOp>& ops) {
+  sqlite3* db = db_.get();
+  Status status = sql::StepDone(db, begin_.get(), "cannot begin a transaction");
+  if (status.ok()) status = Apply(ops);
+  if (status.ok()) status = sql::StepDone(db, commit_.get(), "cannot commit");
+  if (status.ok()) return status;
+  // A failed statement or COMMIT may leave the transaction open (SQLITE_FULL, SQLITE_BUSY on
+  // COMMIT); roll it back so the next batch starts clean.
+  if (sqlite3_get_autocommit(db) == 0) (void)sql::StepDone(db, rollback_.get(), "rollback");
+  return Status::Error("SQLite write to " + path_ + " failed: " + status.message());
+}
+
+}  // namespace roundhouse::storage

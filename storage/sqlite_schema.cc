@@ -1,0 +1,139 @@
+#include "storage/sqlite_schema.h"
+
+#include <iterator>
+#include <string>
+
+#include "storage/sqlite_util.h"
+
+namespace roundhouse::storage {
+namespace {
+
+// migrations[k] takes the schema from version k to k + 1. Append only; never edit a shipped one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the job table and the meta table.
+    "CREATE TABLE roundhouse_meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value INTEGER NOT NULL);"
+    "CREATE TABLE roundhouse_jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  handle TEXT NOT NULL,"
+    "  function BLOB NOT NULL,"
+    "  unique_key BLOB NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  when_to_run INTEGER NOT NULL,"
+    "  reducer BLOB NOT NULL,"
+    "  data BLOB NOT NULL);",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion,
+              "kSchemaVersion must equal the number of migrations");
+
+Result<int64_t> ReadMetaValue(sqlite3* db, const char* key) {
+  auto stmt = sql::Prepare(db, "SELECT value FROM roundhouse_meta WHERE key = ?1");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt.value().get();
+  sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(s, 0));
+  if (rc == SQLITE_DONE) return int64_t{0};
+  return sql::Error(db, std::string("cannot read ") + key);
+}
+
+Status Migrate(sqlite3* db, const std::string& path) {
+  if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s.ok()) {
+    return Status::Error("cannot lock " + path + " to update its schema: " + s.message());
+  }
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  auto version = ReadSchemaVersion(db, path);
+  Status status = version.status();
+  if (status.ok() && version.value() > kSchemaVersion) {
+    status = Status::Error(path + " has schema version " + std::to_string(version.value()) +
+                           ", newer than this build knows (" + std::to_string(kSchemaVersion) +
+                           "); refusing to use it");
+  }
+  for (int v = status.ok() ? version.value() : kSchemaVersion; v < kSchemaVersion; ++v) {
+    if (Status s = sql::Exec(db, kMigrations[v]); !s.ok()) {
+      status = Status::Error("schema migration " + std::to_string(v) + " -> " +
+                             std::to_string(v + 1) + " of " + path + " failed: " + s.message());
+      break;
+    }
+  }
+  if (status.ok() && version.value() < kSchemaVersion) {
+    const std::string set_version =
+        "INSERT INTO roundhouse_meta(key, value) VALUES('schema_version', " +
+        std::to_string(kSchemaVersion) +
+        ") ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+    status = sql::Exec(db, set_version.c_str());
+  }
+  if (status.ok()) status = sql::Exec(db, "COMMIT");
+  if (!status.ok() && sqlite3_get_autocommit(db) == 0) (void)sql::Exec(db, "ROLLBACK");
+  return status;
+}
+
+}  // namespace
+
+const char kRaiseCeilingSql[] =
+    "INSERT INTO roundhouse_meta(key, value) VALUES('handle_ceiling', ?1) "
+    "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
+
+Result<int> ReadSchemaVersion(sqlite3* db, const std::string& path) {
+  auto exists = sql::TableExists(db, kMetaTable);
+  if (!exists.ok()) {
+    const int code = sqlite3_errcode(db);
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+      return Status::Error(path + " is not a usable SQLite database (" + sqlite3_errmsg(db) +
+                           "); refusing to touch it");
+    }
+    return Status::Error(path + ": " + exists.status().message());
+  }
+  if (!exists.value()) return 0;
+  auto version = ReadMetaValue(db, "schema_version");
+  if (!version.ok()) return Status::Error(path + ": " + version.status().message());
+  if (version.value() < 0 || version.value() > 1'000'000) {
+    return Status::Error(path + " has an invalid schema version " +
+                         std::to_string(version.value()));
+  }
+  return static_cast<int>(version.value());
+}
+
+Status ConfigureConnection(sqlite3* db, uint32_t max_page_count) {
+  if (Status s = sql::Exec(db, "PRAGMA synchronous = FULL"); !s.ok()) return s;
+  if (max_page_count != 0) {
+    const std::string pragma = "PRAGMA max_page_count = " + std::to_string(max_page_count);
+    if (Status s = sql::Exec(db, pragma.c_str()); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status PrepareSchema(sqlite3* db, const std::string& path, uint32_t max_page_count) {
+  // Read before any write: a foreign or newer file must be left exactly as it is.
+  auto version = ReadSchemaVersion(db, path);
+  if (!version.ok()) return version.status();
+  if (version.value() > kSchemaVersion) {
+    return Status::Error(path + " has schema version " + std::to_string(version.value()) +
+                         ", newer than this build knows (" + std::to_string(kSchemaVersion) +
+                         "); refusing to use it");
+  }
+  auto mode = sql::Prepare(db, "PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status();
+  if (sqlite3_step(mode.value().get()) != SQLITE_ROW) {
+    return sql::Error(db, "cannot switch " + path + " to WAL mode");
+  }
+  const std::string got = sql::ColumnBytes(mode.value().get(), 0);
+  mode.value().reset();
+  if (got != "wal") {
+    return Status::Error("cannot switch " + path + " to WAL mode (journal mode stays \"" + got +
+                         "\")");
+  }
+  if (Status s = ConfigureConnection(db, max_page_count); !s.ok()) {
+    return Status::Error(path + ": " + s.message());
+  }
+  return Migrate(db, path);
+}
+
+Result<uint64_t> ReadHandleCeiling(sqlite3* db) {
+  auto value = ReadMetaValue(db, "handle_ceiling");
+  if (!value.ok()) return value.status();
+  return static_cast<uint64_t>(value.value());
+}
+
+}  // namespace roundhouse::storage

@@ -1,0 +1,285 @@
+#include "storage/sqlite_store.h"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "server/base/log.h"
+#include "storage/gearmand_import.h"
+#include "storage/sqlite_schema.h"
+#include "storage/sqlite_util.h"
+
+namespace roundhouse::storage {
+namespace {
+
+// "H:<nodename>" with the nodename cut so that prefix + ":" + a 20-digit id fits in 63 bytes.
+std::string DefaultHandlePrefix() {
+  struct utsname name {};
+  std::string node = uname(&name) == 0 ? name.nodename : "localhost";
+  return "H:" + node.substr(0, 40);
+}
+
+void FreeAsync(uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); }
+void FreeIdle(uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); }
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(uv_loop_t* loop,
+                                                       const SqliteOptions& options) {
+  auto db = sql::OpenDb(options.path, options.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  if (Status s = PrepareSchema(db.value().get(), options.path, options.max_page_count); !s.ok()) {
+    return s;
+  }
+  auto writer = BatchWriter::Create(std::move(db).value(), options.path);
+  if (!writer.ok()) return writer.status();
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(writer).value()));
+  // uv_idle_init and uv_async_init cannot fail on Linux for a live loop (libuv 1.x: idle always
+  // returns 0; async only fails if the loop's wakeup fd cannot be created, which happened at
+  // uv_loop_init). Checked anyway; on failure nothing was started.
+  uv_idle_init(loop, store->idle_);
+  store->idle_->data = store.get();
+  if (const int rc = uv_async_init(loop, store->async_, &SqliteStore::OnAsync); rc != 0) {
+    delete store->async_;  // never initialised, so not closed
+    store->async_ = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(store->idle_), &FreeIdle);
+    store->idle_ = nullptr;
+    store->closed_ = true;
+    return Status::Error(std::string("uv_async_init: ") + uv_strerror(rc));
+  }
+  store->async_->data = store.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(store->async_));
+  SqliteStore* raw = store.get();
+  store->thread_ = std::thread([raw] { raw->WriterMain(); });
+  RH_LOG(kInfo, "storage: %s open (schema version %d, WAL, synchronous=FULL)",
+         options.path.c_str(), kSchemaVersion);
+  return store;
+}
+
+SqliteStore::SqliteStore(SqliteOptions options, BatchWriter writer)
+    : options_(std::move(options)),
+      async_(new uv_async_t{}),
+      idle_(new uv_idle_t{}),
+      writer_(std::move(writer)) {}
+
+SqliteStore::~SqliteStore() { Close(); }
+
+Result<ReplayInfo> SqliteStore::Replay(const std::function<void(JobRecord&&)>& sink) {
+  return Replay(ReplayOptions{}, sink);
+}
+
+Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
+                                       const std::function<void(JobRecord&&)>& sink) {
+  // A connection of its own: the write connection belongs to the writer thread.
+  auto opened = sql::OpenDb(options_.path, options_.busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = opened.value().get();
+  if (Status s = ConfigureConnection(db, options_.max_page_count); !s.ok()) return s;
+
+  ReplayInfo info;
+  ImportOptions import{options_.import_table, options.first_import_id,
+                       options.handle_prefix.empty() ? DefaultHandlePrefix()
+                                                     : options.handle_prefix};
+  auto imported = ImportGearmandTable(db, import);
+  if (!imported.ok()) return imported.status();
+  info.imported = imported.value();
+  if (info.imported != 0) {
+    RH_LOG(kNotice, "storage: imported %llu jobs from gearmand table %s",
+           static_cast<unsigned long long>(info.imported), import.table.c_str());
+  }
+
+  // One read transaction, so the ceiling and the rows are one snapshot.
+  if (Status s = sql::Exec(db, "BEGIN"); !s.ok()) return s;
+  auto ceiling = ReadHandleCeiling(db);
+  if (!ceiling.ok()) return ceiling.status();
+  auto rows = sql::Prepare(db,
+                           "SELECT id, handle, function, unique_key, reducer, data, priority, "
+                           "when_to_run FROM roundhouse_jobs ORDER BY id");
+  if (!rows.ok()) return rows.status();
+  sqlite3_stmt* r = rows.value().get();
+  uint64_t last_id = 0;
+  int rc;
+  while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+    JobRecord rec;
+    rec.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
+    rec.handle = sql::ColumnBytes(r, 1);
+    rec.function = sql::ColumnBytes(r, 2);
+    rec.unique = sql::ColumnBytes(r, 3);
+    rec.reducer = sql::ColumnBytes(r, 4);
+    rec.data = sql::ColumnBytes(r, 5);
+    const int64_t priority = sqlite3_column_int64(r, 6);
+    rec.priority = priority >= 0 && priority <= 2 ? static_cast<uint8_t>(priority) : 1;
+    rec.when = sqlite3_column_int64(r, 7);
+    last_id = rec.id;
+    sink(std::move(rec));
+    ++info.jobs;
+  }
+  if (rc != SQLITE_DONE) return sql::Error(db, "replay of " + options_.path + " failed");
+  rows.value().reset();
+  if (Status s = sql::Exec(db, "COMMIT"); !s.ok()) return s;
+  info.handle_ceiling = std::max(ceiling.value(), info.jobs != 0 ? last_id + 1 : 0);
+  return info;
+}
+
+void SqliteStore::Add(JobRecord rec, std::function<void(Status)> done) {
+  assert(!closed_);
+  assert(rec.id > 0 && rec.id <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+  uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+  waiting_.push_back(std::move(done));
+  Enqueue(std::move(rec));
+}
+
+void SqliteStore::Remove(uint64_t id) {
+  if (closed_) {
+    RH_LOG(kWarning, "storage: remove of job id %llu after close dropped",
+           static_cast<unsigned long long>(id));
+    return;
+  }
+  Enqueue(RemoveOp{id});
+}
+
+void SqliteStore::SetHandleCeiling(uint64_t ceiling) {
+  if (closed_) {
+    RH_LOG(kWarning, "storage: handle ceiling %llu after close dropped",
+           static_cast<unsigned long long>(ceiling));
+    return;
+  }
+  Enqueue(CeilingOp{ceiling});
+}
+
+void SqliteStore::Enqueue(WriteOp op) {
+  if (staged_.empty()) uv_idle_start(idle_, &SqliteStore::OnIdle);
+  if (std::holds_alternative<JobRecord>(op)) ++staged_adds_;
+  staged_.push_back(std::move(op));
+}
+
+void SqliteStore::OnIdle(uv_idle_t* handle) {
+  static_cast<SqliteStore*>(handle->data)->Publish();
+}
+
+void SqliteStore::Publish() {
+  uv_idle_stop(idle_);
+  if (staged_.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.empty()) {
+      pending_.swap(staged_);  // staged_ gets the writer's spent buffer back, capacity and all
+    } else {
+      pending_.insert(pending_.end(), std::make_move_iterator(staged_.begin()),
+                      std::make_move_iterator(staged_.end()));
+      staged_.clear();
+    }
+    pending_adds_ += staged_adds_;
+  }
+  staged_adds_ = 0;
+  // The writer checks pending_ under mu_ before it waits, so this notify cannot be lost.
+  wake_writer_.notify_one();
+}
+
+void SqliteStore::WriterMain() {
+  std::vector<WriteOp> batch;
+  // Removes and the ceiling of failed batches: retried with the next batch (there is no callback
+  // to report them to, and dropping a remove would bring a finished job back after a restart).
+  std::vector<WriteOp> carry;
+  bool failing = false;
+  for (;;) {
+    size_t adds;
+    bool stop;
+    {
+      std::unique_lock lock(mu_);
+      wake_writer_.wait(lock, [this] { return !pending_.empty() || stopping_; });
+      stop = stopping_ && pending_.empty();
+      batch.swap(pending_);
+      adds = pending_adds_;
+      pending_adds_ = 0;
+    }
+    if (stop && carry.empty()) break;
+    if (!carry.empty()) {
+      batch.insert(batch.begin(), std::make_move_iterator(carry.begin()),
+                   std::make_move_iterator(carry.end()));
+      carry.clear();
+    }
+    Status status = writer_.Commit(batch);
+    if (!status.ok()) {
+      RH_LOG(kError, "storage: %s (%zu adds failed)", status.message().c_str(), adds);
+      failing = true;
+      uint64_t ceiling = 0;
+      for (WriteOp& op : batch) {
+        if (std::holds_alternative<RemoveOp>(op)) carry.push_back(std::move(op));
+        if (const auto* c = std::get_if<CeilingOp>(&op)) ceiling = std::max(ceiling, c->ceiling);
+      }
+      if (ceiling != 0) carry.push_back(CeilingOp{ceiling});
+    } else if (failing) {
+      RH_LOG(kNotice, "storage: writes to %s succeed again", options_.path.c_str());
+      failing = false;
+    }
+    batch.clear();
+    if (adds != 0) {
+      {
+        std::lock_guard lock(mu_);
+        completed_.push_back(Completion{adds, std::move(status)});
+      }
+      uv_async_send(async_);
+    }
+    if (stop) break;
+  }
+  if (!carry.empty()) {
+    RH_LOG(kError, "storage: %zu deletes and ceiling updates to %s were never stored",
+           carry.size(), options_.path.c_str());
+  }
+}
+
+void SqliteStore::OnAsync(uv_async_t* handle) {
+  auto* self = static_cast<SqliteStore*>(handle->data);
+  if (self != nullptr) self->DeliverCompletions();
+}
+
+void SqliteStore::DeliverCompletions() {
+  for (;;) {
+    if (!delivering_ || delivering_->adds == 0) {
+      std::lock_guard lock(mu_);
+      if (completed_.empty()) {
+        delivering_.reset();
+        break;
+      }
+      delivering_ = std::move(completed_.front());
+      completed_.pop_front();
+      ++delivered_batches_;
+      continue;
+    }
+    assert(!waiting_.empty());
+    std::function<void(Status)> done = std::move(waiting_.front());
+    waiting_.pop_front();
+    --delivering_->adds;
+    Status status = delivering_->status;
+    // May re-enter Add() or Close() (which calls this function again); all state is in members.
+    done(std::move(status));
+  }
+  if (!closed_ && waiting_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+}
+
+void SqliteStore::Close() {
+  if (closed_) return;
+  closed_ = true;
+  Publish();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_writer_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  DeliverCompletions();
+  assert(waiting_.empty());
+  async_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(async_), &FreeAsync);
+  async_ = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_), &FreeIdle);  // stops it if it was armed
+  idle_ = nullptr;
+}
+
+}  // namespace roundhouse::storage

@@ -1,0 +1,131 @@
+// The SQLite JobStore (spec gearman.md §6.4, ../shared/DESIGN.md "Threads and flow").
+//
+// One writer thread owns the write connection. Add/Remove/SetHandleCeiling append to a staged
+// batch on the loop thread; once per loop iteration the staged records are handed to the writer
+// (a mutex-guarded hand-off queue: the only thing the two threads share); the writer takes
+// everything pending, commits it in one transaction (WAL, synchronous=FULL: durable when the
+// commit returns) and posts the outcome back through a uv_async_t. While one commit is in flight
+// new records accumulate and go into the next (group commit). The loop-side async callback runs
+// the `done` callbacks in Add order; the callbacks never leave the loop thread.
+//
+// The hand-off happens in a uv_idle_t callback, not inside Add: everything queued during one
+// loop iteration (the submits read from all the sockets, or the Adds that the callbacks of one
+// commit make) then goes into one transaction instead of the first record going alone, and Add
+// takes no lock. The cost is at most one loop iteration of latency.
+//
+// A failed commit (disk full, I/O error, lock timeout) fails every Add of that batch with
+// SQLite's message and stores nothing of it; its removes and ceiling are kept and retried with
+// the next batch, and later batches commit normally once the cause is gone.
+//
+// Lifetime: the store keeps the loop alive (its async handle is referenced) only while some Add
+// awaits its callback, so uv_run() returns once every callback has run. Close() (or the
+// destructor) must run on the loop thread before the loop is closed; the async handle's memory
+// is freed in its close callback, so run the loop once more after Close() to release it.
+//
+// Thread-safety: every public method is called on the loop thread that owns `loop`.
+#pragma once
+
+#include <uv.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/status.h"
+#include "storage/batch_writer.h"
+#include "storage/job_store.h"
+
+namespace roundhouse::storage {
+
+struct SqliteOptions {
+  std::string path;                           // --libsqlite3-db; created if missing
+  std::string import_table = "gearman_queue";  // --libsqlite3-table; empty: import nothing
+  int busy_timeout_ms = 6000;                  // as gearmand
+  // 0: SQLite's default. Otherwise a cap on the file's size in pages; a commit that would grow
+  // past it fails like a full disk (tests use it for that).
+  uint32_t max_page_count = 0;
+};
+
+class SqliteStore final : public JobStore {
+ public:
+  // Opens (creating if missing) the database, refuses a file that is not a database or carries a
+  // newer schema without writing to it, switches it to WAL, migrates our tables to the current
+  // version, and starts the writer thread. `loop` must outlive the store.
+  static Result<std::unique_ptr<SqliteStore>> Open(uv_loop_t* loop, const SqliteOptions& options);
+
+  ~SqliteStore() override;  // Close()s if still open
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Imports the gearmand table (SqliteOptions::import_table) with `options`, then calls `sink`
+  // for every stored job in id order (FIFO per priority). Uses its own connection, so it may run
+  // while the writer is idle; call it before any Add (records still queued are not seen).
+  // ReplayInfo::handle_ceiling is above every stored id and the persisted ceiling.
+  Result<ReplayInfo> Replay(const ReplayOptions& options,
+                            const std::function<void(JobRecord&&)>& sink) override;
+  Result<ReplayInfo> Replay(const std::function<void(JobRecord&&)>& sink) override;
+
+  // Precondition: 0 < rec.id <= INT64_MAX (SQLite keys are signed); not after Close().
+  void Add(JobRecord rec, std::function<void(Status)> done) override;
+  void Remove(uint64_t id) override;
+  void SetHandleCeiling(uint64_t ceiling) override;
+  // Commits what is queued, stops and joins the writer, runs the callbacks still owed (on this
+  // thread, before returning) and closes the async handle. Safe to call twice, and from inside
+  // a `done` callback (but do not destroy the store inside one).
+  void Close() override;
+
+  // Batches holding at least one Add whose outcome (commit or failure) has reached the loop
+  // thread so far: adds / delivered_batches() is the mean group-commit size. Tests and metrics.
+  uint64_t delivered_batches() const { return delivered_batches_; }
+
+ private:
+  // What the writer reports per batch: how many Adds it held and how the commit went.
+  struct Completion {
+    size_t adds;
+    Status status;
+  };
+
+  SqliteStore(SqliteOptions options, BatchWriter writer);
+  void Enqueue(WriteOp op);
+  // Moves the staged records to the writer's queue and wakes it.
+  void Publish();
+  void WriterMain();
+  static void OnAsync(uv_async_t* handle);
+  static void OnIdle(uv_idle_t* handle);
+  // Runs the callbacks of every completion received so far, in order. Re-entrant.
+  void DeliverCompletions();
+
+  const SqliteOptions options_;
+  uv_async_t* async_;  // owned; freed in its close callback. Referenced iff waiting_ non-empty.
+  uv_idle_t* idle_;    // owned; freed in its close callback. Active iff staged_ non-empty.
+  std::vector<WriteOp> staged_;  // loop thread only: queued this iteration, not yet published
+  size_t staged_adds_ = 0;       // JobRecords in staged_
+  bool closed_ = false;
+
+  // Loop thread only: callbacks of Adds not yet reported, in Add order, and how many of the
+  // front ones belong to the completion being delivered now.
+  std::deque<std::function<void(Status)>> waiting_;
+  std::optional<Completion> delivering_;
+  uint64_t delivered_batches_ = 0;
+
+  // The hand-off between the loop thread and the writer thread, guarded by mu_.
+  std::mutex mu_;
+  std::condition_variable wake_writer_;
+  std::vector<WriteOp> pending_;        // published, not yet taken by the writer
+  size_t pending_adds_ = 0;             // JobRecords in pending_
+  bool stopping_ = false;               // Close() asked the writer to finish
+  std::deque<Completion> completed_;  // committed (or failed) batches, not yet delivered
+
+  // Writer thread only (after start).
+  BatchWriter writer_;
+  std::thread thread_;
+};
+
+}  // namespace roundhouse::storage

@@ -1,0 +1,99 @@
+#include "tools/loadgen/connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace roundhouse::loadgen {
+namespace {
+
+// Read no less than this at a time, so a busy connection empties its socket in few calls.
+constexpr size_t kMinReadSpace = 16 * 1024;
+
+}  // namespace
+
+Connection::Connection(size_t input_capacity)
+    : in_(new char[input_capacity]), in_capacity_(input_capacity) {}
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+IoResult Connection::StartConnect(const sockaddr_storage& address, socklen_t address_size) {
+  fd_ = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return IoResult::kError;
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), address_size) == 0 ||
+      errno == EINPROGRESS) {
+    return IoResult::kOk;
+  }
+  return IoResult::kError;
+}
+
+IoResult Connection::FinishConnect() {
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &size) != 0) return IoResult::kError;
+  if (error != 0) {
+    errno = error;
+    return IoResult::kError;
+  }
+  return IoResult::kOk;
+}
+
+IoResult Connection::Read() {
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (in_capacity_ - in_end_ < kMinReadSpace) {
+    const size_t live = in_end_ - in_begin_;
+    if (in_begin_ > 0 && in_capacity_ - live >= kMinReadSpace && live <= in_capacity_ / 2) {
+      std::memmove(in_.get(), in_.get() + in_begin_, live);
+    } else {
+      const size_t capacity =
+          in_capacity_ * 2 > live + kMinReadSpace ? in_capacity_ * 2 : live + kMinReadSpace;
+      std::unique_ptr<char[]> bigger(new char[capacity]);
+      std::memcpy(bigger.get(), in_.get() + in_begin_, live);
+      in_ = std::move(bigger);
+      in_capacity_ = capacity;
+    }
+    in_begin_ = 0;
+    in_end_ = live;
+  }
+  const ssize_t n = ::read(fd_, in_.get() + in_end_, in_capacity_ - in_end_);
+  if (n > 0) {
+    in_end_ += static_cast<size_t>(n);
+    return IoResult::kOk;
+  }
+  if (n == 0) return IoResult::kClosed;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return IoResult::kWouldBlock;
+  return IoResult::kError;
+}
+
+IoResult Connection::Flush() {
+  while (out_sent_ < out_.size()) {
+    const ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_sent_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Keep the unsent tail at the front so appends do not grow the buffer without bound.
+      if (out_sent_ > out_.size() / 2) {
+        out_.erase(0, out_sent_);
+        out_sent_ = 0;
+      }
+      return IoResult::kWouldBlock;
+    }
+    return IoResult::kError;
+  }
+  out_.clear();  // keeps capacity: no allocation per turn once warmed up
+  out_sent_ = 0;
+  return IoResult::kOk;
+}
+
+}  // namespace roundhouse::loadgen
