@@ -138,9 +138,9 @@ Disposition GetStatus(Connection& conn, const Packet& packet) {
   if (handle.size() <= conn.limits().max_handle) status = conn.broker().GetStatus(handle);
   const Decimal num(status.known ? status.numerator : 0);
   const Decimal den(status.known ? status.denominator : 0);
-  protocol::AppendPacket(conn.Out(), PacketType::kStatusRes,
-                         {handle, status.known ? "1" : "0", status.running ? "1" : "0",
-                          num.view(), den.view()});
+  protocol::AppendPacket(
+      conn.Out(), PacketType::kStatusRes,
+      {handle, status.known ? "1" : "0", status.running ? "1" : "0", num.view(), den.view()});
   return Disposition::kKeep;
 }
 
@@ -154,8 +154,8 @@ Disposition GetStatusUnique(Connection& conn, const Packet& packet) {
   const Decimal den(status.known ? status.denominator : 0);
   const Decimal clients(status.known ? status.clients : 0);
   protocol::AppendPacket(conn.Out(), PacketType::kStatusResUnique,
-                         {unique, status.known ? "1" : "0", status.running ? "1" : "0",
-                          num.view(), den.view(), clients.view()});
+                         {unique, status.known ? "1" : "0", status.running ? "1" : "0", num.view(),
+                          den.view(), clients.view()});
   return Disposition::kKeep;
 }
 

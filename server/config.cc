@@ -9,12 +9,12 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,8 +73,12 @@ Status TokensToSettings(const std::vector<Token>& tokens, bool from_file,
         *value = tokens[++i].text;
         return Status::Ok();
       }
-      return ErrorAt(where, "option " + display + " requires a value (" + display + " " +
-                                std::string(spec.metavar) + ")");
+      std::string text = "option " + display + " requires a value (";
+      text += display;
+      text += ' ';
+      text += spec.metavar;
+      text += ')';
+      return ErrorAt(where, text);
     };
 
     if (t.size() > 2 && t.substr(0, 2) == "--") {
@@ -102,8 +106,9 @@ Status TokensToSettings(const std::vector<Token>& tokens, bool from_file,
           return ErrorAt(where, "Option -v has been deprecated, please use --verbose");
         }
         const OptionSpec* spec = FindShort(t[j]);
-        if (spec == nullptr)
+        if (spec == nullptr) {
           return ErrorAt(where, "unknown option '-" + std::string(1, t[j]) + "'");
+        }
         Setting s{spec, {}, true, "-" + std::string(1, t[j]), where};
         if (!TakesValue(*spec)) {
           out->push_back(std::move(s));
@@ -131,7 +136,10 @@ bool ParseOnOff(std::string_view v, bool* on) {
   static constexpr std::string_view kOn[] = {"true", "yes", "on", "1"};
   static constexpr std::string_view kOff[] = {"false", "no", "off", "0"};
   for (auto w : kOn) {
-    if (v == w) return (*on = true);
+    if (v == w) {
+      *on = true;
+      return true;
+    }
   }
   for (auto w : kOff) {
     if (v == w) {
@@ -186,19 +194,29 @@ Status CheckOnce(const std::vector<Setting>& settings) {
 
 Result<std::string> ReadFile(const std::string& path, bool must_exist, bool* found) {
   *found = false;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     // The default file may be absent; any other failure is reported (gearmand silently skips an
     // unreadable default file, which hides a broken installation).
-    if (!must_exist && (err == ENOENT || err == ENOTDIR)) return std::string();
-    return Status::Error("cannot read config file '" + path + "': " + strerror(err));
+    if (!must_exist && (errno == ENOENT || errno == ENOTDIR)) return std::string();
+    return Status::Error("cannot read config file '" + path + "': " + strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::Error("cannot read config file '" + path + "'");
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status st = Status::Error("cannot read config file '" + path + "': " + strerror(errno));
+      close(fd);
+      return st;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
   *found = true;
-  return ss.str();
+  return text;
 }
 
 Status LoadConfigFile(const std::string& path, bool must_exist, std::vector<Setting>* settings,
@@ -331,7 +349,7 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
 
   std::vector<Setting> from_file;
   std::vector<JenkinsMasterConfig> sections;
-  if (!file.empty()) {
+  if (!file.empty()) {  // ParseEnv may disable the default file
     st = LoadConfigFile(file, explicit_file, &from_file, &sections);
     if (!st.ok()) return st;
     st = CheckOnce(from_file);
@@ -366,7 +384,7 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
     config.port = scratch.port;
   }
   if (state.sqlite_requested && !state.sqlite_db_given) {
-    return Status::Error("missing required --libsqlite3-db=<dbfile> argument");
+    return ErrorAt(state.sqlite_requested_at, "missing required --libsqlite3-db=<dbfile> argument");
   }
   st = CheckJenkinsNames(config.jenkins);
   if (!st.ok()) return st;

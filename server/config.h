@@ -86,10 +86,17 @@ std::string DefaultHandlePrefix(std::string_view nodename);
 
 // What ParseCommandLine reads from outside argv; tests substitute all of it.
 struct ParseEnv {
-  std::string gearmand_port;                            // GEARMAND_PORT, or empty
-  std::string default_config_file = "/etc/gearmand.conf";  // read when no --config-file/@PATH
-  std::string nodename;                                  // default prefix; empty = uname(2)
+  std::string gearmand_port;  // GEARMAND_PORT, or empty
+  // Read when no --config-file / @PATH is given; empty = none.
+  std::string default_config_file = "/etc/gearmand.conf";
+  std::string nodename;  // for the default handle prefix; empty = uname(2)
 };
+// The full form of ParseCommandLine above, which calls this one with the real environment.
+// Precedence is gearmand's: an option set on the command line ignores the config file's value
+// for it, wherever --config-file appears (-L included: the command line's list replaces the
+// file's); --jenkins flags and [jenkins NAME] sections from both sources all register. Within one
+// source a non-repeatable option may appear once. GEARMAND_PORT applies when the resulting port
+// is 4730 (gearmand compares the value, so an explicit `-p 4730` yields to it too).
 Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEnv& env);
 
 // A config file split into its parts without validating any option (config_file.cc).

@@ -129,6 +129,7 @@ Status ApplyQueueType(const Setting& s, Config& c, ParseState& st) {
     if (EqualsIgnoreCase(s.value, name)) {
       c.queue_type = QueueType::kSqlite;
       st.sqlite_requested = true;
+      st.sqlite_requested_at = s.where;
       return Status::Ok();
     }
   }
@@ -303,10 +304,9 @@ const OptionSpec kOptions[] = {
     {"config-file", 0, "PATH", Group::kProcess, kCommandLineOnly,
      "Read options from PATH; '@PATH' is the same. A missing default file is fine, a missing "
      "named file is an error. Options given on the command line win over the file's.",
-     [](const Setting& s, Config&, ParseState& st) {
-       if (s.value.empty()) return Fail(s, s.display + " needs a file name");
-       st.config_file = s.value;
-       return Status::Ok();
+     [](const Setting& s, Config&, ParseState&) {
+       // ParseCommandLine reads the file; this only vets the value.
+       return s.value.empty() ? Fail(s, s.display + " needs a file name") : Status::Ok();
      },
      [](const Config&) { return std::string("/etc/gearmand.conf"); }},
     {"check-args", 0, "", Group::kProcess, kCommandLineOnly,

@@ -24,9 +24,9 @@ struct Setting {
 
 // Facts handlers leave for the checks that need every option (ParseCommandLine).
 struct ParseState {
-  bool sqlite_db_given = false;   // --libsqlite3-db
-  bool sqlite_requested = false;  // -q libsqlite3 / sqlite given explicitly
-  std::string config_file;        // --config-file / @PATH
+  bool sqlite_db_given = false;     // --libsqlite3-db
+  bool sqlite_requested = false;    // -q libsqlite3 / sqlite given explicitly
+  std::string sqlite_requested_at;  // that setting's `where`
 };
 
 using Handler = Status (*)(const Setting&, Config&, ParseState&);

@@ -17,7 +17,7 @@ namespace {
 
 // Write buffers larger than this are released once written, so one big reply does not pin its
 // memory for the life of the connection.
-constexpr size_t kKeepWriteCapacity = 1024 * 1024;
+constexpr size_t kKeepWriteCapacity = size_t{1024} * 1024;
 
 uv_stream_t* AsStream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
 uv_handle_t* AsHandle(uv_tcp_t* tcp) { return reinterpret_cast<uv_handle_t*>(tcp); }
@@ -84,12 +84,12 @@ bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive
 }
 
 std::string* Connection::Out() {
-  if (!dirty) host_.MarkDirty(*this);
+  if (!dirty_) host_.MarkDirty(*this);
   return out_.Tail();
 }
 
 void Connection::AddPlaceholder(uint64_t ticket) {
-  if (!dirty) host_.MarkDirty(*this);
+  if (!dirty_) host_.MarkDirty(*this);
   out_.AddPlaceholder(ticket);
 }
 
@@ -119,7 +119,7 @@ void Connection::SubmitDone(uint64_t ticket, const broker::SubmitReply& reply) {
            static_cast<unsigned long long>(ticket));
     return;
   }
-  if (!dirty) host_.MarkDirty(*this);
+  if (!dirty_) host_.MarkDirty(*this);
 }
 
 // ---- input
@@ -319,7 +319,7 @@ void Connection::StartDraining() {
     uv_read_stop(AsStream(&tcp_));
     reading_ = false;
   }
-  if (!dirty) host_.MarkDirty(*this);  // the host's flush finishes the drain
+  if (!dirty_) host_.MarkDirty(*this);  // the host's flush finishes the drain
 }
 
 void Connection::MaybeFinishDraining() {
@@ -332,7 +332,7 @@ void Connection::MaybeFinishDraining() {
   }
   if (write_in_flight_) return;
   if (out_.HasReady()) {
-    if (!dirty) host_.MarkDirty(*this);
+    if (!dirty_) host_.MarkDirty(*this);
     return;
   }
   Close();

@@ -74,6 +74,11 @@ class Connection final : public broker::Peer {
 
   bool closing() const { return closing_; }
 
+  // Host bookkeeping: true while the connection is on the host's list of connections to flush,
+  // so it is listed once. Only the host changes it (MarkDirty, and before calling Flush()).
+  bool dirty() const { return dirty_; }
+  void set_dirty(bool dirty) { dirty_ = dirty; }
+
   // ---- for the command handlers (commands.h)
   ConnectionHost& host() { return host_; }
   broker::Broker& broker() { return host_.broker(); }
@@ -139,10 +144,7 @@ class Connection final : public broker::Peer {
   bool paused_ = false;    // output over the cap: not reading, not handling buffered frames
   bool draining_ = false;  // no more input; close once owed replies are written
   bool closing_ = false;   // uv_close called; freed in OnClose
-
- public:
-  // Host bookkeeping: true while on the host's dirty list. Only the host touches it.
-  bool dirty = false;
+  bool dirty_ = false;     // on the host's dirty list (set and cleared by the host only)
 };
 
 }  // namespace roundhouse::server

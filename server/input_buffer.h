@@ -17,7 +17,7 @@ namespace roundhouse::server {
 class InputBuffer {
  public:
   // Size of one read. Larger reads mean fewer syscalls for pipelined peers.
-  static constexpr size_t kReadChunk = 64 * 1024;
+  static constexpr size_t kReadChunk = size_t{64} * 1024;
 
   InputBuffer() = default;
   InputBuffer(const InputBuffer&) = delete;

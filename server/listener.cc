@@ -63,8 +63,8 @@ Status Resolve(const char* host, uint16_t port, bool optional, std::vector<Endpo
   const std::string service = std::to_string(port);
   const int rc = getaddrinfo(host, service.c_str(), &hints, &result);
   if (rc != 0) {
-    return Status::Error("cannot resolve listen address " + std::string(host ? host : "*") +
-                         ": " + gai_strerror(rc));
+    return Status::Error("cannot resolve listen address " + std::string(host ? host : "*") + ": " +
+                         gai_strerror(rc));
   }
   for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
@@ -139,8 +139,7 @@ void Listener::OnClose(uv_handle_t* handle) {
 Status Listener::Listen(const sockaddr* sa, int backlog, bool keepalive, int retry_seconds,
                         int* error_number) {
   *error_number = 0;
-  const socklen_t len =
-      sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  const socklen_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   name_ = EndpointName(sa);
   const int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -171,9 +170,8 @@ Status Listener::Listen(const sockaddr* sa, int backlog, bool keepalive, int ret
   int bound_len = sizeof(bound);
   if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
     name_ = EndpointName(reinterpret_cast<sockaddr*>(&bound));
-    port_ = bound.ss_family == AF_INET6
-                         ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                        : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   }
   return Status::Ok();
 }
@@ -206,15 +204,14 @@ Status BindListeners(uv_loop_t* loop, const ListenOptions& options,
     if (port != 0) SetPort(sa, port);  // port 0: every address shares the first one's port
     auto listener = std::make_unique<Listener>(loop, on_connection);
     int err = 0;
-    Status s = listener->Listen(sa, options.backlog, options.keepalive,
-                                options.bind_retry_seconds, &err);
+    Status s =
+        listener->Listen(sa, options.backlog, options.keepalive, options.bind_retry_seconds, &err);
     if (!s.ok()) {
       listener->Close();
       out->push_back(std::move(listener));  // kept until its close callback has run
       // An address family or address the host lacks is skipped when not named explicitly.
       if (ep.optional && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT)) {
-        RH_LOG(kNotice, "not listening on %s: %s", EndpointName(sa).c_str(),
-               s.message().c_str());
+        RH_LOG(kNotice, "not listening on %s: %s", EndpointName(sa).c_str(), s.message().c_str());
         continue;
       }
       return s;

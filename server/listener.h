@@ -65,8 +65,8 @@ struct ListenOptions {
   std::vector<std::string> addresses;  // -L; empty = all addresses
   uint16_t port = 4730;                // 0 = ephemeral
   int backlog = 32;
-  bool keepalive = false;              // SO_KEEPALIVE on the listening sockets
-  int bind_retry_seconds = 20;         // total EADDRINUSE retry window
+  bool keepalive = false;       // SO_KEEPALIVE on the listening sockets
+  int bind_retry_seconds = 20;  // total EADDRINUSE retry window
 };
 
 // Binds and listens on every resolved address; appends one Listener per socket to `out`.

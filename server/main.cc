@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "server/base/log.h"
@@ -34,8 +35,9 @@ int Serve(const Config& config) {
     ready = std::move(daemon).value();
   }
   if (config.broker.job_retries == 0) {
-    RH_LOG(kNotice, "--job-retries=0 now means \"no retries\": a job is dropped at its first "
-                    "re-queue (gearmand read 0 as unlimited; -1 is unlimited now)");
+    RH_LOG(kNotice,
+           "--job-retries=0 now means \"no retries\": a job is dropped at its first "
+           "re-queue (gearmand read 0 as unlimited; -1 is unlimited now)");
   }
   if (config.file_descriptors != 0) {
     Status s = process::RaiseFileLimit(config.file_descriptors);
@@ -68,9 +70,7 @@ int Serve(const Config& config) {
   return code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const char* env_port = std::getenv("GEARMAND_PORT");
@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   if (config.check_args) return 0;
 
   roundhouse::log::SetLevel(config.verbose);
+  roundhouse::log::SetSyslog(config.syslog);
   Status s = roundhouse::log::Open(config.log_file);
   if (!s.ok()) {
     std::fprintf(stderr, "roundhouse: cannot open log %s: %s\n", config.log_file.c_str(),
@@ -98,4 +99,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   return Serve(config);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Only allocation failure can throw here (the code below main throws nothing on purpose).
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "roundhouse: fatal: %s\n", e.what());
+    return 1;
+  }
 }

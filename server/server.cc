@@ -76,14 +76,14 @@ Status Server::Replay() {
   auto replayed = store_->Replay(
       options, [this](storage::JobRecord&& record) { broker_->Restore(std::move(record)); });
   if (!replayed.ok()) {
-    return Status::Error("replay of " + config_.sqlite_db + " failed: " +
-                         replayed.status().message());
+    return Status::Error("replay of " + config_.sqlite_db +
+                         " failed: " + replayed.status().message());
   }
   const storage::ReplayInfo& info = replayed.value();
   broker_->SetHandleFloor(info.handle_ceiling);
   RH_LOG(kInfo, "replayed %llu durable jobs (%llu imported from table %s)",
-         static_cast<unsigned long long>(info.jobs),
-         static_cast<unsigned long long>(info.imported), config_.sqlite_table.c_str());
+         static_cast<unsigned long long>(info.jobs), static_cast<unsigned long long>(info.imported),
+         config_.sqlite_table.c_str());
   return Status::Ok();
 }
 
@@ -99,8 +99,8 @@ Status Server::Start() {
   listen.backlog = config_.backlog;
   listen.keepalive = config_.keepalive;
   s = BindListeners(
-      loop_.get(), listen,
-      [this](Listener& listener, int status) { OnAccept(listener, status); }, &listeners_);
+      loop_.get(), listen, [this](Listener& listener, int status) { OnAccept(listener, status); },
+      &listeners_);
   if (!s.ok()) return s;
 
   // Replay after binding, before the loop runs: no connection is accepted before it is done.
@@ -148,19 +148,18 @@ void Server::OnAccept(Listener& listener, int status) {
     conn->Close();
     return;
   }
-  if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval,
-                   config_.keepalive_count)) {
+  if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval, config_.keepalive_count)) {
     conn->Close();
   }
 }
 
 void Server::MarkDirty(Connection& conn) {
-  conn.dirty = true;
+  conn.set_dirty(true);
   dirty_.push_back(&conn);
 }
 
 void Server::Closed(Connection& conn) {
-  if (conn.dirty) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &conn), dirty_.end());
+  if (conn.dirty()) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &conn), dirty_.end());
   connections_.erase(&conn);
 }
 
@@ -169,7 +168,7 @@ void Server::FlushDirty() {
   // closing one re-queues jobs and wakes workers); they are appended and flushed in this pass.
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Connection* conn = dirty_[i];
-    conn->dirty = false;
+    conn->set_dirty(false);
     conn->Flush();
   }
   dirty_.clear();
@@ -246,8 +245,7 @@ void Server::BeginGracefulShutdown() {
   if (graceful_ || shutting_down_) return;
   graceful_ = true;
   for (auto& listener : listeners_) listener->Close();
-  RH_LOG(kNotice, "graceful shutdown: listeners closed, %zu jobs left",
-         broker_->LiveJobCount());
+  RH_LOG(kNotice, "graceful shutdown: listeners closed, %zu jobs left", broker_->LiveJobCount());
 }
 
 void Server::Shutdown() {
@@ -261,7 +259,7 @@ void Server::Shutdown() {
   for (auto& [conn, owned] : connections_) open.push_back(conn);
   for (Connection* conn : open) conn->CloseAfterTryWrite();
   dirty_.clear();
-  for (Connection* conn : open) conn->dirty = false;
+  for (Connection* conn : open) conn->set_dirty(false);
   // Every peer is detached, so no new store work can start; commit what is queued.
   if (store_ != nullptr) store_->Close();
   CloseOwnHandles();

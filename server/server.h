@@ -89,7 +89,7 @@ class Server final : public ConnectionHost {
   std::unique_ptr<broker::Broker> broker_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
-  // Connections with output to flush before the loop polls (Connection::dirty set).
+  // Connections with output to flush before the loop polls (Connection::dirty() set).
   std::vector<Connection*> dirty_;
 
   uv_prepare_t prepare_{};
@@ -98,10 +98,10 @@ class Server final : public ConnectionHost {
   uv_signal_t signals_[std::size(kSignals)]{};
 
   bool timer_armed_ = false;
-  int64_t timer_deadline_ = 0;  // monotonic ms the timer is armed for
-  bool handles_open_ = false;   // prepare_, timer_, signals_ initialised and not yet closed
-  bool graceful_ = false;       // graceful shutdown in progress: listeners closed
-  bool shutting_down_ = false;  // immediate shutdown done: everything is closing
+  int64_t timer_deadline_ = 0;        // monotonic ms the timer is armed for
+  bool handles_open_ = false;         // prepare_, timer_, signals_ initialised and not yet closed
+  bool graceful_ = false;             // graceful shutdown in progress: listeners closed
+  bool shutting_down_ = false;        // immediate shutdown done: everything is closing
   Pending pending_ = Pending::kNone;  // admin request, acted on after the next flush
 };
 

@@ -46,9 +46,9 @@ Disposition Grab(Connection& conn, broker::GrabKind kind) {
       break;
     case broker::GrabKind::kAll:
       if (!job->reducer().empty()) {
-        protocol::AppendPacket(out, PacketType::kJobAssignAll,
-                               {job->handle(), job->function_name(), job->unique(),
-                                job->reducer(), job->data()});
+        protocol::AppendPacket(
+            out, PacketType::kJobAssignAll,
+            {job->handle(), job->function_name(), job->unique(), job->reducer(), job->data()});
         break;
       }
       [[fallthrough]];

@@ -79,7 +79,8 @@ Result<uint64_t> CopyRows(sqlite3* db, const ImportOptions& options) {
   if (!ceiling.ok()) return ceiling.status();
   auto highest = HighestStoredId(db);
   if (!highest.ok()) return highest.status();
-  uint64_t next_id = std::max({options.first_id, ceiling.value(), highest.value() + 1, uint64_t{1}});
+  uint64_t next_id =
+      std::max({options.first_id, ceiling.value(), highest.value() + 1, uint64_t{1}});
 
   auto insert = sql::Prepare(db,
                              "INSERT INTO roundhouse_jobs(id, handle, function, unique_key, "
@@ -145,8 +146,8 @@ Result<uint64_t> ImportGearmandTable(sqlite3* db, const ImportOptions& options) 
   if (status.ok()) status = sql::Exec(db, "COMMIT");
   if (!status.ok()) {
     if (sqlite3_get_autocommit(db) == 0) (void)sql::Exec(db, "ROLLBACK");
-    return Status::Error("import of gearmand table " + options.table + " failed: " +
-                         status.message());
+    return Status::Error("import of gearmand table " + options.table +
+                         " failed: " + status.message());
   }
   return imported;
 }

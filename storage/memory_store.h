@@ -23,6 +23,7 @@ class MemoryStore final : public JobStore {
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
 
+  using JobStore::Replay;  // the ReplayOptions overload: nothing to import here
   // Streams the committed jobs in id order. ReplayInfo::imported is always 0.
   Result<ReplayInfo> Replay(const std::function<void(JobRecord&&)>& sink) override;
   void Add(JobRecord rec, std::function<void(Status)> done) override;
@@ -47,8 +48,8 @@ class MemoryStore final : public JobStore {
  private:
   struct Op {
     enum class Kind { kAdd, kRemove, kCeiling } kind;
-    JobRecord rec;     // kAdd
-    uint64_t value;    // kRemove: id; kCeiling: ceiling
+    JobRecord rec;                     // kAdd
+    uint64_t value;                    // kRemove: id; kCeiling: ceiling
     std::function<void(Status)> done;  // kAdd
   };
 

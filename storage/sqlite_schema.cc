@@ -60,8 +60,7 @@ Status Migrate(sqlite3* db, const std::string& path) {
   if (status.ok() && version.value() < kSchemaVersion) {
     const std::string set_version =
         "INSERT INTO roundhouse_meta(key, value) VALUES('schema_version', " +
-        std::to_string(kSchemaVersion) +
-        ") ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        std::to_string(kSchemaVersion) + ") ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     status = sql::Exec(db, set_version.c_str());
   }
   if (status.ok()) status = sql::Exec(db, "COMMIT");

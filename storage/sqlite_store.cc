@@ -56,8 +56,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(uv_loop_t* loop,
   uv_unref(reinterpret_cast<uv_handle_t*>(store->async_));
   SqliteStore* raw = store.get();
   store->thread_ = std::thread([raw] { raw->WriterMain(); });
-  RH_LOG(kInfo, "storage: %s open (schema version %d, WAL, synchronous=FULL)",
-         options.path.c_str(), kSchemaVersion);
+  RH_LOG(kInfo, "storage: %s open (schema version %d, WAL, synchronous=FULL)", options.path.c_str(),
+         kSchemaVersion);
   return store;
 }
 
@@ -82,9 +82,9 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
   if (Status s = ConfigureConnection(db, options_.max_page_count); !s.ok()) return s;
 
   ReplayInfo info;
-  ImportOptions import{options_.import_table, options.first_import_id,
-                       options.handle_prefix.empty() ? DefaultHandlePrefix()
-                                                     : options.handle_prefix};
+  ImportOptions import{
+      options_.import_table, options.first_import_id,
+      options.handle_prefix.empty() ? DefaultHandlePrefix() : options.handle_prefix};
   auto imported = ImportGearmandTable(db, import);
   if (!imported.ok()) return imported.status();
   info.imported = imported.value();
@@ -158,9 +158,7 @@ void SqliteStore::Enqueue(WriteOp op) {
   staged_.push_back(std::move(op));
 }
 
-void SqliteStore::OnIdle(uv_idle_t* handle) {
-  static_cast<SqliteStore*>(handle->data)->Publish();
-}
+void SqliteStore::OnIdle(uv_idle_t* handle) { static_cast<SqliteStore*>(handle->data)->Publish(); }
 
 void SqliteStore::Publish() {
   uv_idle_stop(idle_);
@@ -229,8 +227,8 @@ void SqliteStore::WriterMain() {
     if (stop) break;
   }
   if (!carry.empty()) {
-    RH_LOG(kError, "storage: %zu deletes and ceiling updates to %s were never stored",
-           carry.size(), options_.path.c_str());
+    RH_LOG(kError, "storage: %zu deletes and ceiling updates to %s were never stored", carry.size(),
+           options_.path.c_str());
   }
 }
 

@@ -45,7 +45,7 @@
 namespace roundhouse::storage {
 
 struct SqliteOptions {
-  std::string path;                           // --libsqlite3-db; created if missing
+  std::string path;                            // --libsqlite3-db; created if missing
   std::string import_table = "gearman_queue";  // --libsqlite3-table; empty: import nothing
   int busy_timeout_ms = 6000;                  // as gearmand
   // 0: SQLite's default. Otherwise a cap on the file's size in pages; a commit that would grow
@@ -118,9 +118,9 @@ class SqliteStore final : public JobStore {
   // The hand-off between the loop thread and the writer thread, guarded by mu_.
   std::mutex mu_;
   std::condition_variable wake_writer_;
-  std::vector<WriteOp> pending_;        // published, not yet taken by the writer
-  size_t pending_adds_ = 0;             // JobRecords in pending_
-  bool stopping_ = false;               // Close() asked the writer to finish
+  std::vector<WriteOp> pending_;      // published, not yet taken by the writer
+  size_t pending_adds_ = 0;           // JobRecords in pending_
+  bool stopping_ = false;             // Close() asked the writer to finish
   std::deque<Completion> completed_;  // committed (or failed) batches, not yet delivered
 
   // Writer thread only (after start).

@@ -33,9 +33,10 @@ inline constexpr std::string_view kQueueFull = "Job queue is full";
 inline constexpr size_t kMaxHandle = 63;
 // Handle ids are reserved with the store in blocks of this many (spec §3.2).
 inline constexpr uint64_t kHandleCeilingBlock = 1'000'000;
-// Free jobs kept for reuse, and the largest buffer a reused job keeps.
+// Free jobs kept for reuse, and the largest buffer a reused job keeps (so the pool holds at
+// most ~16 MiB of payload capacity while saving the common job its allocations).
 inline constexpr size_t kMaxFreeJobs = 4096;
-inline constexpr size_t kMaxReusedBytes = size_t{64} * 1024;
+inline constexpr size_t kMaxReusedBytes = 4096;
 
 struct Broker::Impl {
   Impl(const Options& options, Clock& clock, storage::JobStore* store,

@@ -113,6 +113,11 @@ TEST_CASE("errors in a roundhouse file name the file and line", "[config]") {
   path = dir.Write("ssl.conf", "port = 1\nssl = true\n");
   CHECK_THAT(ErrorOf(Parse({"--config-file", path})), StartsWith(path + ":2: option ssl"));
 
+  path = dir.Write("queue.conf", "port = 1\nqueue-type = sqlite\n");
+  CHECK(ErrorOf(Parse({"--config-file", path})) ==
+        path + ":2: missing required --libsqlite3-db=<dbfile> argument");
+  CHECK(Parse({"--config-file", path, "--libsqlite3-db=q.db"}).ok());
+
   path = dir.Write("key.conf", "= 3\n");
   CHECK(ErrorOf(Parse({"--config-file", path})) == path + ":1: missing key before '='");
 }

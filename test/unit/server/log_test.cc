@@ -188,6 +188,7 @@ TEST_CASE("lines from many threads never interleave", "[log]") {
   constexpr int kThreads = 8;
   constexpr int kLines = 500;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([t] {
       std::string filler(200, static_cast<char>('a' + t));
@@ -198,7 +199,7 @@ TEST_CASE("lines from many threads never interleave", "[log]") {
   }
   for (auto& th : threads) th.join();
   auto lines = Lines(ReadAll(path));
-  REQUIRE(lines.size() == kThreads * kLines);
+  REQUIRE(lines.size() == static_cast<size_t>(kThreads) * kLines);
   int bad = 0;
   std::vector<int> per_thread(kThreads, 0);
   for (const auto& line : lines) {

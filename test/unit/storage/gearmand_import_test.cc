@@ -48,19 +48,19 @@ TEST_CASE("import turns each gearmand row into a job and empties the table", "[s
   REQUIRE(jobs.size() == 5);
   JobRecord first = Record(1000, "resize", std::string("\0\xff\0A", 4), "uuid-1", 1);
   first.handle = "H:imp:1000";
-  CHECK(SameRecord(jobs[0], first));  // BLOB data with NULs
-  CHECK(jobs[1].data == "text data");   // TEXT data accepted
+  CHECK(SameRecord(jobs[0], first));   // BLOB data with NULs
+  CHECK(jobs[1].data == "text data");  // TEXT data accepted
   CHECK(jobs[1].unique.empty());
   CHECK(jobs[1].priority == 0);
-  CHECK(jobs[1].when == 0);             // NULL when_to_run
-  CHECK(jobs[2].priority == 1);         // 7 is out of range
+  CHECK(jobs[1].when == 0);      // NULL when_to_run
+  CHECK(jobs[2].priority == 1);  // 7 is out of range
   CHECK(jobs[2].when == 1700000000);
   CHECK(jobs[2].data.empty());
   CHECK(jobs[3].unique == std::string("k\0", 2));  // BLOB unique accepted
   CHECK(jobs[3].function == "mail");
-  CHECK(jobs[3].priority == 1);         // -1 is out of range
+  CHECK(jobs[3].priority == 1);  // -1 is out of range
   CHECK(jobs[4].priority == 2);
-  CHECK(jobs[4].when == 0);             // not a number
+  CHECK(jobs[4].when == 0);  // not a number
   for (size_t i = 0; i < jobs.size(); ++i) {
     CHECK(jobs[i].id == 1000 + i);
     CHECK(jobs[i].handle == "H:imp:" + std::to_string(1000 + i));
@@ -87,7 +87,7 @@ TEST_CASE("import gives ids above every stored id and the persisted ceiling", "[
   const std::string path = dir.File("q.db");
   Loop loop;
   auto store = OpenStore(loop, path);
-  store->Add(Record(50, "ours", "x"), [](Status s) { CHECK(s.ok()); });
+  store->Add(Record(50, "ours", "x"), [](const Status& s) { CHECK(s.ok()); });
   store->SetHandleCeiling(64);
   loop.Run();
   {
@@ -133,8 +133,9 @@ TEST_CASE("import of an old gearmand table without when_to_run uses 0", "[storag
   const std::string path = dir.File("q.db");
   {
     RawDb raw(path);
-    raw.Exec("CREATE TABLE gearman_queue ( unique_key TEXT, function_name TEXT, "
-             "priority INTEGER, data BLOB, PRIMARY KEY (unique_key, function_name))");
+    raw.Exec(
+        "CREATE TABLE gearman_queue ( unique_key TEXT, function_name TEXT, "
+        "priority INTEGER, data BLOB, PRIMARY KEY (unique_key, function_name))");
     raw.Exec("INSERT INTO gearman_queue VALUES('u', 'fn', 2, 'd')");
   }
   Loop loop;
@@ -145,8 +146,7 @@ TEST_CASE("import of an old gearmand table without when_to_run uses 0", "[storag
   CHECK(jobs[0].priority == 2);
 }
 
-TEST_CASE("import is all or nothing: a failure leaves the gearmand rows and no jobs",
-          "[storage]") {
+TEST_CASE("import is all or nothing: a failure leaves the gearmand rows and no jobs", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("q.db");
   {
@@ -186,8 +186,7 @@ TEST_CASE("import is all or nothing: a failure leaves the gearmand rows and no j
   CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 150);
 }
 
-TEST_CASE("import refuses a table that is not a gearmand queue and changes nothing",
-          "[storage]") {
+TEST_CASE("import refuses a table that is not a gearmand queue and changes nothing", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("q.db");
   {
@@ -231,8 +230,9 @@ TEST_CASE("import reads the configured table name, quoted", "[storage]") {
   const std::string path = dir.File("q.db");
   {
     RawDb raw(path);
-    raw.Exec("CREATE TABLE \"my \"\"queue\" ( unique_key TEXT, function_name TEXT, "
-             "priority INTEGER, data BLOB, when_to_run INTEGER)");
+    raw.Exec(
+        "CREATE TABLE \"my \"\"queue\" ( unique_key TEXT, function_name TEXT, "
+        "priority INTEGER, data BLOB, when_to_run INTEGER)");
     raw.Exec("INSERT INTO \"my \"\"queue\" VALUES('u', 'fn', 0, 'd', 0)");
   }
   Loop loop;

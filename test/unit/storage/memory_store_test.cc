@@ -12,7 +12,7 @@ TEST_CASE("memory store runs callbacks only at Commit, in add order", "[storage]
   MemoryStore store;
   std::vector<uint64_t> order;
   for (uint64_t id = 1; id <= 3; ++id) {
-    store.Add(Record(id, "fn", "x"), [&order, id](Status s) {
+    store.Add(Record(id, "fn", "x"), [&order, id](const Status& s) {
       CHECK(s.ok());
       order.push_back(id);
     });
@@ -27,11 +27,11 @@ TEST_CASE("memory store runs callbacks only at Commit, in add order", "[storage]
 
 TEST_CASE("memory store fails an injected commit and keeps nothing of its adds", "[storage]") {
   MemoryStore store;
-  store.Add(Record(1, "fn", "x"), [](Status s) { CHECK(s.ok()); });
+  store.Add(Record(1, "fn", "x"), [](const Status& s) { CHECK(s.ok()); });
   store.Commit();
   store.FailNextCommit(Status::Error("disk full"));
   Status got;
-  store.Add(Record(2, "fn", "y"), [&](Status s) { got = std::move(s); });
+  store.Add(Record(2, "fn", "y"), [&](const Status& s) { got = s; });
   store.Remove(1);
   store.Commit();
   CHECK_FALSE(got.ok());
@@ -41,9 +41,9 @@ TEST_CASE("memory store fails an injected commit and keeps nothing of its adds",
 
 TEST_CASE("memory store replays by id with the ceiling and removes applied", "[storage]") {
   MemoryStore store;
-  store.Add(Record(9, "fn", "b"), [](Status) {});
-  store.Add(Record(3, "fn", "a"), [](Status) {});
-  store.Add(Record(5, "fn", "gone"), [](Status) {});
+  store.Add(Record(9, "fn", "b"), [](const Status&) {});
+  store.Add(Record(3, "fn", "a"), [](const Status&) {});
+  store.Add(Record(5, "fn", "gone"), [](const Status&) {});
   store.Remove(5);
   store.SetHandleCeiling(4);
   store.Close();
@@ -58,8 +58,8 @@ TEST_CASE("memory store replays by id with the ceiling and removes applied", "[s
 TEST_CASE("memory store defers adds queued by a callback to the next commit", "[storage]") {
   MemoryStore store;
   bool second_done = false;
-  store.Add(Record(1, "fn", "x"), [&](Status) {
-    store.Add(Record(2, "fn", "y"), [&](Status) { second_done = true; });
+  store.Add(Record(1, "fn", "x"), [&](const Status&) {
+    store.Add(Record(2, "fn", "y"), [&](const Status&) { second_done = true; });
   });
   CHECK(store.Commit() == 1);
   CHECK_FALSE(second_done);

@@ -43,8 +43,8 @@ TEST_CASE("store reopens its own file without migrating again", "[storage]") {
   for (int i = 0; i < 3; ++i) {
     Loop loop;
     auto store = OpenStore(loop, path);
-    store->Add(testing::Record(static_cast<uint64_t>(i + 1), "fn", "x"),
-               [](Status s) { CHECK(s.ok()); });
+    store->Add(testing::Record(static_cast<uint64_t>(i) + 1, "fn", "x"),
+               [](const Status& s) { CHECK(s.ok()); });
     loop.Run();
   }
   RawDb raw(path);
@@ -71,8 +71,7 @@ TEST_CASE("store adds its tables beside a gearmand table and leaves that table",
         kSchemaVersion);
 }
 
-TEST_CASE("store refuses a file with a newer schema version and leaves it unchanged",
-          "[storage]") {
+TEST_CASE("store refuses a file with a newer schema version and leaves it unchanged", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("future.db");
   {

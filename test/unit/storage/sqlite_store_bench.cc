@@ -61,15 +61,15 @@ LoadResult RunLoad(int submitters, int window, double seconds, bool remove_after
   uint64_t completed = 0;
   uint64_t failures = 0;
   const auto start = Clock::now();
-  const auto stop_at = start + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(seconds));
-  std::function<void(Status)> on_done;
+  const auto stop_at =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::function<void(const Status&)> on_done;
   auto submit = [&]() {
     const uint64_t id = next_id++;
     store->Add(BenchRecord(id), on_done);
     if (remove_after && id > 1000) store->Remove(id - 1000);
   };
-  on_done = [&](Status s) {
+  on_done = [&](const Status& s) {
     failures += !s.ok();
     ++completed;
     if (Clock::now() < stop_at) submit();
@@ -137,10 +137,11 @@ TEST_CASE("bench: durable adds per second with concurrent submitters", "[.bench]
     for (int submitters : {1, 4, 16, 64, 256}) {
       for (bool remove_after : {false, true}) {
         const LoadResult r = RunLoad(submitters, window, 2.0, remove_after);
-        std::printf("  submitters %4d x outstanding %3d%s: %8llu adds %9.0f adds/s  "
-                    "mean batch %7.1f\n",
-                    submitters, window, remove_after ? " + remove" : "         ",
-                    static_cast<unsigned long long>(r.adds), r.adds_per_second, r.mean_batch);
+        std::printf(
+            "  submitters %4d x outstanding %3d%s: %8llu adds %9.0f adds/s  "
+            "mean batch %7.1f\n",
+            submitters, window, remove_after ? " + remove" : "         ",
+            static_cast<unsigned long long>(r.adds), r.adds_per_second, r.mean_batch);
       }
     }
   }
@@ -156,7 +157,7 @@ TEST_CASE("bench: replay of one million stored jobs", "[.bench]") {
     auto store = OpenStore(loop, path);
     const auto start = Clock::now();
     for (uint64_t id = 1; id <= kJobs; ++id) {
-      store->Add(BenchRecord(id), [](Status s) { REQUIRE(s.ok()); });
+      store->Add(BenchRecord(id), [](const Status& s) { REQUIRE(s.ok()); });
       if (id % 50'000 == 0) loop.Run();
     }
     loop.Run();
@@ -175,9 +176,10 @@ TEST_CASE("bench: replay of one million stored jobs", "[.bench]") {
   REQUIRE(result.ok());
   CHECK(result.value().jobs == kJobs);
   CHECK(jobs.size() == kJobs);
-  std::printf("open + replay of %llu jobs (kept in a vector): %.3f s wall, %.3f s CPU "
-              "(%.0f jobs/s wall)\n",
-              static_cast<unsigned long long>(kJobs), secs, cpu, static_cast<double>(kJobs) / secs);
+  std::printf(
+      "open + replay of %llu jobs (kept in a vector): %.3f s wall, %.3f s CPU "
+      "(%.0f jobs/s wall)\n",
+      static_cast<unsigned long long>(kJobs), secs, cpu, static_cast<double>(kJobs) / secs);
   std::fflush(stdout);
 }
 

@@ -62,7 +62,7 @@ TEST_CASE("store keeps four jobs of one function with empty uniques as four rows
   Loop loop;
   auto store = OpenStore(loop, dir.File("q.db"));
   for (uint64_t id = 1; id <= 4; ++id) {
-    store->Add(Record(id, "same", "payload"), [](Status s) { CHECK(s.ok()); });
+    store->Add(Record(id, "same", "payload"), [](const Status& s) { CHECK(s.ok()); });
   }
   loop.Run();
   auto replayed = ReplayAll(*store);
@@ -82,7 +82,7 @@ TEST_CASE("store replays in id order, which keeps FIFO order within each priorit
   for (uint64_t id = 100; id < 160; ++id) {
     submitted.push_back(Record(id, id % 2 ? "odd" : "even", "d" + std::to_string(id), "",
                                static_cast<uint8_t>(id % 3)));
-    store->Add(submitted.back(), [](Status s) { CHECK(s.ok()); });
+    store->Add(submitted.back(), [](const Status& s) { CHECK(s.ok()); });
     if (id % 7 == 0) loop.Run();
   }
   loop.Run();
@@ -98,7 +98,7 @@ TEST_CASE("store forgets removed jobs and tolerates removing unknown ids", "[sto
     Loop loop;
     auto store = OpenStore(loop, path);
     for (uint64_t id = 1; id <= 5; ++id) {
-      store->Add(Record(id, "fn", "x"), [](Status s) { CHECK(s.ok()); });
+      store->Add(Record(id, "fn", "x"), [](const Status& s) { CHECK(s.ok()); });
     }
     loop.Run();
     store->Remove(2);
@@ -151,7 +151,7 @@ TEST_CASE("store persists the handle ceiling and never lowers it", "[storage]") 
     CHECK(ReplayAll(*store, &info).empty());
     CHECK(info.handle_ceiling == 5000);
     // A stored job above the ceiling lifts what Replay reports.
-    store->Add(Record(7000, "fn", "x"), [](Status s) { CHECK(s.ok()); });
+    store->Add(Record(7000, "fn", "x"), [](const Status& s) { CHECK(s.ok()); });
     loop.Run();
     ReplayAll(*store, &info);
     CHECK(info.handle_ceiling == 7001);
@@ -169,7 +169,7 @@ TEST_CASE("store runs callbacks on the loop, in add order, never inside Add", "[
   bool inside_add = false;
   for (uint64_t id = 1; id <= 200; ++id) {
     inside_add = true;
-    store->Add(Record(id, "fn", "x"), [&, id](Status s) {
+    store->Add(Record(id, "fn", "x"), [&, id](const Status& s) {
       CHECK(s.ok());
       CHECK_FALSE(inside_add);
       CHECK(std::this_thread::get_id() == loop_thread);
@@ -189,7 +189,7 @@ TEST_CASE("store callbacks may add more jobs, and the loop ends once none is owe
   auto store = OpenStore(loop, dir.File("q.db"));
   uint64_t next = 1;
   int completed = 0;
-  std::function<void(Status)> chain = [&](Status s) {
+  std::function<void(const Status&)> chain = [&](const Status& s) {
     CHECK(s.ok());
     ++completed;
     if (next <= 50) store->Add(Record(next++, "fn", "x"), chain);
@@ -208,12 +208,12 @@ TEST_CASE("store Close commits what is queued and runs the owed callbacks", "[st
     Loop loop;
     auto store = OpenStore(loop, path);
     for (uint64_t id = 1; id <= 100; ++id) {
-      store->Add(Record(id, "fn", "x"), [&](Status s) { ok += s.ok(); });
+      store->Add(Record(id, "fn", "x"), [&](const Status& s) { ok += s.ok(); });
     }
     store->Close();
     CHECK(ok == 100);
     store->Close();  // twice is fine
-  }  // the loop then frees the async handle; ~Loop checks nothing leaked
+  }                  // the loop then frees the async handle; ~Loop checks nothing leaked
   RawDb raw(path);
   CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 100);
 }
@@ -223,12 +223,12 @@ TEST_CASE("store may be closed from inside a done callback", "[storage]") {
   Loop loop;
   auto store = OpenStore(loop, dir.File("q.db"));
   int calls = 0;
-  store->Add(Record(1, "fn", "x"), [&](Status s) {
+  store->Add(Record(1, "fn", "x"), [&](const Status& s) {
     CHECK(s.ok());
     ++calls;
     store->Close();
   });
-  store->Add(Record(2, "fn", "y"), [&](Status s) {
+  store->Add(Record(2, "fn", "y"), [&](const Status& s) {
     CHECK(s.ok());
     ++calls;
   });
@@ -236,13 +236,12 @@ TEST_CASE("store may be closed from inside a done callback", "[storage]") {
   CHECK(calls == 2);
 }
 
-TEST_CASE("store commits everything queued in one loop iteration in one transaction",
-          "[storage]") {
+TEST_CASE("store commits everything queued in one loop iteration in one transaction", "[storage]") {
   TempDir dir;
   Loop loop;
   auto store = OpenStore(loop, dir.File("q.db"));
   for (uint64_t id = 1; id <= 50; ++id) {
-    store->Add(Record(id, "fn", "x"), [](Status s) { CHECK(s.ok()); });
+    store->Add(Record(id, "fn", "x"), [](const Status& s) { CHECK(s.ok()); });
   }
   store->Remove(7);
   store->SetHandleCeiling(1000);
@@ -268,17 +267,16 @@ void LetWriterBlock(Loop& loop) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
-TEST_CASE("store commits records queued during a commit together in the next one",
-          "[storage]") {
+TEST_CASE("store commits records queued during a commit together in the next one", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("q.db");
   Loop loop;
   auto store = OpenStore(loop, path);
   WriteLock lock(path);
-  store->Add(Record(1, "fn", "first"), [](Status s) { CHECK(s.ok()); });
+  store->Add(Record(1, "fn", "first"), [](const Status& s) { CHECK(s.ok()); });
   LetWriterBlock(loop);
   for (uint64_t id = 2; id <= 101; ++id) {
-    store->Add(Record(id, "fn", "x"), [](Status s) { CHECK(s.ok()); });
+    store->Add(Record(id, "fn", "x"), [](const Status& s) { CHECK(s.ok()); });
   }
   lock.Release();
   loop.Run();
@@ -331,12 +329,12 @@ TEST_CASE("store retries removes of a failed batch with the next one", "[storage
   const std::string path = dir.File("q.db");
   Loop loop;
   auto store = OpenStore(loop, path, 40);
-  store->Add(Record(1, "fn", "done soon"), [](Status s) { CHECK(s.ok()); });
+  store->Add(Record(1, "fn", "done soon"), [](const Status& s) { CHECK(s.ok()); });
   store->SetHandleCeiling(100);
   loop.Run();
 
   WriteLock lock(path);
-  store->Add(Record(2, "fn", "blocker"), [](Status s) { CHECK(s.ok()); });
+  store->Add(Record(2, "fn", "blocker"), [](const Status& s) { CHECK(s.ok()); });
   LetWriterBlock(loop);
   Outcome big;
   store->Remove(1);

@@ -130,9 +130,8 @@ inline JobRecord Record(uint64_t id, std::string function, std::string data,
 }
 
 inline bool SameRecord(const JobRecord& a, const JobRecord& b) {
-  return a.id == b.id && a.handle == b.handle && a.function == b.function &&
-         a.unique == b.unique && a.reducer == b.reducer && a.data == b.data &&
-         a.priority == b.priority && a.when == b.when;
+  return a.id == b.id && a.handle == b.handle && a.function == b.function && a.unique == b.unique &&
+         a.reducer == b.reducer && a.data == b.data && a.priority == b.priority && a.when == b.when;
 }
 
 // Every record a Replay() hands out, in order.
@@ -163,9 +162,9 @@ struct Outcome {
   Status status;
 };
 inline void AddAndRecord(JobStore& store, JobRecord rec, Outcome* outcome) {
-  store.Add(std::move(rec), [outcome](Status s) {
+  store.Add(std::move(rec), [outcome](const Status& s) {
     outcome->called = true;
-    outcome->status = std::move(s);
+    outcome->status = s;
   });
 }
 
