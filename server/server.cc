@@ -251,6 +251,7 @@ void Server::BeginGracefulShutdown() {
 void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  broker_->BeginShutdown();
   for (auto& listener : listeners_) listener->Close();
   // Connections are freed in their close callbacks, which erase them from connections_; collect
   // first so iteration does not depend on that.

@@ -70,23 +70,23 @@ def log(message):
 class ServerProcess:
     """One server we started. stop() is idempotent and only ever signals this child."""
 
-    def __init__(self, name, argv, port):
+    def __init__(self, name, argv, port, log_path):
         self.name = name
         self.argv = argv
         self.port = port
+        self.log_path = log_path  # the server's stdout and stderr (a pipe could fill and block it)
         self.proc = None
 
     def start(self, timeout=15.0):
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log_file,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         _RUNNING.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace").strip()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode} at start-up"
-                                   f": {err[-500:]}")
+                                   f": {self.log_tail()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
@@ -94,6 +94,13 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not accept connections on port {self.port} "
                            f"within {timeout} s")
+
+    def log_tail(self, size=500):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-size:].decode(errors="replace").strip()
+        except OSError:
+            return ""
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -129,8 +136,6 @@ class ServerProcess:
     def _forget(self):
         if self in _RUNNING:
             _RUNNING.remove(self)
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 _RUNNING = []
@@ -239,7 +244,7 @@ def run_loadgen(args, loadgen_argv, server, timeout):
     if proc.returncode != 0:
         result["error"] = f"rh-loadgen exit {proc.returncode}: {stderr[-300:]}"
     if not server.alive():
-        result["error"] = f"{server.name} died during the run"
+        result["error"] = f"{server.name} died during the run: {server.log_tail()}"
     return result
 
 
@@ -280,7 +285,8 @@ def server_argv(name, port, args, minbroker_binary):
 
 def start_server(name, args, minbroker_binary):
     port = free_port()
-    server = ServerProcess(name, server_argv(name, port, args, minbroker_binary), port)
+    server = ServerProcess(name, server_argv(name, port, args, minbroker_binary), port,
+                           os.path.join(args.workdir, f"{name}-{port}.log"))
     server.start()
     return server
 
@@ -363,7 +369,12 @@ def memory_tests(args, server_names, minbroker_binary, report):
                 entry["servers"][server_name] = {"skipped": MINBROKER_SKIPS[name]}
                 log(f"compare: {name} {server_name}: skipped ({MINBROKER_SKIPS[name]})")
                 continue
-            server = start_server(server_name, args, minbroker_binary)
+            try:
+                server = start_server(server_name, args, minbroker_binary)
+            except (RuntimeError, OSError) as e:
+                entry["servers"][server_name] = {"error": str(e), "hwm_kib": None}
+                log(f"compare: {name} {server_name}: ERROR {e}")
+                continue
             try:
                 before = server.status_kib()
                 if args.wait_quiet > 0:
@@ -389,7 +400,8 @@ def memory_tests(args, server_names, minbroker_binary, report):
             log(f"compare: {name} {server_name:10s} "
                 + (f"ERROR {run['error']}" if "error" in run else
                    f"VmHWM {hwm / 1024:.1f} MiB (start {before.get('VmRSS', 0) / 1024:.1f} MiB), "
-                   f"{run['jobs_per_s']:.0f} jobs/s, p50 {run['p50_us']} us p99 {run['p99_us']} us"))
+                   f"{run['jobs_per_s']:.0f} jobs/s, p50 {run['p50_us']} us "
+                   f"p99 {run['p99_us']} us"))
         hwm = {s: v.get("hwm_kib") for s, v in entry["servers"].items()}
         entry["ratios"] = {
             "roundhouse/gearmand": ratio(hwm.get("roundhouse"), hwm.get("gearmand")),
@@ -442,7 +454,9 @@ def print_table(report, server_names):
         row = f"{entry['name'] + ' VmHWM MiB':32s}"
         for s in server_names:
             cell = entry["servers"].get(s, {})
-            row += f"{'skipped' if 'skipped' in cell else fmt(cell.get('hwm_kib') and cell['hwm_kib'] / 1024, 1):>14s}"
+            hwm = cell.get("hwm_kib")
+            text = "skipped" if "skipped" in cell else fmt(hwm / 1024 if hwm else None, 1)
+            row += f"{text:>14s}"
         row += f"{fmt(entry['ratios']['roundhouse/gearmand'], 2):>13s}"
         row += f"{fmt(entry['ratios']['roundhouse/minbroker'], 2):>14s}"
         out.append(row)
@@ -450,7 +464,10 @@ def print_table(report, server_names):
             row = f"{'  round trip p50/p99 us':32s}"
             for s in server_names:
                 run = entry["servers"].get(s, {}).get("run")
-                row += f"{(fmt(run.get('p50_us')) + '/' + fmt(run.get('p99_us'))) if run and 'error' not in run else '-':>14s}"
+                text = "-"
+                if run and "error" not in run:
+                    text = fmt(run.get("p50_us")) + "/" + fmt(run.get("p99_us"))
+                row += f"{text:>14s}"
             out.append(row)
         for s in server_names:
             cell = entry["servers"].get(s, {})
@@ -555,6 +572,7 @@ def main(argv):
         "memory": [],
     }
     workdir = tempfile.mkdtemp(prefix="rh-compare-")
+    args.workdir = workdir
     try:
         minbroker_binary = None
         if "minbroker" in args.servers:
@@ -576,6 +594,10 @@ def main(argv):
         log("compare: interrupted; stopping servers")
         stop_all()
         return 130
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        log(f"compare: {e}")
+        stop_all()
+        return 1
     finally:
         stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -278,6 +278,7 @@ Broker::~Broker() = default;
 
 void Broker::Attach(Peer& peer) { impl_->Attach(peer); }
 void Broker::Detach(Peer& peer) { impl_->Detach(peer); }
+void Broker::BeginShutdown() { impl_->stopping = true; }
 
 void Broker::SetClientId(Peer& peer, std::string_view id) {
   peer.state_.acted_as_worker = true;

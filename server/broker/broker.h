@@ -144,6 +144,10 @@ class Broker {
   std::vector<const Peer*> WorkerPeers() const;
   // Jobs queued, running, or awaiting their first durable write (graceful shutdown waits for 0).
   size_t LiveJobCount() const;
+  // The process is exiting (SIGTERM, `shutdown`): from now on a worker leaving puts its jobs
+  // back exactly as they were (no retry counted, no drop, no store change, nobody woken), so a
+  // durable job's row stays and is replayed at the next start (spec §5.3, §6.1).
+  void BeginShutdown();
 
   // ---- timers and start-up
   // Runs every timer due at clock.MonotonicMs(): CAN_DO_TIMEOUT expiries, epoch jobs. Then

@@ -149,7 +149,8 @@ struct Broker::Impl {
                   std::string_view denominator);
   // A job became runnable: due → tail of its queue and wake-ups; not due → epoch heap.
   void MakeRunnable(Job* job);
-  void Enqueue(Job* job);
+  // Appends a runnable job to its queue tail; wakes sleeping workers unless `wake` is false.
+  void Enqueue(Job* job, bool wake = true);
   void Wake(Function* fn);
   void PromoteDueEpochJobs();
   void Assign(Peer& peer, Job* job, int64_t timeout_ms);
@@ -211,6 +212,8 @@ struct Broker::Impl {
 
   // Handle counter (§3.2): starts at the first NextId() at max(floor_, max_restored_ + 1, now).
   bool counter_started_ = false;
+  // Set by BeginShutdown(): re-queues no longer count retries, drop jobs or wake anyone.
+  bool stopping = false;
   uint64_t next_id_ = 0;
   uint64_t floor_ = 0;
   uint64_t max_restored_ = 0;

@@ -26,13 +26,13 @@ void Broker::Impl::MakeRunnable(Job* job) {
   Enqueue(job);
 }
 
-void Broker::Impl::Enqueue(Job* job) {
+void Broker::Impl::Enqueue(Job* job, bool wake) {
   Function* fn = job->function_;
   const size_t p = PriorityIndex(job->priority_);
   job->state_ = Job::State::kQueued;
   fn->queues_[p].PushBack(job);
   ++fn->queued_[p];
-  Wake(fn);
+  if (wake) Wake(fn);
 }
 
 void Broker::Impl::Wake(Function* fn) {
@@ -220,6 +220,13 @@ void Broker::Impl::Requeue(Job* job) {
   assert(job->state_ == Job::State::kRunning);
   if (job->cancelled_ || job->Abandoned()) {
     Destroy(job);  // nobody wants it any more (§3.10, §3.11)
+    return;
+  }
+  if (stopping) {
+    // Shutdown detaches every worker; that is not the job's fault and must not cost it a retry
+    // or its durable row.
+    Unassign(job);
+    Enqueue(job, /*wake=*/false);
     return;
   }
   ++job->retries_;

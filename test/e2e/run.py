@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Entry point for the end-to-end and interop suites (what `meson test` runs).
 
-    python3 test/e2e/run.py --suite protocol          # or admin, differential, interop, all
+    python3 test/e2e/run.py --suite protocol          # or admin, differential, durability,
+                                                      # interop, all
     python3 test/e2e/run.py --suite admin -k cancel   # only tests whose name matches
     python3 test/e2e/run.py --suite protocol --reference   # against gearmand 1.1.20
 
@@ -21,6 +22,7 @@ SUITES = {
     "protocol": (HERE, "test_protocol.py"),
     "admin": (HERE, "test_admin.py"),
     "differential": (HERE, "test_differential.py"),
+    "durability": (HERE, "test_durability.py"),
     "interop": (INTEROP, "test_*.py"),
 }
 SKIP_EXIT = 77

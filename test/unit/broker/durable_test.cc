@@ -57,6 +57,38 @@ TEST_CASE("a background submit with a store is answered only after the commit", 
   CHECK(h.Grab(w) == handle);
 }
 
+// Regression: with -j N, SIGTERM detached every worker through the re-queue path, which counted
+// a retry, dropped the running job and deleted its durable row before the final commit.
+TEST_CASE("shutdown leaves a running durable job and its row as they were, even with -j 1",
+          "[broker]") {
+  Options o = DefaultOptions();
+  o.job_retries = 1;
+  Harness h(o, /*with_store=*/true);
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  REQUIRE(h.Submit(c, "f", "u", "payload", BgArgs()).pending);
+  h.store.CommitAll();
+  const std::string handle = h.Grab(w);
+  REQUIRE_FALSE(handle.empty());
+  const uint64_t id = h.broker->JobsInCreationOrder().at(0)->id();
+  FakePeer& sleeper = h.NewPeer();
+  h.broker->CanDo(sleeper, "f");
+  h.broker->PreSleep(sleeper);
+
+  h.broker->BeginShutdown();
+  h.broker->Detach(w);
+
+  CHECK(h.store.removes.empty());
+  CHECK(h.store.rows.count(id) == 1);
+  CHECK(c.work.empty());         // no WORK_FAIL for a retry drop
+  CHECK(sleeper.noops == 0);     // nobody is woken while the server goes away
+  const JobStatus status = h.broker->GetStatus(handle);
+  CHECK(status.known);
+  CHECK_FALSE(status.running);
+  CHECK(h.broker->JobsInCreationOrder().at(0)->retries() == 0);
+}
+
 TEST_CASE("pending replies reach a peer in ticket order", "[broker]") {
   Harness h(DefaultOptions(), /*with_store=*/true);
   FakePeer& q = h.NewPeer();

@@ -1,0 +1,255 @@
+"""HTTP transport and the Simulator object (listener lifecycle, request log, faults, restart)."""
+
+import socket
+import struct
+import threading
+import sys
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import control, handlers
+from .faults import FaultSet
+from .model import Clock, World
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        pass  # resets and client timeouts are expected under fault injection
+
+
+class Simulator:
+    """One simulated Jenkins controller on a loopback port.
+
+    In-process use:  sim = Simulator(world_spec); sim.start(); ... sim.stop()
+    All control operations are methods here (see control.py for their HTTP names).
+    """
+
+    def __init__(self, world=None, realtime=False, host="127.0.0.1", start_ms=1_700_000_000_000):
+        self.host = host
+        self.port = 0
+        self.world = World(world or {}, Clock(start_ms, realtime))
+        self.faults = FaultSet()
+        self.log = []
+        self.errors = []  # tracebacks of simulator bugs (tests assert it stays empty)
+        self.log_lock = threading.Lock()
+        self.unavailable_until = 0.0  # monotonic deadline of the 503 phase
+        self.stopping = threading.Event()
+        self._server = None
+        self._thread = None
+        self._listen_lock = threading.Lock()
+        self._timers = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self):
+        return "http://%s:%d/" % (self.host, self.port)
+
+    def start(self, port=0):
+        self.port = port
+        self._open_listener()
+        if not self.world.spec.get("url"):
+            self.world.base_url = self.url
+        return self
+
+    def _open_listener(self):
+        with self._listen_lock:
+            if self._server is not None or self.stopping.is_set():
+                return
+            srv = _Server((self.host, self.port), _Handler)
+            srv.sim = self
+            self.port = srv.server_address[1]
+            self._server = srv
+            self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="jenkins-sim", daemon=True)
+            self._thread.start()
+
+    def _close_listener(self):
+        with self._listen_lock:
+            srv, self._server = self._server, None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self._timers:
+            t.cancel()
+        self._close_listener()
+
+    def __enter__(self):
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------------ control operations
+
+    def load_world(self, spec):
+        self.world.load(spec)
+        if not spec.get("url") and self.port:
+            self.world.base_url = self.url
+
+    def advance(self, ms=0, seconds=0):
+        self.world.advance(int(ms) + int(float(seconds) * 1000))
+        return self.world.clock.now()
+
+    def refuse(self, ms):
+        """Close the listener (connection refused) for `ms` real milliseconds."""
+        self._close_listener()
+        t = threading.Timer(ms / 1000.0, self._open_listener)
+        t.daemon = True
+        self._timers.append(t)
+        t.start()
+
+    def restart(self, refuse_ms=1000, unavailable_ms=1000):
+        """Controller restart: refuse connections for T1, then 503 for T2 (real time).
+
+        The world changes at once: new session id, running builds ABORTED, queued items kept,
+        LeftItems dropped."""
+        self.world.restart()
+        if refuse_ms > 0:
+            self._close_listener()
+
+            def reopen():
+                self.unavailable_until = time.monotonic() + unavailable_ms / 1000.0
+                self._open_listener()
+            t = threading.Timer(refuse_ms / 1000.0, reopen)
+            t.daemon = True
+            self._timers.append(t)
+            t.start()
+        else:
+            self.unavailable_until = time.monotonic() + unavailable_ms / 1000.0
+
+    def add_fault(self, fault, path=".*", method=".*", count=None, probability=1.0, seed=0,
+                  refuse_ms=1000, unavailable_ms=0):
+        return self.faults.add(fault=fault, path=path, method=method, count=count,
+                               probability=probability, seed=seed, refuse_ms=refuse_ms,
+                               unavailable_ms=unavailable_ms)
+
+    def clear_faults(self):
+        self.faults.clear()
+
+    def requests(self):
+        with self.log_lock:
+            return list(self.log)
+
+    def clear_requests(self):
+        with self.log_lock:
+            self.log = []
+
+    def record(self, entry):
+        with self.log_lock:
+            self.log.append(entry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Jetty(10.0.20)"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def version_string(self):
+        return self.server_version
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def _dispatch(self):
+        sim = self.server.sim
+        raw_path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if raw_path.startswith("/_fake/"):
+            self._send(control.handle(sim, self.command, raw_path[len("/_fake/"):].strip("/"),
+                                      query, body))
+            return
+        world = sim.world
+        sim.record({"method": self.command, "path": raw_path, "query": query,
+                    "headers": dict(self.headers.items()), "body": body.decode("utf-8", "replace"),
+                    "time": world.clock.now()})
+        if time.monotonic() < sim.unavailable_until:
+            self._send(handlers.Response(503, "Jenkins is getting ready to work"), jenkins=False)
+            return
+        rule = sim.faults.match(self.command, raw_path)
+        lost = False
+        if rule is not None:
+            kind = rule.kind
+            if kind in ("status", "spurious404"):
+                self._send(handlers.Response(rule.status, "injected fault %s" % rule.fault))
+                return
+            if kind == "delay":
+                time.sleep(rule.delay_ms / 1000.0)
+            elif kind == "hang":
+                sim.stopping.wait(600)
+                self._reset()
+                return
+            elif kind == "reset":
+                self._reset(partial=True)
+                return
+            elif kind == "refuse":
+                self._reset()
+                sim.refuse(rule.refuse_ms)
+                return
+            elif kind == "restart":
+                self._reset()
+                threading.Thread(target=sim.restart, args=(rule.refuse_ms, rule.unavailable_ms),
+                                 daemon=True).start()
+                return
+            elif kind == "lost_response":
+                lost = True
+        req = handlers.Request(self.command, raw_path, query, dict(self.headers.items()), body)
+        try:
+            resp = handlers.handle(world, req)
+        except Exception:  # a simulator bug: answer 500 and show it, never hide it
+            text = traceback.format_exc()
+            sys.stderr.write(text)
+            sim.errors.append(text)
+            resp = handlers.Response(500, "simulator error\n" + text)
+        if lost:
+            self._reset(partial=True)
+            return
+        self._send(resp)
+
+    def _send(self, resp, jenkins=True):
+        world = self.server.sim.world
+        self.send_response(resp.status)
+        if jenkins:
+            self.send_header("X-Jenkins", world.version)
+            self.send_header("X-Jenkins-Session", world.session_id)
+        for k, v in resp.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def _reset(self, partial=False):
+        """Abort the connection with a TCP RST (optionally after a partial status line)."""
+        try:
+            if partial:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-")
+                self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            self.connection.close()
+        except OSError:
+            pass
