@@ -267,6 +267,27 @@ const OptionSpec kOptions[] = {
        return UnsignedInto(s, 1024, UINT32_MAX, &c.limits.max_packet_body);
      },
      [](const Config& c) { return std::to_string(c.limits.max_packet_body); }},
+    {"max-pending-output", 0, "BYTES", Group::kListen, kNoFlags,
+     "Output queued for one peer before the server stops reading from it until it catches up "
+     "(at least 65536).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return UnsignedInto(s, 65536, UINT64_MAX, &c.limits.max_pending_output);
+     },
+     [](const Config& c) { return std::to_string(c.limits.max_pending_output); }},
+    {"max-text-line", 0, "BYTES", Group::kListen, kNoFlags,
+     "Longest admin text line (without its newline); a longer one closes the connection, as in "
+     "gearmand (64 to 1048576).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return UnsignedInto(s, 64, 1048576, &c.limits.max_text_line);
+     },
+     [](const Config& c) { return std::to_string(c.limits.max_text_line); }},
+    {"max-unique", 0, "BYTES", Group::kListen, kNoFlags,
+     "Longest unique id (and reducer) accepted; longer ones get ARGUMENT_TOO_LARGE. At most 64: "
+     "libgearman clients hold uniques in 64-byte buffers.",
+     [](const Setting& s, Config& c, ParseState&) {
+       return UnsignedInto(s, 1, 64, &c.limits.max_unique);
+     },
+     [](const Config& c) { return std::to_string(c.limits.max_unique); }},
 
     // ---- Process
     {"daemon", 'd', "", Group::kProcess, kNoFlags,
@@ -386,7 +407,9 @@ const OptionSpec kOptions[] = {
 
     // ---- Jenkins
     {"jenkins", 0, "NAME:KEY=VALUE,...", Group::kJenkins, kAccumulate,
-     "Register a Jenkins master NAME with comma-separated settings. Repeatable. Values cannot "
+     "Register a Jenkins master NAME with comma-separated settings. Repeatable. NOT YET "
+     "AVAILABLE: this version parses and validates the syntax, then refuses to start while any "
+     "master is configured (the adapters are a later milestone). Values cannot "
      "contain ','; use a [jenkins NAME] section in a roundhouse config file for those. "
      "Example: ci:base_url=https://ci.example/,user=bot,api_token_file=/etc/rh/ci.token",
      ApplyJenkins, nullptr},
@@ -394,7 +417,7 @@ const OptionSpec kOptions[] = {
     // ---- HTTP status API
     {"http-port", 0, "PORT", Group::kHttp, kNoFlags,
      "Serve roundhouse's HTTP status API on PORT; 0 = off. (Not gearmand's HTTP protocol "
-     "plugin.)",
+     "plugin.) NOT YET AVAILABLE: any other value is refused at start-up.",
      [](const Setting& s, Config& c, ParseState&) { return PortInto(s, &c.http_port); },
      [](const Config& c) { return std::to_string(c.http_port); }},
     {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags, "Address of the HTTP status API.",

@@ -5,6 +5,7 @@ differences ("Our server:" lines) and are skipped with GEARMAN_REFERENCE=1.
 """
 
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -14,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gearman_wire as gw  # noqa: E402
 from gearman_wire import res, error  # noqa: E402
 from e2e_base import GearmanTestCase  # noqa: E402
+import server_fixture  # noqa: E402
 from server_fixture import roundhouse_only, Server, ServerStartError  # noqa: E402
 
 INVALID_COMMAND = error("INVALID_COMMAND", "Command not expected")
@@ -1479,3 +1481,54 @@ class ClientId(GearmanTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@roundhouse_only("features of later milestones are refused, never silently ignored")
+class UnavailableFeatures(unittest.TestCase):
+    """Configuration for features this version does not have stops start-up with a clear
+    message instead of being accepted and ignored."""
+
+    def run_roundhouse(self, *args):
+        binary = server_fixture.roundhouse_bin()
+        if not os.path.exists(binary):
+            self.skipTest("roundhouse binary not found at %s" % binary)
+        return subprocess.run([binary, "-q", "none", "--port", "0", "--listen", "127.0.0.1",
+                               *args], capture_output=True, text=True, timeout=20)
+
+    def test_a_configured_jenkins_master_is_refused_at_start_up(self):
+        done = self.run_roundhouse("--jenkins", "ci:base_url=http://127.0.0.1:9/,user=u,api_token=t")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("Jenkins master 'ci'", done.stderr)
+        self.assertIn("not available", done.stderr)
+
+    def test_the_http_status_port_is_refused_at_start_up(self):
+        done = self.run_roundhouse("--http-port", "8080")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("--http-port", done.stderr)
+
+
+class ConfiguredLimits(GearmanTestCase):
+    """Our server: --max-text-line and --max-unique take effect at the limit and one past it."""
+
+    server_args = ("--max-text-line", "100", "--max-unique", "8")
+
+    def setUp(self):
+        if self.gearmand:
+            self.skipTest("roundhouse-only: gearmand's limits are fixed")
+        super().setUp()
+
+    def test_admin_line_at_the_configured_limit_is_answered(self):
+        c = self.client()
+        token = b"a" * 100
+        c.send_raw(token + b"\n")
+        self.assertEqual(c.recv_line(), b"ERR UNKNOWN_COMMAND Unknown+server+command" + token + b"\r\n")
+
+    def test_admin_line_one_byte_over_the_configured_limit_closes(self):
+        c = self.client()
+        c.send_raw(b"a" * 101 + b"\n")
+        self.assertTrue(c.wait_closed())
+
+    def test_unique_at_and_over_the_configured_limit(self):
+        c = self.client()
+        self.assertEqual(c.request(gw.SUBMIT_JOB_BG, b"f", b"u" * 8, b"x")[1], gw.JOB_CREATED)
+        self.assertEqual(c.request(gw.SUBMIT_JOB_BG, b"f", b"u" * 9, b"x"), UNIQUE_TOO_LARGE)

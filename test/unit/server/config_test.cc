@@ -137,6 +137,22 @@ TEST_CASE("-w keeps its full 32-bit value", "[config]") {
   CHECK_FALSE(Parse({"-w", "4294967296"}).ok());
 }
 
+TEST_CASE("the other peer-controlled limits are configurable within safe bounds", "[config]") {
+  const Config defaults = Parse({}).value();
+  CHECK(defaults.limits.max_text_line == 8191);
+  CHECK(defaults.limits.max_unique == 64);
+  CHECK(Parse({"--max-pending-output=65536"}).value().limits.max_pending_output == 65536);
+  CHECK_FALSE(Parse({"--max-pending-output=65535"}).ok());
+  CHECK(Parse({"--max-text-line=64"}).value().limits.max_text_line == 64);
+  CHECK_FALSE(Parse({"--max-text-line=63"}).ok());
+  CHECK(Parse({"--max-text-line=1048576"}).value().limits.max_text_line == 1048576);
+  CHECK_FALSE(Parse({"--max-text-line=1048577"}).ok());
+  CHECK(Parse({"--max-unique=64"}).value().limits.max_unique == 64);
+  CHECK(Parse({"--max-unique=8"}).value().broker.max_unique == 8);  // the broker enforces it
+  CHECK_FALSE(Parse({"--max-unique=65"}).ok());
+  CHECK_FALSE(Parse({"--max-unique=0"}).ok());
+}
+
 TEST_CASE("--max-packet-body is at least 1024 and fits the 32-bit size field", "[config]") {
   CHECK(Parse({"--max-packet-body=1024"}).value().limits.max_packet_body == 1024);
   CHECK(Parse({"--max-packet-body", "4294967295"}).value().limits.max_packet_body == 4294967295u);
