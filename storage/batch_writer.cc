@@ -15,6 +15,35 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
+constexpr int kRowsPerInsert = 32;
+constexpr int kColumns = 8;
+
+constexpr const char kInsertHead[] =
+    "INSERT OR REPLACE INTO roundhouse_jobs(id, handle, function, unique_key, priority, "
+    "when_to_run, reducer, data) VALUES";
+
+std::string MultiRowInsertSql() {
+  std::string sql = kInsertHead;
+  for (int i = 0; i < kRowsPerInsert; ++i) {
+    sql += i == 0 ? "(?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?)";
+  }
+  return sql;
+}
+
+// Binds `rec` to parameters base+1 .. base+8 in the column order of kInsertHead. SQLITE_STATIC:
+// the record outlives the step.
+void BindRecord(sqlite3_stmt* s, int base, const JobRecord& rec) {
+  sqlite3_bind_int64(s, base + 1, static_cast<sqlite3_int64>(rec.id));
+  sqlite3_bind_text(s, base + 2, rec.handle.data(), static_cast<int>(rec.handle.size()),
+                    SQLITE_STATIC);
+  sql::BindBlob(s, base + 3, rec.function);
+  sql::BindBlob(s, base + 4, rec.unique);
+  sqlite3_bind_int(s, base + 5, rec.priority);
+  sqlite3_bind_int64(s, base + 6, rec.when);
+  sql::BindBlob(s, base + 7, rec.reducer);
+  sql::BindBlob(s, base + 8, rec.data);
+}
+
 }  // namespace
 
 Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
@@ -32,11 +61,13 @@ Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
       {&w.insert_,
        "INSERT OR REPLACE INTO roundhouse_jobs(id, handle, function, unique_key, priority, "
        "when_to_run, reducer, data) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&w.insert_many_, nullptr},
       {&w.remove_, "DELETE FROM roundhouse_jobs WHERE id = ?1"},
       {&w.ceiling_, kRaiseCeilingSql},
   };
+  const std::string many = MultiRowInsertSql();
   for (const auto& s : statements) {
-    auto stmt = sql::Prepare(raw, s.sql, /*persistent=*/true);
+    auto stmt = sql::Prepare(raw, s.sql != nullptr ? s.sql : many.c_str(), /*persistent=*/true);
     if (!stmt.ok()) return Status::Error(w.path_ + ": " + stmt.status().message());
     *s.slot = std::move(stmt).value();
   }
@@ -50,6 +81,11 @@ Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
   for (size_t i = 0; i < ops.size(); ++i) {
     if (const auto* r = std::get_if<RemoveOp>(&ops[i])) last_remove[r->id] = i;
   }
+  // Removes and ceilings first, in order; then the adds, in order, many rows per statement. The
+  // outcome is the same as applying `ops` in order: an add with a later remove of its id is not
+  // written at all, and every other add concerns an id that no later op touches (a remove before
+  // it still runs before it). It is all one transaction either way.
+  inserts_.clear();
   for (size_t i = 0; i < ops.size(); ++i) {
     Status status = std::visit(
         Overloaded{
@@ -58,19 +94,8 @@ Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
                 auto it = last_remove.find(rec.id);
                 if (it != last_remove.end() && it->second > i) return Status::Ok();
               }
-              sqlite3_stmt* s = insert_.get();
-              sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(rec.id));
-              sqlite3_bind_text(s, 2, rec.handle.data(), static_cast<int>(rec.handle.size()),
-                                SQLITE_STATIC);
-              sql::BindBlob(s, 3, rec.function);
-              sql::BindBlob(s, 4, rec.unique);
-              sqlite3_bind_int(s, 5, rec.priority);
-              sqlite3_bind_int64(s, 6, rec.when);
-              sql::BindBlob(s, 7, rec.reducer);
-              sql::BindBlob(s, 8, rec.data);
-              Status st = sql::StepDone(db, s, "cannot store a job");
-              sqlite3_clear_bindings(s);  // the record's bytes are not ours after this batch
-              return st;
+              inserts_.push_back(&rec);
+              return Status::Ok();
             },
             [&](const RemoveOp& op) {
               sqlite3_bind_int64(remove_.get(), 1, static_cast<sqlite3_int64>(op.id));
@@ -83,6 +108,20 @@ Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
         },
         ops[i]);
     if (!status.ok()) return status;
+  }
+  size_t next = 0;
+  for (; inserts_.size() - next >= kRowsPerInsert; next += kRowsPerInsert) {
+    sqlite3_stmt* s = insert_many_.get();
+    for (int row = 0; row < kRowsPerInsert; ++row) {
+      BindRecord(s, row * kColumns, *inserts_[next + row]);
+    }
+    // Not cleared afterwards: every parameter is bound again before the next step, and a reset
+    // statement never reads the stale SQLITE_STATIC pointers.
+    if (Status st = sql::StepDone(db, s, "cannot store a job"); !st.ok()) return st;
+  }
+  for (; next < inserts_.size(); ++next) {
+    BindRecord(insert_.get(), 0, *inserts_[next]);
+    if (Status st = sql::StepDone(db, insert_.get(), "cannot store a job"); !st.ok()) return st;
   }
   return Status::Ok();
 }

@@ -49,6 +49,9 @@ class BatchWriter {
   sql::Db db_;
   std::string path_;
   sql::Stmt begin_, commit_, rollback_, insert_, remove_, ceiling_;
+  // kRowsPerInsert rows per statement: one cursor and one step for many appended rows.
+  sql::Stmt insert_many_;
+  std::vector<const JobRecord*> inserts_;  // Apply's scratch: the adds that are written
 };
 
 }  // namespace roundhouse::storage

@@ -70,6 +70,11 @@ class JobStore {
   // Ok, or with the store's error (nothing was stored). Never called synchronously.
   virtual void Add(JobRecord rec, std::function<void(Status)> done) = 0;
 
+  // A blank record to fill and pass to Add. Stores may hand back a recycled one whose strings keep
+  // their capacity, so filling it with assign() allocates nothing; its fields hold stale bytes, so
+  // assign every one of them. The default is a fresh record.
+  virtual JobRecord NewRecord() { return JobRecord{}; }
+
   // Queues deletion of job `id` for the next commit. Idempotent.
   virtual void Remove(uint64_t id) = 0;
 

@@ -175,6 +175,9 @@ void SqliteStore::Publish() {
     pending_adds_ += staged_adds_;
   }
   staged_adds_ = 0;
+  // The writer hands its buffers back with the completions, so staged_ is often a fresh empty
+  // vector here: give it the spare one rather than regrow it record by record.
+  if (spare_.capacity() > staged_.capacity()) staged_.swap(spare_);
   // The writer checks pending_ under mu_ before it waits, so this notify cannot be lost.
   wake_writer_.notify_one();
 }
@@ -216,13 +219,15 @@ void SqliteStore::WriterMain() {
       RH_LOG(kNotice, "storage: writes to %s succeed again", options_.path.c_str());
       failing = false;
     }
-    batch.clear();
     if (adds != 0) {
       {
         std::lock_guard lock(mu_);
-        completed_.push_back(Completion{adds, std::move(status)});
+        completed_.push_back(Completion{adds, std::move(status), std::move(batch)});
       }
+      batch = std::vector<WriteOp>();  // the loop thread frees the records (see Completion)
       uv_async_send(async_);
+    } else {
+      batch.clear();  // removes and ceilings only: nothing allocated to free
     }
     if (stop) break;
   }
@@ -240,14 +245,17 @@ void SqliteStore::OnAsync(uv_async_t* handle) {
 void SqliteStore::DeliverCompletions() {
   for (;;) {
     if (!delivering_ || delivering_->adds == 0) {
-      std::lock_guard lock(mu_);
-      if (completed_.empty()) {
-        delivering_.reset();
-        break;
+      {
+        std::lock_guard lock(mu_);
+        if (completed_.empty()) {
+          delivering_.reset();
+          break;
+        }
+        delivering_ = std::move(completed_.front());
+        completed_.pop_front();
       }
-      delivering_ = std::move(completed_.front());
-      completed_.pop_front();
       ++delivered_batches_;
+      Recycle(std::move(delivering_->spent));  // outside mu_: the writer may want it meanwhile
       continue;
     }
     assert(!waiting_.empty());
@@ -259,6 +267,23 @@ void SqliteStore::DeliverCompletions() {
     done(std::move(status));
   }
   if (!closed_ && waiting_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+}
+
+JobRecord SqliteStore::NewRecord() {
+  if (free_records_.empty()) return JobRecord{};
+  JobRecord rec = std::move(free_records_.back());
+  free_records_.pop_back();
+  return rec;
+}
+
+void SqliteStore::Recycle(std::vector<WriteOp> spent) {
+  for (WriteOp& op : spent) {
+    if (free_records_.size() >= kMaxFreeRecords) break;
+    if (auto* rec = std::get_if<JobRecord>(&op)) free_records_.push_back(std::move(*rec));
+  }
+  spent.clear();
+  if (spent.capacity() > spare_.capacity()) spare_.swap(spent);
+  if (staged_.empty() && spare_.capacity() > staged_.capacity()) staged_.swap(spare_);
 }
 
 void SqliteStore::Close() {

@@ -74,6 +74,8 @@ class SqliteStore final : public JobStore {
 
   // Precondition: 0 < rec.id <= INT64_MAX (SQLite keys are signed); not after Close().
   void Add(JobRecord rec, std::function<void(Status)> done) override;
+  // A record of a committed batch, strings and their capacity kept (see JobStore::NewRecord).
+  JobRecord NewRecord() override;
   void Remove(uint64_t id) override;
   void SetHandleCeiling(uint64_t ceiling) override;
   // Commits what is queued, stops and joins the writer, runs the callbacks still owed (on this
@@ -87,9 +89,13 @@ class SqliteStore final : public JobStore {
 
  private:
   // What the writer reports per batch: how many Adds it held and how the commit went.
+  // `spent` is the committed batch itself, handed back so that its records are freed on the loop
+  // thread that allocated them (a free from the writer thread would go through the loop's malloc
+  // arena under its lock and fragment it) and its capacity is reused for staging.
   struct Completion {
     size_t adds;
     Status status;
+    std::vector<WriteOp> spent;
   };
 
   SqliteStore(SqliteOptions options, BatchWriter writer);
@@ -101,12 +107,19 @@ class SqliteStore final : public JobStore {
   static void OnIdle(uv_idle_t* handle);
   // Runs the callbacks of every completion received so far, in order. Re-entrant.
   void DeliverCompletions();
+  // Frees a batch the writer is done with and keeps its buffer for staging if that is larger.
+  void Recycle(std::vector<WriteOp> spent);
 
   const SqliteOptions options_;
   uv_async_t* async_;  // owned; freed in its close callback. Referenced iff waiting_ non-empty.
   uv_idle_t* idle_;    // owned; freed in its close callback. Active iff staged_ non-empty.
   std::vector<WriteOp> staged_;  // loop thread only: queued this iteration, not yet published
   size_t staged_adds_ = 0;       // JobRecords in staged_
+  // Loop thread only: an emptied batch buffer kept for staging (see Recycle and Publish).
+  std::vector<WriteOp> spare_;
+  // Loop thread only: records of delivered batches, for NewRecord (at most kMaxFreeRecords).
+  std::vector<JobRecord> free_records_;
+  static constexpr size_t kMaxFreeRecords = 8192;
   bool closed_ = false;
 
   // Loop thread only: callbacks of Adds not yet reported, in Add order, and how many of the

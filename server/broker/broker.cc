@@ -50,9 +50,16 @@ Broker::Impl::Impl(const Options& opts, Clock& clk, storage::JobStore* st,
       clock(clk),
       store(st),
       schedule(std::move(sched)),
-      alive_(std::make_shared<Impl*>(this)) {}
+      write_token_(new WriteToken{this}) {}
 
 Broker::Impl::~Impl() {
+  // Callbacks still owed by the store find impl null; the last of them frees the token. (One the
+  // store destroys without running leaks these few bytes; stores run every callback.)
+  if (write_token_->outstanding == 0) {
+    delete write_token_;
+  } else {
+    write_token_->impl = nullptr;
+  }
   // Owned jobs; the free list's unique_ptrs free themselves.
   for (Job* job = all_jobs_.front(); job != nullptr;) {
     Job* next = JobList<kCreationLink>::Next(job);

@@ -128,6 +128,8 @@ struct Broker::Impl {
   SubmitOutcome Pend(Peer& peer, Job* job, bool foreground);
   void StartWrite(Job* job, bool creates);
   void OnWriteDone(uint64_t id, const Status& status);
+  // OnWriteDone after the write left writes_ (`w` is owned by the caller).
+  void FinishWrite(PendingWrite& w, const Status& status);
   // Marks the peer's pending ticket ready and delivers every ready reply at the front.
   static void ResolveTicket(Waiter waiter, bool ok, std::string_view handle,
                             std::string_view error_text);
@@ -204,6 +206,10 @@ struct Broker::Impl {
   std::optional<int64_t> announced_;
   // Durable writes in flight by job id.
   std::unordered_map<uint64_t, PendingWrite> writes_;
+  // Spent writes_ nodes kept for reuse, with their handle and waiters capacity: a durable submit
+  // then allocates nothing for its PendingWrite (bounded by kMaxFreeWrites).
+  std::vector<std::unordered_map<uint64_t, PendingWrite>::node_type> free_writes_;
+  static constexpr size_t kMaxFreeWrites = 4096;
   // Attached peers in attach order.
   std::vector<Peer*> peers_;
   // Blank jobs for reuse (bounded by kMaxFreeJobs).
@@ -219,8 +225,15 @@ struct Broker::Impl {
   uint64_t max_restored_ = 0;
   uint64_t ceiling_ = 0;  // ids below this are reserved with the store
 
-  // Store callbacks hold a weak reference so they are ignored after the broker is gone.
-  std::shared_ptr<Impl*> alive_;
+  // What store callbacks point at, so they are ignored after the broker is gone: ~Impl clears
+  // `impl`, and the token lives on until the last outstanding callback has run. A plain pointer
+  // and an id keep the callback small and trivially copyable, so std::function stores it inline
+  // instead of allocating per durable write (a weak_ptr would not fit).
+  struct WriteToken {
+    Impl* impl;
+    size_t outstanding = 0;  // Adds whose callback has not run yet
+  };
+  WriteToken* write_token_;
 };
 
 }  // namespace roundhouse::broker

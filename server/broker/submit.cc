@@ -184,12 +184,24 @@ SubmitOutcome Broker::Impl::Pend(Peer& peer, Job* job, bool foreground) {
 void Broker::Impl::StartWrite(Job* job, bool creates) {
   assert(store != nullptr && !job->write_pending_);
   job->write_pending_ = true;
-  PendingWrite& w = writes_[job->id_];
+  PendingWrite* pw;
+  if (!free_writes_.empty()) {
+    auto node = std::move(free_writes_.back());
+    free_writes_.pop_back();
+    node.key() = job->id_;
+    auto ins = writes_.insert(std::move(node));
+    assert(ins.inserted);
+    pw = &ins.position->second;
+  } else {
+    pw = &writes_[job->id_];
+  }
+  PendingWrite& w = *pw;
   w.job = job;
   w.creates = creates;
   w.handle.assign(job->handle());
+  w.waiters.clear();
 
-  storage::JobRecord rec;
+  storage::JobRecord rec = store->NewRecord();  // maybe recycled: every field is assigned
   rec.id = job->id_;
   rec.handle.assign(job->handle());
   rec.function.assign(job->function_->name());
@@ -198,10 +210,16 @@ void Broker::Impl::StartWrite(Job* job, bool creates) {
   rec.data.assign(job->data());
   rec.priority = static_cast<uint8_t>(job->priority_);
   rec.when = job->when_;
-  std::weak_ptr<Impl*> alive = alive_;
+  WriteToken* token = write_token_;
+  ++token->outstanding;
   const uint64_t id = job->id_;
-  store->Add(std::move(rec), [alive, id](const Status& status) {
-    if (auto self = alive.lock()) (*self)->OnWriteDone(id, status);
+  store->Add(std::move(rec), [token, id](const Status& status) {
+    --token->outstanding;
+    if (token->impl != nullptr) {
+      token->impl->OnWriteDone(id, status);
+    } else if (token->outstanding == 0) {
+      delete token;
+    }
   });
 }
 
@@ -214,8 +232,12 @@ void Broker::Impl::DetachWrite(Job* job) {
 void Broker::Impl::OnWriteDone(uint64_t id, const Status& status) {
   auto it = writes_.find(id);
   assert(it != writes_.end());
-  PendingWrite w = std::move(it->second);
-  writes_.erase(it);
+  auto node = writes_.extract(it);
+  FinishWrite(node.mapped(), status);
+  if (free_writes_.size() < kMaxFreeWrites) free_writes_.push_back(std::move(node));
+}
+
+void Broker::Impl::FinishWrite(PendingWrite& w, const Status& status) {
   Job* job = w.job;
   if (job != nullptr) job->write_pending_ = false;
 
