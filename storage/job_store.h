@@ -67,7 +67,9 @@ class JobStore {
   }
 
   // Queues `rec` for the next group commit. `done` runs on the loop thread after the commit with
-  // Ok, or with the store's error (nothing was stored). Never called synchronously.
+  // Ok, or with the store's error (nothing was stored). Never called synchronously. Every `done`
+  // runs exactly once, at the latest inside Close(): callers may rely on it to release state they
+  // handed to the callback (the broker does), so a store must never drop one unrun.
   virtual void Add(JobRecord rec, std::function<void(Status)> done) = 0;
 
   // A blank record to fill and pass to Add. Stores may hand back a recycled one whose strings keep
@@ -82,7 +84,8 @@ class JobStore {
   // is rare). Batched with the next commit.
   virtual void SetHandleCeiling(uint64_t ceiling) = 0;
 
-  // Commits everything queued and stops the writer (shutdown). Blocking.
+  // Commits everything queued, runs every `done` still owed, and stops the writer (shutdown).
+  // Blocking. Owners call it before destroying the store.
   virtual void Close() = 0;
 };
 

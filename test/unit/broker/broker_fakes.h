@@ -96,7 +96,13 @@ class FakeStore final : public storage::JobStore {
     ceilings.push_back(c);
     ceiling = c;
   }
-  void Close() override {}
+  // Keeps the JobStore contract that every `done` runs exactly once: writes a test left
+  // uncommitted are failed on Close() and, at the latest, here (the Harness destroys the broker
+  // first, so these callbacks also exercise the broker-gone path).
+  ~FakeStore() override { Close(); }
+  void Close() override {
+    while (!adds.empty()) FailNext("store closed");
+  }
 
   // Commits the oldest uncommitted Add (FIFO, like the real group commit).
   void CommitNext() {
