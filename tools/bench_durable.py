@@ -39,12 +39,13 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from bench_servers import ServerProcess, answers_version, free_port, on_signal, stop_all
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEARMAND = "/usr/sbin/gearmand"
@@ -78,98 +79,6 @@ class Deadline:
 # Processes
 
 
-_RUNNING = []
-
-
-class ServerProcess:
-    """One server we started, in its own session. stop() is idempotent and signals only it."""
-
-    def __init__(self, name, argv, port, log_path, cwd):
-        self.name, self.argv, self.port, self.log_path, self.cwd = name, argv, port, log_path, cwd
-        self.proc = None
-        self.started_at = None
-
-    def start(self, timeout):
-        """Starts the process and returns the seconds until it answered `version`."""
-        with open(self.log_path, "ab") as log_file:
-            self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log_file,
-                                         stderr=subprocess.STDOUT, cwd=self.cwd,
-                                         start_new_session=True)
-        _RUNNING.append(self)
-        end = self.started_at + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s at start-up: %s"
-                                   % (self.name, self.proc.returncode, self.log_tail()))
-            if answers_version(self.port):
-                return time.monotonic() - self.started_at
-            time.sleep(0.005)
-        raise RuntimeError("%s did not answer `version` on port %d within %.0f s"
-                           % (self.name, self.port, timeout))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, size=600):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-size:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def stop(self, timeout=30.0):
-        """SIGTERM (the durable queue commits what is queued), SIGKILL after `timeout`.
-        Returns the exit status, or None if it had to be killed."""
-        status = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                status = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        elif self.proc is not None:
-            status = self.proc.returncode
-        if self in _RUNNING:
-            _RUNNING.remove(self)
-        return status
-
-
-def stop_all():
-    for server in list(_RUNNING):
-        try:
-            server.stop(timeout=5.0)
-        except Exception as e:  # keep stopping the others
-            log("stopping %s: %s" % (server.name, e))
-
-
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt("signal %d" % signum)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers_version(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.settimeout(2.0)
-            s.sendall(b"version\r\n")
-            data = b""
-            while b"\n" not in data:
-                chunk = s.recv(256)
-                if not chunk:
-                    return False
-                data += chunk
-            return data.startswith(b"OK ")
-    except OSError:
-        return False
-
-
 def server_argv(kind, port, db, args):
     if kind == "gearmand-sqlite":
         argv = [args.gearmand, "--port", str(port), "--listen", "127.0.0.1", "--log-file",
@@ -187,7 +96,8 @@ def server_argv(kind, port, db, args):
 def start_server(kind, db, args, deadline):
     port = free_port()
     server = ServerProcess(kind, server_argv(kind, port, db, args), port,
-                           os.path.join(args.workdir, "%s-%d.log" % (kind, port)), args.workdir)
+                           os.path.join(args.workdir, "%s-%d.log" % (kind, port)), args.workdir,
+                           ready=answers_version)
     ready_s = server.start(deadline.timeout(args.start_timeout))
     return server, ready_s
 

@@ -23,17 +23,17 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from bench_servers import CLK_TCK, ServerProcess, free_port, on_signal, stop_all
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL_SERVERS = ("minbroker", "gearmand", "roundhouse")
 GEARMAND = "/usr/sbin/gearmand"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Throughput and latency loads: (name, description, rh-loadgen arguments).
 LOADS = [
@@ -65,98 +65,6 @@ def log(message):
 
 # ---------------------------------------------------------------------------------------------
 # Processes
-
-
-class ServerProcess:
-    """One server we started. stop() is idempotent and only ever signals this child."""
-
-    def __init__(self, name, argv, port, log_path):
-        self.name = name
-        self.argv = argv
-        self.port = port
-        self.log_path = log_path  # the server's stdout and stderr (a pipe could fill and block it)
-        self.proc = None
-
-    def start(self, timeout=15.0):
-        with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log_file,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        _RUNNING.append(self)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} at start-up"
-                                   f": {self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not accept connections on port {self.port} "
-                           f"within {timeout} s")
-
-    def log_tail(self, size=500):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read()[-size:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def status_kib(self):
-        """VmRSS and VmHWM of the server in KiB, from /proc/PID/status."""
-        values = {}
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    values[key] = int(rest.split()[0])
-        return values
-
-    def cpu_seconds(self):
-        """User + system CPU time of the server process (all threads)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            self._forget()
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._forget()
-
-    def _forget(self):
-        if self in _RUNNING:
-            _RUNNING.remove(self)
-
-
-_RUNNING = []
-
-
-def stop_all():
-    for server in list(_RUNNING):
-        try:
-            server.stop()
-        except Exception as e:  # keep stopping the others
-            log(f"compare: stopping {server.name}: {e}")
-
-
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_nofile(needed):
