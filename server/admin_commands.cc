@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "jenkins/hub.h"
+#include "jenkins/master_settings.h"
 #include "protocol/admin_line.h"
 #include "server/base/log.h"
 #include "server/broker/broker.h"
@@ -217,6 +219,86 @@ void Shutdown(Connection& conn, const std::vector<std::string_view>& tok) {
   conn.host().RequestShutdown(graceful);
 }
 
+// jenkins list | show NAME | add NAME K=V,K=V,... | remove NAME (roundhouse's own; see
+// doc/jenkins.md). add/remove change the registry and carry credentials: loopback only.
+void Jenkins(Connection& conn, const std::vector<std::string_view>& tok) {
+  std::string* out = conn.Out();
+  jenkins::Hub* hub = conn.host().jenkins_hub();
+  if (hub == nullptr) {
+    protocol::AppendAdminError(out, "NOT_AVAILABLE", "no Jenkins support in this server");
+    return;
+  }
+  const std::string_view sub = tok.size() >= 2 ? tok[1] : std::string_view();
+  if (EqualsIgnoreCase(sub, "list") && tok.size() == 2) {
+    // NAME\tHEALTH\tBASE_URL\tMANAGER\tIDLE_EXECUTORS\tTOTAL_EXECUTORS\tBUILDS_IN_FLIGHT\n
+    std::string reply;
+    for (const jenkins::MasterSummary& m : hub->Summaries()) {
+      int idle = 0, total = 0;
+      for (const jenkins::NodeSummary& n : m.nodes) {
+        for (const jenkins::ExecutorSummary& e : n.executors) {
+          ++total;
+          idle += e.idle && !n.offline ? 1 : 0;
+        }
+      }
+      reply.append(m.name).append("\t").append(m.health).append("\t").append(m.base_url);
+      reply.append("\t").append(m.manager).append("\t");
+      AppendNumber(&reply, idle);
+      reply.push_back('\t');
+      AppendNumber(&reply, total);
+      reply.push_back('\t');
+      AppendNumber(&reply, static_cast<int64_t>(m.builds.size()));
+      reply.push_back('\n');
+    }
+    reply.append(".\n");
+    out->append(reply);
+    return;
+  }
+  if (EqualsIgnoreCase(sub, "show") && tok.size() == 3) {
+    const auto lines = hub->Describe(tok[2]);
+    if (lines.empty()) {
+      protocol::AppendAdminError(out, "UNKNOWN_MASTER", tok[2]);
+      return;
+    }
+    std::string reply;
+    for (const auto& [key, value] : lines) reply.append(key).append(" ").append(value).append("\n");
+    reply.append(".\n");
+    out->append(reply);
+    return;
+  }
+  const bool add = EqualsIgnoreCase(sub, "add") && tok.size() == 4;
+  const bool remove = EqualsIgnoreCase(sub, "remove") && tok.size() == 3;
+  if (!add && !remove) {
+    protocol::AppendInvalidArguments(out, tok[0]);
+    return;
+  }
+  if (!conn.IsLoopback()) {
+    protocol::AppendAdminError(out, "PERMISSION_DENIED", "jenkins add/remove only allowed from loopback");
+    return;
+  }
+  if (remove) {
+    roundhouse::Status s = hub->Remove(tok[2]);
+    if (!s.ok()) {
+      protocol::AppendAdminError(out, "UNKNOWN_MASTER", s.message());
+      return;
+    }
+    RH_LOG(kNotice, "admin: jenkins remove %.*s", static_cast<int>(tok[2].size()), tok[2].data());
+    AppendOk(out);
+    return;
+  }
+  auto raw = jenkins::ParseSettingList(tok[3]);
+  Result<jenkins::MasterSettings> settings =
+      raw.ok() ? jenkins::ParseMasterSettings(tok[2], raw.value(), "admin")
+               : Result<jenkins::MasterSettings>(raw.status());
+  roundhouse::Status s = settings.ok() ? hub->Add(std::move(settings).value(), /*runtime=*/true)
+                           : settings.status();
+  if (!s.ok()) {
+    protocol::AppendAdminError(out, "INVALID_ARGUMENTS", s.message());
+    return;
+  }
+  RH_LOG(kNotice, "admin: jenkins add %.*s", static_cast<int>(tok[2].size()), tok[2].data());
+  AppendOk(out);
+}
+
 }  // namespace
 
 Disposition HandleAdminLine(Connection& conn, std::string_view line) {
@@ -258,6 +340,8 @@ Disposition HandleAdminLine(Connection& conn, std::string_view line) {
     MaxQueue(conn, tok);
   } else if (EqualsIgnoreCase(cmd, "shutdown")) {
     Shutdown(conn, tok);
+  } else if (EqualsIgnoreCase(cmd, "jenkins")) {
+    Jenkins(conn, tok);
   } else {
     protocol::AppendUnknownCommand(conn.Out(), cmd);
   }

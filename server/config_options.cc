@@ -407,20 +407,21 @@ const OptionSpec kOptions[] = {
 
     // ---- Jenkins
     {"jenkins", 0, "NAME:KEY=VALUE,...", Group::kJenkins, kAccumulate,
-     "Register a Jenkins master NAME with comma-separated settings. Repeatable. NOT YET "
-     "AVAILABLE: this version parses and validates the syntax, then refuses to start while any "
-     "master is configured (the adapters are a later milestone). Values cannot "
-     "contain ','; use a [jenkins NAME] section in a roundhouse config file for those. "
-     "Example: ci:base_url=https://ci.example/,user=bot,api_token_file=/etc/rh/ci.token",
+     "Register a Jenkins master NAME with comma-separated settings (keys: doc/jenkins.md; "
+     "http:// URLs only). Repeatable. Values cannot contain ','; use a [jenkins NAME] section "
+     "in a roundhouse config file for those. Admin 'jenkins add|remove|list|show' manage "
+     "masters at runtime. "
+     "Example: ci:base_url=http://ci.example:8080/,user=bot,api_token_file=/etc/rh/ci.token",
      ApplyJenkins, nullptr},
 
     // ---- HTTP status API
     {"http-port", 0, "PORT", Group::kHttp, kNoFlags,
-     "Serve roundhouse's HTTP status API on PORT; 0 = off. (Not gearmand's HTTP protocol "
-     "plugin.) NOT YET AVAILABLE: any other value is refused at start-up.",
+     "Serve roundhouse's HTTP status API, Prometheus metrics (/metrics) and dashboard (/) on "
+     "PORT; 0 = off. (Not gearmand's HTTP protocol plugin.)",
      [](const Setting& s, Config& c, ParseState&) { return PortInto(s, &c.http_port); },
      [](const Config& c) { return std::to_string(c.http_port); }},
-    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags, "Address of the HTTP status API.",
+    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags, "Address the HTTP status API binds to (default 127.0.0.1: loopback only; "
+     "the API has no authentication).",
      SetString<&Config::http_listen>, [](const Config& c) { return c.http_listen; }},
 
     // ---- Information

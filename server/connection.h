@@ -31,6 +31,10 @@
 #include "server/input_buffer.h"
 #include "server/output_queue.h"
 
+namespace roundhouse::jenkins {
+class Hub;
+}  // namespace roundhouse::jenkins
+
 namespace roundhouse::server {
 
 class Connection;
@@ -47,6 +51,8 @@ class ConnectionHost {
   virtual void Closed(Connection& conn) = 0;
   // Admin `shutdown` / `shutdown graceful`: acted on after pending output is flushed.
   virtual void RequestShutdown(bool graceful) = 0;
+  // The Jenkins masters (admin `jenkins ...`); null when the host has none (tests).
+  virtual jenkins::Hub* jenkins_hub() { return nullptr; }
 };
 
 class Connection final : public broker::Peer {

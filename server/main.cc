@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server/base/log.h"
+#include "jenkins/master_settings.h"
 #include "server/config.h"
 #include "server/process.h"
 #include "server/server.h"
@@ -80,20 +81,6 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const Config& config = parsed.value();
-  // Configuration for features that are not built yet is refused rather than silently ignored,
-  // so nobody believes a Jenkins master or the status API is being served.
-  if (!config.jenkins.empty() && !config.show_help && !config.show_version) {
-    std::fprintf(stderr,
-                 "roundhouse: Jenkins master '%s' (%s): Jenkins adapters are not available in "
-                 "this version; remove the --jenkins flags and [jenkins] sections\n",
-                 config.jenkins.front().name.c_str(), config.jenkins.front().origin.c_str());
-    return 1;
-  }
-  if (config.http_port != 0 && !config.show_help && !config.show_version) {
-    std::fprintf(stderr,
-                 "roundhouse: --http-port: the HTTP status API is not available in this version\n");
-    return 1;
-  }
   if (config.show_help) {
     std::fputs(roundhouse::UsageText().c_str(), stdout);
     return 0;
@@ -101,6 +88,16 @@ int Main(int argc, char** argv) {
   if (config.show_version) {
     std::printf("roundhouse " ROUNDHOUSE_VERSION "\n");
     return 0;
+  }
+  // Jenkins masters are validated before daemonizing, so a bad one fails the start visibly (and
+  // --check-args catches it).
+  for (const roundhouse::JenkinsMasterConfig& master : config.jenkins) {
+    auto settings = roundhouse::jenkins::ParseMasterSettings(master.name, master.settings,
+                                                             master.origin);
+    if (!settings.ok()) {
+      std::fprintf(stderr, "roundhouse: %s\n", settings.status().message().c_str());
+      return 1;
+    }
   }
   if (config.check_args) return 0;
 

@@ -38,6 +38,8 @@ Server::Server(const Config& config) : config_(config) {
     signal.data = this;
   }
   handles_open_ = true;
+  started_ms_ = clock_.MonotonicMs();
+  started_unix_ = clock_.UnixSeconds();
 }
 
 Server::~Server() {
@@ -45,9 +47,13 @@ Server::~Server() {
   // close what is open and let the loop finish the close callbacks before members go away.
   for (auto& [conn, owned] : connections_) conn->Close();
   for (auto& listener : listeners_) listener->Close();
+  if (status_ != nullptr) status_->Close();
+  if (hub_ != nullptr) hub_->Close(nullptr);
   if (store_ != nullptr) store_->Close();
   CloseOwnHandles();
   loop_.Run();
+  status_.reset();
+  hub_.reset();
   broker_.reset();
   store_.reset();
   loop_.Run();  // the store's own handles
@@ -87,6 +93,52 @@ Status Server::Replay() {
   return Status::Ok();
 }
 
+Status Server::StartJenkins() {
+  hub_ = std::make_unique<jenkins::Hub>(loop_.get(), *broker_, clock_);
+  for (const JenkinsMasterConfig& master : config_.jenkins) {
+    auto settings = jenkins::ParseMasterSettings(master.name, master.settings, master.origin);
+    if (!settings.ok()) return settings.status();
+    Status s = hub_->Add(std::move(settings).value(), /*runtime=*/false);
+    if (!s.ok()) return Status::Error(master.origin + ": " + s.message());
+  }
+  if (store_ != nullptr) {
+    // Masters added with admin `jenkins add` before the last stop. One that no longer validates
+    // (e.g. its token file is gone) is reported and skipped, and stays stored.
+    auto stored = store_->LoadMasters();
+    if (!stored.ok()) {
+      return Status::Error("reading jenkins masters from " + config_.sqlite_db + ": " +
+                           stored.status().message());
+    }
+    for (const auto& [name, text] : stored.value()) {
+      if (hub_->Has(name)) {
+        RH_LOG(kNotice, "jenkins %s: configured statically; the runtime registration stored in "
+               "%s is ignored", name.c_str(), config_.sqlite_db.c_str());
+        continue;
+      }
+      auto raw = jenkins::DecodeSettings(text);
+      Result<jenkins::MasterSettings> settings =
+          raw.ok() ? jenkins::ParseMasterSettings(name, raw.value(), "database")
+                   : Result<jenkins::MasterSettings>(raw.status());
+      Status s = settings.ok() ? hub_->Add(std::move(settings).value(), /*runtime=*/true)
+                               : settings.status();
+      if (!s.ok()) {
+        RH_LOG(kError, "jenkins %s: stored registration skipped: %s", name.c_str(),
+               s.message().c_str());
+      }
+    }
+  }
+  hub_->SetPersist([this](const std::string& name, const std::map<std::string, std::string>* raw) {
+    if (store_ == nullptr) return;
+    if (raw != nullptr) {
+      store_->PutMaster(name, jenkins::EncodeSettings(*raw));
+    } else {
+      store_->DeleteMaster(name);
+    }
+  });
+  SetJenkinsProvider([this] { return hub_->Summaries(); });
+  return Status::Ok();
+}
+
 Status Server::Start() {
   Status s = OpenStore();
   if (!s.ok()) return s;
@@ -103,8 +155,21 @@ Status Server::Start() {
       &listeners_);
   if (!s.ok()) return s;
 
+  if (config_.http_port != 0) {
+    http::StatusServerOptions options;
+    options.address = config_.http_listen;
+    options.port = config_.http_port;
+    options.backlog = config_.backlog;
+    status_ = std::make_unique<http::StatusServer>(
+        loop_.get(), options, clock_, *broker_, [this] { return Info(); }, jenkins_provider_);
+    s = status_->Start();
+    if (!s.ok()) return s;
+  }
+
   // Replay after binding, before the loop runs: no connection is accepted before it is done.
   s = Replay();
+  if (!s.ok()) return s;
+  s = StartJenkins();
   if (!s.ok()) return s;
 
   uv_prepare_start(&prepare_, OnPrepare);
@@ -129,6 +194,27 @@ uint16_t Server::port() const {
     if (listener->port() != 0) return listener->port();
   }
   return config_.port;
+}
+
+void Server::SetJenkinsProvider(http::JenkinsProvider provider) {
+  jenkins_provider_ = std::move(provider);
+  if (status_ != nullptr) status_->set_jenkins(jenkins_provider_);
+}
+
+http::ServerInfo Server::Info() const {
+  http::ServerInfo info;
+  info.version = ROUNDHOUSE_VERSION;
+  info.uptime_ms = clock_.MonotonicMs() - started_ms_;
+  info.started_unix = started_unix_;
+  info.connections = connections_.size();
+  if (store_ != nullptr) {
+    info.store_type = "sqlite";
+    info.store_path = config_.sqlite_db;
+    info.store = store_->Stats();
+  } else {
+    info.store_type = "none";
+  }
+  return info;
 }
 
 // ---- connections
@@ -252,7 +338,10 @@ void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   broker_->BeginShutdown();
+  // Pseudo-workers detach now, so their jobs stay as they were (durable rows kept).
+  if (hub_ != nullptr) hub_->Close(nullptr);
   for (auto& listener : listeners_) listener->Close();
+  if (status_ != nullptr) status_->Close();
   // Connections are freed in their close callbacks, which erase them from connections_; collect
   // first so iteration does not depend on that.
   std::vector<Connection*> open;

@@ -29,10 +29,12 @@
 
 #include "protocol/status.h"
 #include "server/base/clock.h"
+#include "jenkins/hub.h"
 #include "server/broker/broker.h"
 #include "server/config.h"
 #include "server/connection.h"
 #include "server/event_loop.h"
+#include "server/http/status_server.h"
 #include "server/listener.h"
 #include "storage/job_store.h"
 
@@ -55,12 +57,17 @@ class Server final : public ConnectionHost {
   // The port of the first listener (useful with --port 0).
   uint16_t port() const;
 
+  // Where the status endpoint (--http-port) gets the Jenkins masters' summaries from; empty =
+  // no Jenkins. Call before or after Start(): the endpoint reads it on every request.
+  void SetJenkinsProvider(http::JenkinsProvider provider);
+
   // ---- ConnectionHost
   broker::Broker& broker() override { return *broker_; }
   const protocol::Limits& limits() const override { return config_.limits; }
   void MarkDirty(Connection& conn) override;
   void Closed(Connection& conn) override;
   void RequestShutdown(bool graceful) override;
+  jenkins::Hub* jenkins_hub() override { return hub_.get(); }
 
  private:
   enum class Pending { kNone, kGraceful, kImmediate };
@@ -71,6 +78,8 @@ class Server final : public ConnectionHost {
 
   Status OpenStore();
   Status Replay();
+  // Registers the configured masters and those added at runtime earlier (stored).
+  Status StartJenkins();
   void OnAccept(Listener& listener, int status);
   void FlushDirty();
   // The broker asked for RunTimers() at monotonic `deadline_ms`.
@@ -79,6 +88,8 @@ class Server final : public ConnectionHost {
   void Shutdown();
   // Closes the server's own handles; the rest of the close callbacks run as the loop winds down.
   void CloseOwnHandles();
+  // The status endpoint's view of the server (uptime, connections, store).
+  http::ServerInfo Info() const;
 
   const Config config_;
   // Declared first: destroyed last, after every handle owner below.
@@ -89,6 +100,14 @@ class Server final : public ConnectionHost {
   std::unique_ptr<broker::Broker> broker_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // --http-port; null when off. Reads the broker, so it is closed before the broker goes.
+  std::unique_ptr<http::StatusServer> status_;
+  // Jenkins masters: declared after the broker so they are destroyed before it (their
+  // pseudo-workers are attached to it).
+  std::unique_ptr<jenkins::Hub> hub_;
+  http::JenkinsProvider jenkins_provider_;
+  int64_t started_ms_ = 0;    // monotonic, at construction
+  int64_t started_unix_ = 0;  // seconds
   // Connections with output to flush before the loop polls (Connection::dirty() set).
   std::vector<Connection*> dirty_;
 

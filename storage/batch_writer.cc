@@ -64,6 +64,14 @@ Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
       {&w.insert_many_, nullptr},
       {&w.remove_, "DELETE FROM roundhouse_jobs WHERE id = ?1"},
       {&w.ceiling_, kRaiseCeilingSql},
+      {&w.put_master_,
+       "INSERT OR REPLACE INTO roundhouse_jenkins_masters(name, settings) VALUES(?1, ?2)"},
+      {&w.delete_master_, "DELETE FROM roundhouse_jenkins_masters WHERE name = ?1"},
+      {&w.put_journal_,
+       "INSERT OR REPLACE INTO roundhouse_jenkins_journal(master, handle, entry) "
+       "VALUES(?1, ?2, ?3)"},
+      {&w.delete_journal_,
+       "DELETE FROM roundhouse_jenkins_journal WHERE master = ?1 AND handle = ?2"},
   };
   const std::string many = MultiRowInsertSql();
   for (const auto& s : statements) {
@@ -104,6 +112,26 @@ Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
             [&](const CeilingOp& op) {
               sqlite3_bind_int64(ceiling_.get(), 1, static_cast<sqlite3_int64>(op.ceiling));
               return sql::StepDone(db, ceiling_.get(), "cannot store the handle ceiling");
+            },
+            [&](const RowOp& op) {
+              const RowChange& c = *op.change;
+              const bool journal = c.table == RowChange::Table::kJournal;
+              sqlite3_stmt* s = journal ? (c.remove ? delete_journal_.get() : put_journal_.get())
+                                        : (c.remove ? delete_master_.get() : put_master_.get());
+              int n = 1;
+              sqlite3_bind_text(s, n++, c.key.data(), static_cast<int>(c.key.size()),
+                                SQLITE_STATIC);
+              if (journal) {
+                sqlite3_bind_text(s, n++, c.key2.data(), static_cast<int>(c.key2.size()),
+                                  SQLITE_STATIC);
+              }
+              if (!c.remove) {
+                sqlite3_bind_text(s, n, c.value.data(), static_cast<int>(c.value.size()),
+                                  SQLITE_STATIC);
+              }
+              return sql::StepDone(db, s,
+                                   journal ? "cannot store a jenkins journal entry"
+                                           : "cannot store a jenkins master");
             },
         },
         ops[i]);

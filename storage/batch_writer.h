@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -24,8 +25,26 @@ struct RemoveOp {
 struct CeilingOp {
   uint64_t ceiling;
 };
+// A row of one of the Jenkins tables, stored or deleted: a runtime-registered master (key =
+// name, value = its settings) or a journal entry (key = master, key2 = handle, value = entry).
+// Behind a pointer so the variant stays small (and GCC 12 does not misjudge strings inside it
+// as uninitialised).
+struct RowChange {
+  enum class Table { kMasters, kJournal };
+  Table table = Table::kMasters;
+  std::string key;
+  std::string key2;
+  bool remove = false;
+  std::string value;
+  // Its caller waits for the commit (the store counts it with the Adds of the batch); such a
+  // change is not carried over a failed commit, its callback reports the failure instead.
+  bool acked = false;
+};
+struct RowOp {
+  std::shared_ptr<const RowChange> change;
+};
 // One queued record, in the order the loop thread issued it.
-using WriteOp = std::variant<JobRecord, RemoveOp, CeilingOp>;
+using WriteOp = std::variant<JobRecord, RemoveOp, CeilingOp, RowOp>;
 
 class BatchWriter {
  public:
@@ -48,7 +67,8 @@ class BatchWriter {
   // Statements are declared after db_ so they are finalized before the connection closes.
   sql::Db db_;
   std::string path_;
-  sql::Stmt begin_, commit_, rollback_, insert_, remove_, ceiling_;
+  sql::Stmt begin_, commit_, rollback_, insert_, remove_, ceiling_, put_master_, delete_master_,
+      put_journal_, delete_journal_;
   // kRowsPerInsert rows per statement: one cursor and one step for many appended rows.
   sql::Stmt insert_many_;
   std::vector<const JobRecord*> inserts_;  // Apply's scratch: the adds that are written

@@ -8,6 +8,8 @@
 // Thread-safety: every method is called on the loop thread, except where noted.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +50,39 @@ struct ReplayOptions {
   std::string handle_prefix;
 };
 
+// Upper bounds (microseconds, inclusive) of the commit-latency histogram's buckets; a last,
+// implicit bucket holds everything slower. Prometheus-style, but counts are per bucket here
+// (not cumulative); the metrics endpoint accumulates them.
+inline constexpr std::array<int64_t, 12> kCommitLatencyBoundsUs = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000};
+
+// Counters of a store since it was opened, read on the loop thread (status API, metrics).
+struct StoreStats {
+  uint64_t commits = 0;         // transactions attempted (group commits), failed ones included
+  uint64_t failed_commits = 0;  // of which rolled back
+  uint64_t pending_adds = 0;    // Adds whose outcome has not reached the loop thread yet
+  // Commit latency as measured around the transaction on the committing thread.
+  std::array<uint64_t, kCommitLatencyBoundsUs.size() + 1> latency_buckets{};
+  uint64_t latency_sum_us = 0;
+
+  // Counts one commit that took `micros` (negative clamps to 0).
+  void RecordCommit(int64_t micros, bool ok) {
+    if (micros < 0) micros = 0;
+    ++commits;
+    if (!ok) ++failed_commits;
+    latency_sum_us += static_cast<uint64_t>(micros);
+    size_t i = 0;
+    while (i < kCommitLatencyBoundsUs.size() && micros > kCommitLatencyBoundsUs[i]) ++i;
+    ++latency_buckets[i];
+  }
+};
+
+struct JournalRow {
+  std::string master;
+  std::string handle;
+  std::string entry;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -83,6 +118,41 @@ class JobStore {
   // Persists that handle ids below `ceiling` may have been issued (reserved in blocks so this
   // is rare). Batched with the next commit.
   virtual void SetHandleCeiling(uint64_t ceiling) = 0;
+
+  // Jenkins masters registered at runtime (admin `jenkins add`), so they survive a restart.
+  // `settings` is opaque text (the caller's encoding); Put replaces, Delete is idempotent. Both
+  // are batched with the next commit. The default (memory only) keeps nothing.
+  virtual void PutMaster(const std::string& name, const std::string& settings) {
+    (void)name;
+    (void)settings;
+  }
+  virtual void DeleteMaster(const std::string& name) { (void)name; }
+  // Start-up: every stored master as (name, settings), by name.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> LoadMasters() {
+    return std::vector<std::pair<std::string, std::string>>{};
+  }
+
+  // The Jenkins adapters' journal (spec jenkins.md §4.11): one opaque entry per (master, Gearman
+  // handle), committed with the queue. PutJournal replaces; with `done` set, the put counts like
+  // an Add: `done` runs after the commit (Ok, or the error: nothing stored), never synchronously.
+  // DeleteJournal is idempotent. A store without durability keeps nothing and has no journal
+  // (durable() is false), so callers skip it.
+  virtual bool durable() const { return false; }
+  virtual void PutJournal(const std::string& master, const std::string& handle,
+                          const std::string& entry, std::function<void(Status)> done) {
+    (void)master;
+    (void)handle;
+    (void)entry;
+    (void)done;
+  }
+  virtual void DeleteJournal(const std::string& master, const std::string& handle) {
+    (void)master;
+    (void)handle;
+  }
+  virtual Result<std::vector<JournalRow>> LoadJournal() { return std::vector<JournalRow>{}; }
+
+  // Counters since the store was opened. Loop thread; cheap (a copy of a small struct).
+  virtual StoreStats Stats() const { return {}; }
 
   // Commits everything queued, runs every `done` still owed, and stops the writer (shutdown).
   // Blocking. Owners call it before destroying the store.

@@ -1,6 +1,7 @@
 #include "storage/memory_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace roundhouse::storage {
@@ -36,6 +37,7 @@ size_t MemoryStore::Commit() {
   queued_adds_ = 0;
   const std::optional<Status> failure = std::exchange(fail_next_, std::nullopt);
   ++commits_;
+  const auto started = std::chrono::steady_clock::now();
   for (Op& op : batch) {
     switch (op.kind) {
       case Op::Kind::kAdd:
@@ -49,6 +51,10 @@ size_t MemoryStore::Commit() {
         break;
     }
   }
+  stats_.RecordCommit(std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count(),
+                      !failure.has_value());
   size_t ran = 0;
   for (Op& op : batch) {
     if (op.kind != Op::Kind::kAdd) continue;

@@ -44,6 +44,12 @@ class MemoryStore final : public JobStore {
   uint64_t handle_ceiling() const { return ceiling_; }
   size_t queued_adds() const { return queued_adds_; }
   size_t commits() const { return commits_; }
+  // Each Commit() counts as one commit (failed when a failure was injected); latency as measured.
+  StoreStats Stats() const override {
+    StoreStats stats = stats_;
+    stats.pending_adds = queued_adds_;
+    return stats;
+  }
 
  private:
   struct Op {
@@ -59,6 +65,7 @@ class MemoryStore final : public JobStore {
   std::map<uint64_t, JobRecord> jobs_;
   uint64_t ceiling_ = 0;
   size_t commits_ = 0;
+  StoreStats stats_;
 };
 
 }  // namespace roundhouse::storage

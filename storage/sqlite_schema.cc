@@ -23,6 +23,18 @@ constexpr const char* kMigrations[] = {
     "  when_to_run INTEGER NOT NULL,"
     "  reducer BLOB NOT NULL,"
     "  data BLOB NOT NULL);",
+    // 1 -> 2: Jenkins masters registered at runtime (admin `jenkins add`), settings as
+    // `key=value` lines,
+    "CREATE TABLE roundhouse_jenkins_masters ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  settings TEXT NOT NULL);"
+    // and the journal of builds the adapters dispatched (spec jenkins.md §4.11), one entry per
+    // master and Gearman handle.
+    "CREATE TABLE roundhouse_jenkins_journal ("
+    "  master TEXT NOT NULL,"
+    "  handle TEXT NOT NULL,"
+    "  entry TEXT NOT NULL,"
+    "  PRIMARY KEY(master, handle));",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "kSchemaVersion must equal the number of migrations");

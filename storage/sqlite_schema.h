@@ -24,7 +24,7 @@
 
 namespace roundhouse::storage {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;  // 2: the Jenkins tables
 inline constexpr char kJobsTable[] = "roundhouse_jobs";
 inline constexpr char kMetaTable[] = "roundhouse_meta";
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -152,9 +153,97 @@ void SqliteStore::SetHandleCeiling(uint64_t ceiling) {
   Enqueue(CeilingOp{ceiling});
 }
 
+void SqliteStore::PutMaster(const std::string& name, const std::string& settings) {
+  if (closed_) return;
+  RowChange c;
+  c.key = name;
+  c.value = settings;
+  Enqueue(RowOp{std::make_shared<const RowChange>(std::move(c))});
+}
+
+void SqliteStore::DeleteMaster(const std::string& name) {
+  if (closed_) return;
+  RowChange c;
+  c.key = name;
+  c.remove = true;
+  Enqueue(RowOp{std::make_shared<const RowChange>(std::move(c))});
+}
+
+void SqliteStore::PutJournal(const std::string& master, const std::string& handle,
+                             const std::string& entry, std::function<void(Status)> done) {
+  if (closed_) return;
+  RowChange c;
+  c.table = RowChange::Table::kJournal;
+  c.key = master;
+  c.key2 = handle;
+  c.value = entry;
+  c.acked = static_cast<bool>(done);
+  if (c.acked) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+    waiting_.push_back(std::move(done));
+  }
+  Enqueue(RowOp{std::make_shared<const RowChange>(std::move(c))});
+}
+
+void SqliteStore::DeleteJournal(const std::string& master, const std::string& handle) {
+  if (closed_) return;
+  RowChange c;
+  c.table = RowChange::Table::kJournal;
+  c.key = master;
+  c.key2 = handle;
+  c.remove = true;
+  Enqueue(RowOp{std::make_shared<const RowChange>(std::move(c))});
+}
+
+Result<std::vector<JournalRow>> SqliteStore::LoadJournal() {
+  auto opened = sql::OpenDb(options_.path, options_.busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = opened.value().get();
+  auto rows = sql::Prepare(
+      db, "SELECT master, handle, entry FROM roundhouse_jenkins_journal ORDER BY master, handle");
+  if (!rows.ok()) return rows.status();
+  std::vector<JournalRow> out;
+  sqlite3_stmt* r = rows.value().get();
+  int rc;
+  while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+    auto text = [&](int col) {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(r, col));
+      return p == nullptr ? std::string()
+                          : std::string(p, static_cast<size_t>(sqlite3_column_bytes(r, col)));
+    };
+    out.push_back(JournalRow{text(0), text(1), text(2)});
+  }
+  if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the jenkins journal");
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadMasters() {
+  auto opened = sql::OpenDb(options_.path, options_.busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = opened.value().get();
+  auto rows = sql::Prepare(db, "SELECT name, settings FROM roundhouse_jenkins_masters ORDER BY name");
+  if (!rows.ok()) return rows.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  sqlite3_stmt* r = rows.value().get();
+  int rc;
+  while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+    auto text = [&](int col) {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(r, col));
+      return p == nullptr ? std::string()
+                          : std::string(p, static_cast<size_t>(sqlite3_column_bytes(r, col)));
+    };
+    out.emplace_back(text(0), text(1));
+  }
+  if (rc != SQLITE_DONE) return sql::Error(db, "cannot read jenkins masters");
+  return out;
+}
+
 void SqliteStore::Enqueue(WriteOp op) {
   if (staged_.empty()) uv_idle_start(idle_, &SqliteStore::OnIdle);
-  if (std::holds_alternative<JobRecord>(op)) ++staged_adds_;
+  const auto* row = std::get_if<RowOp>(&op);
+  if (std::holds_alternative<JobRecord>(op) || (row != nullptr && row->change->acked)) {
+    ++staged_adds_;  // an outcome the loop waits for: counted with the batch's callbacks
+  }
   staged_.push_back(std::move(op));
 }
 
@@ -205,13 +294,20 @@ void SqliteStore::WriterMain() {
                    std::make_move_iterator(carry.end()));
       carry.clear();
     }
+    const auto started = std::chrono::steady_clock::now();
     Status status = writer_.Commit(batch);
+    const int64_t micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - started)
+                               .count();
     if (!status.ok()) {
       RH_LOG(kError, "storage: %s (%zu adds failed)", status.message().c_str(), adds);
       failing = true;
       uint64_t ceiling = 0;
       for (WriteOp& op : batch) {
-        if (std::holds_alternative<RemoveOp>(op)) carry.push_back(std::move(op));
+        const auto* row = std::get_if<RowOp>(&op);
+        if (std::holds_alternative<RemoveOp>(op) || (row != nullptr && !row->change->acked)) {
+          carry.push_back(std::move(op));
+        }
         if (const auto* c = std::get_if<CeilingOp>(&op)) ceiling = std::max(ceiling, c->ceiling);
       }
       if (ceiling != 0) carry.push_back(CeilingOp{ceiling});
@@ -219,16 +315,14 @@ void SqliteStore::WriterMain() {
       RH_LOG(kNotice, "storage: writes to %s succeed again", options_.path.c_str());
       failing = false;
     }
-    if (adds != 0) {
-      {
-        std::lock_guard lock(mu_);
-        completed_.push_back(Completion{adds, std::move(status), std::move(batch)});
-      }
-      batch = std::vector<WriteOp>();  // the loop thread frees the records (see Completion)
-      uv_async_send(async_);
-    } else {
-      batch.clear();  // removes and ceilings only: nothing allocated to free
+    // Every commit is reported (its latency feeds Stats()); a batch of removes and ceilings only
+    // has no callback to run but still goes back to the loop thread with its timing.
+    {
+      std::lock_guard lock(mu_);
+      completed_.push_back(Completion{adds, std::move(status), std::move(batch), micros});
     }
+    batch = std::vector<WriteOp>();  // the loop thread frees the records (see Completion)
+    uv_async_send(async_);
     if (stop) break;
   }
   if (!carry.empty()) {
@@ -254,7 +348,8 @@ void SqliteStore::DeliverCompletions() {
         delivering_ = std::move(completed_.front());
         completed_.pop_front();
       }
-      ++delivered_batches_;
+      if (delivering_->adds != 0) ++delivered_batches_;
+      stats_.RecordCommit(delivering_->micros, delivering_->status.ok());
       Recycle(std::move(delivering_->spent));  // outside mu_: the writer may want it meanwhile
       continue;
     }

@@ -78,6 +78,15 @@ class SqliteStore final : public JobStore {
   JobRecord NewRecord() override;
   void Remove(uint64_t id) override;
   void SetHandleCeiling(uint64_t ceiling) override;
+  bool durable() const override { return true; }
+  void PutMaster(const std::string& name, const std::string& settings) override;
+  void DeleteMaster(const std::string& name) override;
+  // Own read connection, like Replay.
+  Result<std::vector<std::pair<std::string, std::string>>> LoadMasters() override;
+  void PutJournal(const std::string& master, const std::string& handle, const std::string& entry,
+                  std::function<void(Status)> done) override;
+  void DeleteJournal(const std::string& master, const std::string& handle) override;
+  Result<std::vector<JournalRow>> LoadJournal() override;
   // Commits what is queued, stops and joins the writer, runs the callbacks still owed (on this
   // thread, before returning) and closes the async handle. Safe to call twice, and from inside
   // a `done` callback (but do not destroy the store inside one).
@@ -86,6 +95,14 @@ class SqliteStore final : public JobStore {
   // Batches holding at least one Add whose outcome (commit or failure) has reached the loop
   // thread so far: adds / delivered_batches() is the mean group-commit size. Tests and metrics.
   uint64_t delivered_batches() const { return delivered_batches_; }
+
+  // Commits whose outcome has reached the loop thread, with their latency; the writer measures
+  // each commit and sends the figure back with its completion, so nothing is shared.
+  StoreStats Stats() const override {
+    StoreStats stats = stats_;
+    stats.pending_adds = waiting_.size();
+    return stats;
+  }
 
  private:
   // What the writer reports per batch: how many Adds it held and how the commit went.
@@ -96,6 +113,7 @@ class SqliteStore final : public JobStore {
     size_t adds;
     Status status;
     std::vector<WriteOp> spent;
+    int64_t micros = 0;  // time spent in BatchWriter::Commit, measured on the writer thread
   };
 
   SqliteStore(SqliteOptions options, BatchWriter writer);
@@ -127,6 +145,7 @@ class SqliteStore final : public JobStore {
   std::deque<std::function<void(Status)>> waiting_;
   std::optional<Completion> delivering_;
   uint64_t delivered_batches_ = 0;
+  StoreStats stats_;  // loop thread only; pending_adds is filled in by Stats()
 
   // The hand-off between the loop thread and the writer thread, guarded by mu_.
   std::mutex mu_;

@@ -320,11 +320,17 @@ JobStatus Broker::GetStatusUnique(std::string_view unique) const {
   return impl_->GetStatusUnique(unique);
 }
 
+bool Broker::PutBack(Peer& peer, std::string_view handle) { return impl_->PutBack(peer, handle); }
+
 CancelResult Broker::CancelJob(std::string_view handle) { return impl_->CancelJob(handle); }
 void Broker::CreateFunction(std::string_view name) { impl_->GetOrCreateFunction(name); }
 DropResult Broker::DropFunction(std::string_view name) { return impl_->DropFunction(name); }
 void Broker::SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits) {
   impl_->SetMaxQueue(name, limits);
+}
+
+const Function* Broker::FindFunction(std::string_view name) const {
+  return impl_->FindFunction(name);
 }
 
 std::vector<const Function*> Broker::FunctionsByName() const { return impl_->FunctionsByName(); }

@@ -116,6 +116,13 @@ class Broker {
                   std::string_view payload, std::string_view numerator = {},
                   std::string_view denominator = {});
 
+  // An in-process worker hands back a job it holds and has not started (the Jenkins adapter after
+  // a failed trigger or a queue-wait timeout): the job returns to the head of its queue with its
+  // progress reset, no retry counted, nothing sent to clients, its durable row untouched, and
+  // sleeping workers are woken. A cancelled or abandoned job is freed instead. False if `peer`
+  // does not hold `handle`.
+  bool PutBack(Peer& peer, std::string_view handle);
+
   // ---- client requests
   // The request's views are copied (DATA once, into the job); they need not outlive the call.
   SubmitOutcome Submit(Peer& peer, const SubmitRequest& request);
@@ -136,6 +143,8 @@ class Broker {
   // limits[p] for HIGH, NORMAL, LOW; 0 = unlimited. Unknown function: ignored.
   void SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits);
 
+  // Exact-case lookup; null if no such function.
+  const Function* FindFunction(std::string_view name) const;
   // Functions in ascending byte order of name (for `status`, `prioritystatus`).
   std::vector<const Function*> FunctionsByName() const;
   // Every live job in creation order (for `show jobs`, `show unique jobs`).

@@ -160,6 +160,7 @@ struct Broker::Impl {
   void Unassign(Job* job);
   // §3.7: the worker stopped holding a running job without ending it.
   void Requeue(Job* job);
+  bool PutBack(Peer& peer, std::string_view handle);
   // Ends a job: removes it from every structure, deletes its durable row, frees it.
   void Destroy(Job* job);
   void Forward(const Job* job, protocol::PacketType type, std::string_view payload);

@@ -178,9 +178,11 @@ WorkResult Broker::Impl::Work(Peer& peer, PacketType type, std::string_view hand
       return WorkResult::kOk;
     case PacketType::kWorkComplete:
     case PacketType::kWorkFail:
+      ++(type == PacketType::kWorkComplete ? job->function_->completed_ : job->function_->failed_);
       Forward(job, type, payload);
       break;
     case PacketType::kWorkException: {
+      ++job->function_->failed_;
       // §3.9: clients without the `exceptions` option get WORK_FAIL "HANDLE\0".
       const std::string_view handle_nul(job->handle().data(), job->handle().size() + 1);
       for (const Job::ClientRef& c : job->clients_) {
@@ -235,6 +237,7 @@ void Broker::Impl::Requeue(Job* job) {
     RH_LOG(kNotice, "Dropped job due to max retry count: %.*s %.*s",
            static_cast<int>(job->handle().size()), job->handle().data(),
            static_cast<int>(job->unique().size()), job->unique().data());
+    ++job->function_->failed_;
     Forward(job, PacketType::kWorkFail, job->handle());
     Destroy(job);
     return;
@@ -242,6 +245,24 @@ void Broker::Impl::Requeue(Job* job) {
   Unassign(job);
   job->numerator_ = job->denominator_ = 0;
   Enqueue(job);
+}
+
+bool Broker::Impl::PutBack(Peer& peer, std::string_view handle) {
+  Job* job = FindByHandle(handle);
+  if (job == nullptr || job->state_ != Job::State::kRunning || job->worker_ != &peer) return false;
+  if (job->cancelled_ || job->Abandoned()) {
+    Destroy(job);
+    return true;
+  }
+  Unassign(job);
+  job->numerator_ = job->denominator_ = 0;
+  Function* fn = job->function_;
+  const size_t p = PriorityIndex(job->priority_);
+  job->state_ = Job::State::kQueued;
+  fn->queues_[p].PushFront(job);
+  ++fn->queued_[p];
+  if (!stopping) Wake(fn);
+  return true;
 }
 
 void Broker::Impl::Destroy(Job* job) {

@@ -39,6 +39,12 @@ class Function {
   uint32_t worker_count() const { return static_cast<uint32_t>(ring_.size()); }
   // maxqueue limit for new jobs of `p`; 0 = unlimited (§3.12).
   uint32_t max_queue(Priority p) const { return max_queue_[PriorityIndex(p)]; }
+  // Counters since start (metrics): jobs created by a submission (a coalesced submission creates
+  // none), jobs ended by WORK_COMPLETE, jobs ended by WORK_FAIL / WORK_EXCEPTION or dropped after
+  // their last retry.
+  uint64_t submitted() const { return submitted_; }
+  uint64_t completed() const { return completed_; }
+  uint64_t failed() const { return failed_; }
 
  private:
   friend class Broker;
@@ -54,6 +60,9 @@ class Function {
   uint64_t running_ = 0;  // jobs in state kRunning
   uint64_t pending_ = 0;  // jobs in state kPending (counted against maxqueue only)
   std::array<uint32_t, kPriorityCount> max_queue_{};
+  uint64_t submitted_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t failed_ = 0;
   // Registered peers in registration order (wake-up ring, §3.6); each peer at most once.
   std::vector<Peer*> ring_;
   // Where the next wake-up walk starts; < ring_.size() unless the ring is empty (then 0).

@@ -49,6 +49,8 @@ class Job {
   Priority priority() const { return priority_; }
   // SUBMIT_JOB_EPOCH time in Unix seconds; 0 = runnable at once.
   int64_t when() const { return when_; }
+  // Clock::MonotonicMs() when the broker created it (restored jobs: when they were replayed).
+  int64_t created_ms() const { return created_ms_; }
   // Times the job was re-queued (§3.7).
   uint32_t retries() const { return retries_; }
   // `show jobs` IGNORE: cancelled by admin, or a running foreground job whose clients all left.
@@ -114,6 +116,7 @@ class Job {
   uint64_t id_ = 0;
   Function* function_ = nullptr;  // never null for a live job; the function outlives its jobs
   int64_t when_ = 0;
+  int64_t created_ms_ = 0;
   uint64_t numerator_ = 0;  // last WORK_STATUS; reset on re-queue
   uint64_t denominator_ = 0;
   uint32_t retries_ = 0;
@@ -157,6 +160,19 @@ class JobList {
       head_ = job;
     }
     tail_ = job;
+    ++size_;
+  }
+
+  void PushFront(Job* job) {
+    Job::Link& l = job->links_[kLink];
+    l.prev = nullptr;
+    l.next = head_;
+    if (head_ != nullptr) {
+      head_->links_[kLink].prev = job;
+    } else {
+      tail_ = job;
+    }
+    head_ = job;
     ++size_;
   }
 

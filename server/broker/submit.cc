@@ -98,6 +98,7 @@ Job* Broker::Impl::CreateJob(Function* fn, uint64_t id, std::string_view handle,
   job->function_ = fn;
   job->priority_ = priority;
   job->when_ = when;
+  job->created_ms_ = clock.MonotonicMs();
   by_id_.Insert(job);
   all_jobs_.PushBack(job);
   return job;
@@ -126,6 +127,7 @@ SubmitOutcome Broker::Impl::Submit(Peer& peer, const SubmitRequest& r) {
   const auto res = std::to_chars(std::begin(digits), std::end(digits), id);
   scratch_.append(digits, res.ptr);
   Job* job = CreateJob(fn, id, scratch_, r.unique, r.reducer, r.data, r.priority, r.when);
+  ++fn->submitted_;
   if (coalescable) {
     by_unique_.Insert(job);
     job->indexed_ = true;

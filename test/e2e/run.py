@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Entry point for the end-to-end and interop suites (what `meson test` runs).
 
-    python3 test/e2e/run.py --suite protocol          # or admin, differential, durability,
-                                                      # interop, all
+    python3 test/e2e/run.py --suite protocol          # or admin, differential, durability, http,
+                                                      # jenkins, interop, all
     python3 test/e2e/run.py --suite admin -k cancel   # only tests whose name matches
     python3 test/e2e/run.py --suite protocol --reference   # against gearmand 1.1.20
 
@@ -23,6 +23,8 @@ SUITES = {
     "admin": (HERE, "test_admin.py"),
     "differential": (HERE, "test_differential.py"),
     "durability": (HERE, "test_durability.py"),
+    "http": (HERE, "test_http.py"),
+    "jenkins": (HERE, "test_jenkins.py"),
     "interop": (INTEROP, "test_*.py"),
 }
 SKIP_EXIT = 77

@@ -1484,9 +1484,9 @@ if __name__ == "__main__":
 
 
 @roundhouse_only("features of later milestones are refused, never silently ignored")
-class UnavailableFeatures(unittest.TestCase):
-    """Configuration for features this version does not have stops start-up with a clear
-    message instead of being accepted and ignored."""
+class InvalidJenkinsMaster(unittest.TestCase):
+    """A Jenkins master whose settings do not validate stops start-up (and --check-args) with a
+    message naming the master and the key, before anything is served."""
 
     def run_roundhouse(self, *args):
         binary = server_fixture.roundhouse_bin()
@@ -1495,16 +1495,21 @@ class UnavailableFeatures(unittest.TestCase):
         return subprocess.run([binary, "-q", "none", "--port", "0", "--listen", "127.0.0.1",
                                *args], capture_output=True, text=True, timeout=20)
 
-    def test_a_configured_jenkins_master_is_refused_at_start_up(self):
-        done = self.run_roundhouse("--jenkins", "ci:base_url=http://127.0.0.1:9/,user=u,api_token=t")
+    def test_an_unknown_setting_is_refused_at_start_up(self):
+        done = self.run_roundhouse(
+            "--jenkins", "ci:base_url=http://127.0.0.1:9/,user=u,api_token=t,colour=blue")
         self.assertEqual(done.returncode, 1)
-        self.assertIn("Jenkins master 'ci'", done.stderr)
-        self.assertIn("not available", done.stderr)
+        self.assertIn("'ci'", done.stderr)
+        self.assertIn("colour", done.stderr)
 
-    def test_the_http_status_port_is_refused_at_start_up(self):
-        done = self.run_roundhouse("--http-port", "8080")
+    def test_check_args_validates_masters(self):
+        done = self.run_roundhouse("--check-args",
+                                   "--jenkins", "ci:base_url=http://127.0.0.1:9/,user=u")
         self.assertEqual(done.returncode, 1)
-        self.assertIn("--http-port", done.stderr)
+        self.assertIn("api_token", done.stderr)
+        ok = self.run_roundhouse("--check-args",
+                                 "--jenkins", "ci:base_url=http://127.0.0.1:9/,user=u,api_token=t")
+        self.assertEqual(ok.returncode, 0, ok.stderr)
 
 
 class ConfiguredLimits(GearmanTestCase):

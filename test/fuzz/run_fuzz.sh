@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs fuzz_frames for a bounded time on a scratch copy of the seed corpus (the tree's seeds are
-# never written to). Exits non-zero if the fuzzer finds a crash or an invariant failure; the
-# reproducer is kept in BUILD_DIR/fuzz-artifacts/.
+# Runs fuzz_frames and fuzz_http (half the time each) on scratch copies of their seed corpora
+# (the tree's seeds are never written to). Exits non-zero if a fuzzer finds a crash or an
+# invariant failure; the reproducer is kept in BUILD_DIR/fuzz-artifacts/.
 #
 # usage: run_fuzz.sh BUILD_DIR SECONDS     (BUILD_DIR configured with CXX=clang++ -Dfuzz=true)
 set -eu
@@ -12,26 +12,30 @@ if [ $# -ne 2 ]; then
 fi
 build_dir=$1
 duration=$2
-fuzzer="$build_dir/test/fuzz/fuzz_frames"
-seeds="$(cd "$(dirname "$0")" && pwd)/seeds/frames"
-
-if [ ! -x "$fuzzer" ]; then
-  echo "$fuzzer not found: configure with CXX=clang++ meson setup BUILD_DIR -Dfuzz=true" >&2
-  exit 2
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/corpus"
-cp "$seeds"/* "$work/corpus/"
+# Each target gets half the time, on its own seed directory.
+half=$((duration / 2))
+if [ "$half" -lt 1 ]; then half=1; fi
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 status=0
-"$fuzzer" -max_total_time="$duration" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/corpus" || status=$?
-
-if [ "$status" -ne 0 ]; then
-  echo "fuzz_frames failed (exit $status); reproducer in $artifacts/" >&2
-fi
+for target in frames http; do
+  fuzzer="$build_dir/test/fuzz/fuzz_$target"
+  seeds="$(cd "$(dirname "$0")" && pwd)/seeds/$target"
+  if [ ! -x "$fuzzer" ]; then
+    echo "$fuzzer not found: configure with CXX=clang++ meson setup BUILD_DIR -Dfuzz=true" >&2
+    exit 2
+  fi
+  mkdir "$work/$target"
+  cp "$seeds"/* "$work/$target/"
+  rc=0
+  "$fuzzer" -max_total_time="$half" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/$target" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "fuzz_$target failed (exit $rc); reproducer in $artifacts/" >&2
+    status=$rc
+  fi
+done
 exit "$status"

@@ -775,5 +775,43 @@ class ControlApiTest(SimCase):
             proc.stderr.close()
 
 
+class RealTimeTest(unittest.TestCase):
+    """realtime=True: the clock is the wall clock and a ticker ends builds without any request."""
+
+    def test_ticker_ends_builds_and_builds_record_executor_intervals(self):
+        world = copy.deepcopy(WORLD)
+        world["jobs"].append({"name": "quick", "label": "windows", "concurrentBuild": True,
+                              "parameters": [{"type": "string", "name": "GEARMAN_UNIQUE"}],
+                              "build": {"duration": 100}})
+        sim = Simulator(world, realtime=True, tick_s=0.01).start(0)
+        self.addCleanup(sim.stop)
+        t0 = time.time() * 1000
+        conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+        conn.request("POST", "/job/quick/buildWithParameters?delay=0sec", body="GEARMAN_UNIQUE=u1",
+                     headers={"Authorization": basic("gearman", TOKEN),
+                              "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        self.assertEqual(r.status, 201)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # no request from here on: only the ticker runs
+            with sim.world.lock:
+                if not sim.world.job("quick").builds[0].building:
+                    break
+            time.sleep(0.01)
+        (b,) = sim.builds()
+        self.assertEqual((b["job"], b["number"], b["node"], b["executor"], b["result"]),
+                         ("quick", 1, "w1", 0, "SUCCESS"))
+        self.assertEqual(b["params"], {"GEARMAN_UNIQUE": "u1"})
+        self.assertEqual(b["end"] - b["start"], 100)
+        self.assertGreaterEqual(b["start"], t0 - 1)  # wall-clock milliseconds
+        (entry,) = sim.requests()
+        self.assertGreaterEqual(entry["time"], t0 - 1)
+        self.assertIn("service_ms", entry)
+        self.assertLessEqual(abs(entry["wall"] * 1000 - entry["time"]), 1.0)
+        self.assertEqual(sim.errors, [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

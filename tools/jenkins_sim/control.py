@@ -105,6 +105,7 @@ POST = {
 GET = {
     "state": lambda sim, q: state(sim),
     "requests": lambda sim, q: sim.requests(),
+    "builds": lambda sim, q: sim.builds(),
     "faults": lambda sim, q: sim.faults.describe(),
     "world": lambda sim, q: sim.world.spec,
 }

@@ -29,8 +29,14 @@ class Simulator:
     All control operations are methods here (see control.py for their HTTP names).
     """
 
-    def __init__(self, world=None, realtime=False, host="127.0.0.1", start_ms=1_700_000_000_000):
+    def __init__(self, world=None, realtime=False, host="127.0.0.1", start_ms=1_700_000_000_000,
+                 tick_s=None):
+        """realtime: the clock follows the wall clock (time.time(), so request-log times can be
+        compared with a test's own time.time()). tick_s: with realtime, a background thread calls
+        World.tick() every tick_s seconds, so builds end and queue items start on time even when
+        nobody sends a request (default 0.02 s in real time; 0 disables)."""
         self.host = host
+        self.tick_s = (0.02 if tick_s is None else tick_s) if realtime else 0
         self.port = 0
         self.world = World(world or {}, Clock(start_ms, realtime))
         self.faults = FaultSet()
@@ -43,6 +49,7 @@ class Simulator:
         self._thread = None
         self._listen_lock = threading.Lock()
         self._timers = []
+        self._ticker = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -55,7 +62,18 @@ class Simulator:
         self._open_listener()
         if not self.world.spec.get("url"):
             self.world.base_url = self.url
+        if self.tick_s and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick_loop, name="jenkins-sim-tick",
+                                            daemon=True)
+            self._ticker.start()
         return self
+
+    def _tick_loop(self):
+        while not self.stopping.wait(self.tick_s):
+            try:
+                self.world.tick()
+            except Exception:  # a simulator bug: keep it visible, keep ticking
+                self.errors.append(traceback.format_exc())
 
     def _open_listener(self):
         with self._listen_lock:
@@ -139,6 +157,27 @@ class Simulator:
         with self.log_lock:
             return list(self.log)
 
+    def builds(self):
+        """Every build of every job, oldest first per job, as plain dicts: job (fullName),
+        number, queueId, node ('' = built-in, None = flyweight), executor (number or None),
+        start / end (clock ms; end None while building), result, description, params {name: value}.
+        Executor occupancy over time is exactly the [start, end) intervals per (node, executor)."""
+        w = self.world
+        out = []
+        with w.lock:
+            w.tick()
+            for job in w.jobs.values():
+                for b in job.builds:
+                    out.append({
+                        "job": job.full_name, "number": b.number, "queueId": b.queue_id,
+                        "node": None if b.node is None else b.node.name,
+                        "executor": None if b.executor is None else b.executor.number,
+                        "start": b.timestamp,
+                        "end": None if b.building else b.timestamp + b.duration,
+                        "result": b.result, "description": b.description,
+                        "params": {k: v for k, v in b.params}})
+        return out
+
     def clear_requests(self):
         with self.log_lock:
             self.log = []
@@ -180,9 +219,18 @@ class _Handler(BaseHTTPRequestHandler):
                                       query, body))
             return
         world = sim.world
-        sim.record({"method": self.command, "path": raw_path, "query": query,
-                    "headers": dict(self.headers.items()), "body": body.decode("utf-8", "replace"),
-                    "time": world.clock.now()})
+        entry = {"method": self.command, "path": raw_path, "query": query,
+                 "headers": dict(self.headers.items()), "body": body.decode("utf-8", "replace"),
+                 "time": world.clock.now(), "wall": time.time()}
+        started = time.monotonic()
+        sim.record(entry)
+        try:
+            self._serve(sim, world, raw_path, query, body)
+        finally:
+            # Real time spent answering (lock waits included): how far the simulator keeps up.
+            entry["service_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+
+    def _serve(self, sim, world, raw_path, query, body):
         if time.monotonic() < sim.unavailable_until:
             self._send(handlers.Response(503, "Jenkins is getting ready to work"), jenkins=False)
             return

@@ -348,5 +348,69 @@ TEST_CASE("schedule is called only when the earliest timer moves earlier", "[bro
   CHECK(h.scheduled.size() == 2);
 }
 
+
+// Broker::PutBack: the in-process (Jenkins) worker's "not started, take it back".
+TEST_CASE("PutBack returns a job to the head of its queue, unseen, with no retry", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  FakePeer& other = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  h.broker->CanDo(other, "f");
+  const std::string first = h.Fg(c, "f");
+  REQUIRE(h.Grab(w) == first);
+  REQUIRE(h.broker->Work(w, PacketType::kWorkStatus, first, StatusBody(first, "1", "4"), "1",
+                         "4") == WorkResult::kOk);
+  h.broker->PreSleep(other);  // nothing due: sleeps
+  const auto noops = other.noops;
+  const std::string second = h.Fg(c, "f");  // wakes `other`, stays queued behind nothing
+  REQUIRE(other.noops == noops + 1);
+  h.broker->PreSleep(other);  // `second` is due: NOOP at once, not sleeping
+
+  REQUIRE(h.broker->PutBack(w, first));
+  CHECK(w.state().running.empty());
+  const JobStatus st = h.broker->GetStatus(first);
+  CHECK(st.known);
+  CHECK_FALSE(st.running);
+  CHECK(st.numerator == 0);
+  CHECK(h.broker->JobsInCreationOrder().at(0)->retries() == 0);
+  CHECK(c.work.size() == 1);  // only the WORK_STATUS sent before
+  // Head of the queue: handed out before `second`, which was queued first now.
+  CHECK(h.Grab(other) == first);
+  CHECK(h.Grab(other) == second);
+}
+
+TEST_CASE("PutBack wakes sleeping workers", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  FakePeer& other = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  h.broker->CanDo(other, "f");
+  const std::string job = h.Fg(c, "f");
+  REQUIRE(h.Grab(w) == job);
+  h.broker->PreSleep(other);
+  const auto noops = other.noops;
+  REQUIRE(h.broker->PutBack(w, job));
+  CHECK(other.noops == noops + 1);
+}
+
+TEST_CASE("PutBack refuses a job the peer does not hold and frees a cancelled one", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  FakePeer& other = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  const std::string job = h.Fg(c, "f");
+  CHECK_FALSE(h.broker->PutBack(w, job));  // queued, not held
+  REQUIRE(h.Grab(w) == job);
+  CHECK_FALSE(h.broker->PutBack(other, job));
+  CHECK_FALSE(h.broker->PutBack(w, "H:nope:1"));
+  REQUIRE(h.broker->CancelJob(job) == CancelResult::kOk);
+  CHECK(h.broker->PutBack(w, job));
+  CHECK_FALSE(h.broker->GetStatus(job).known);  // freed, not re-queued
+  CHECK(h.broker->LiveJobCount() == 0);
+}
+
 }  // namespace
 }  // namespace roundhouse::broker::testing

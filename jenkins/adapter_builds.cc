@@ -1,0 +1,785 @@
+// Adapter, part 2: one Gearman job's way through Jenkins. Claim and parameters (§4.4–4.6),
+// trigger outcomes (§4.7), following the queue item and the build (§4.8) with the packets of
+// §1.5, the endings of §1.6, and the cancellation paths of §1.9.
+
+#include <algorithm>
+#include <cinttypes>
+#include <utility>
+
+#include "jenkins/adapter_internal.h"
+#include "protocol/http.h"
+#include "server/base/log.h"
+
+namespace roundhouse::jenkins {
+
+using protocol::PacketType;
+
+namespace {
+
+// Back-off after trigger outcomes that will likely repeat at once (§4.7).
+constexpr int64_t kShortBackoffMs = 2000;
+constexpr int64_t kLongBackoffMs = 10000;
+// R7 404s (LeftItem gone) tolerated before the queue id is looked up in the job's builds, and
+// lookups without a match before the item counts as lost (§4.8 Q4).
+constexpr int kLeftItemLookups = 5;
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+Adapter::Build* Adapter::FindBuild(const std::string& handle) {
+  auto it = builds_.find(handle);
+  return it == builds_.end() ? nullptr : it->second.get();
+}
+
+// ---- claim and trigger
+
+void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
+  auto build = std::make_unique<Build>();
+  Build& b = *build;
+  b.handle = std::string(job.handle());
+  b.unique = std::string(job.unique());
+  b.function = std::string(job.function_name());
+  b.data = std::string(job.data());
+  b.node = node.info.name;
+  b.holder = &worker;
+  b.claimed_ms = clock_.MonotonicMs();
+  auto route = routes_.find(b.function);
+  if (route != routes_.end()) {
+    b.full_name = route->second.full_name;
+    b.job_path = JobPath(b.full_name);
+  }
+  ++dispatches_;
+  builds_.emplace(b.handle, std::move(build));
+  if (NonConcurrent(b.full_name)) ReconcileRegistrations();  // D6: no second item of it
+  RH_LOG(kInfo, "jenkins %s: %s: %s claimed for node %s", settings_.name.c_str(),
+         b.handle.c_str(), b.function.c_str(), b.node.c_str());
+  Trigger(b);
+}
+
+void Adapter::Trigger(Build& b) {
+  auto index = job_index_.find(b.full_name);
+  if (b.full_name.empty() || index == job_index_.end()) {
+    PutBack(b, "its job is no longer in the view", kLongBackoffMs);
+    return;
+  }
+  const JobInfo& job = jobs_[index->second];
+  auto arguments = ParseBuildArguments(b.data);
+  if (!arguments.ok()) {
+    EndWithError(b, "Invalid build arguments: " + arguments.status().message());
+    return;
+  }
+  // OFFLINE_NODE_WHEN_COMPLETE (§4.9): the timing, and for pinned builds (O1) a node that nobody
+  // else uses, reserved whole by the taint.
+  const bool pinnable_job =
+      !job.flyweight() || settings_.flyweight_labels.count(job.full_name) != 0;
+  const bool pinned_build = settings_.pin_mode != PinMode::kLabelOnly && pinnable_job &&
+                            job.FindParameter(settings_.pin_parameter) != nullptr;
+  if (arguments.value().offline_node_when_complete) {
+    b.offline_requested = true;
+    b.offline_on_complete =
+        settings_.offline_timing ? *settings_.offline_timing == OfflineTiming::kOnComplete
+                                 : job.flyweight();
+    if (pinned_build) {
+      const Node* node = FindNode(b.node);
+      const bool whole = node != nullptr && taints_.count(b.node) == 0 &&
+                         node->idle == static_cast<int>(node->info.executors.size()) &&
+                         ReservedBuildsOn(b.node) == 1;  // this build only
+      if (!whole) {
+        PutBack(b, "OFFLINE_NODE_WHEN_COMPLETE needs a node with every executor free",
+                settings_.poll_computers_ms);
+        return;
+      }
+      Taint(b.node, b.handle);
+    }
+  }
+  // Adapter-owned parameters (§1.4, §4.5, §4.6 P5).
+  std::vector<std::pair<std::string, std::string>> overrides;
+  b.unpinned = true;
+  // §4.5: a flyweight job (Pipeline, matrix) is pinned only when flyweight_labels names it.
+  const bool pinnable = !job.flyweight() || settings_.flyweight_labels.count(job.full_name) != 0;
+  if (settings_.pin_mode != PinMode::kLabelOnly && pinnable) {
+    if (job.FindParameter(settings_.pin_parameter) != nullptr) {
+      b.unpinned = false;
+      std::string value = b.node;
+      if (settings_.pin_mode == PinMode::kLabel) {
+        const std::string self = LabelExpr::QuoteAtom(b.node);
+        value = job.label_expression && !job.label_expression->empty()
+                    ? "(" + *job.label_expression + ")&&" + self
+                    : self;
+      }
+      overrides.emplace_back(settings_.pin_parameter, std::move(value));
+    } else if (!job.parameters.empty() &&
+               logged_once_.insert("nopin:" + job.full_name).second) {
+      RH_LOG(kInfo, "jenkins %s: job %s has no parameter %s: Jenkins chooses its node "
+             "(label-only)", settings_.name.c_str(), job.full_name.c_str(),
+             settings_.pin_parameter.c_str());
+    }
+  }
+  overrides.emplace_back(settings_.unique_param, b.unique.empty() ? b.handle : b.unique);
+  FilteredParameters params = FilterParameters(arguments.value(), job, overrides);
+  if (!params.dropped.empty()) {
+    dropped_parameters_ += params.dropped.size();
+    if (settings_.param_policy == ParamPolicy::kStrict) {
+      EndWithError(b, "Job " + job.full_name + " does not define parameters: " +
+                          Join(params.dropped));
+      return;
+    }
+    const int64_t now = clock_.MonotonicMs();
+    auto& last = dropped_logged_[job.full_name];
+    if (last == 0 || now - last >= 3600 * 1000) {
+      last = now;
+      RH_LOG(kWarning, "jenkins %s: %s: job %s does not define %s; not sent (logged once an "
+             "hour per job)", settings_.name.c_str(), b.handle.c_str(), job.full_name.c_str(),
+             Join(params.dropped).c_str());
+    }
+  }
+  for (const std::string& key : params.overridden) {
+    RH_LOG(kInfo, "jenkins %s: %s: parameter %s is set by roundhouse; the client's value is "
+           "replaced", settings_.name.c_str(), b.handle.c_str(), key.c_str());
+  }
+  // P6: jobs without parameter definitions use W2.
+  const std::string path =
+      b.job_path + (job.parameters.empty() ? "build?delay=0sec" : "buildWithParameters?delay=0sec");
+  if (job.parameters.empty()) params.sent.clear();
+  b.state = BuildState::kTriggering;
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Post(path, std::move(params.sent),
+       [this, handle](RestResult&& r) { OnTriggered(handle, std::move(r)); });
+}
+
+void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
+  Build* b = FindBuild(handle);
+  if (b == nullptr) return;
+  b->request_in_flight = false;
+  std::optional<int64_t> queue_id;
+  if (r.ok() && r.status() == 201) queue_id = QueueIdFromLocation(r.http.response.Get("Location"));
+  if (b->withdrawn) {
+    // Cancelled while the POST was in flight: cancel whatever it created (§1.9).
+    if (queue_id) {
+      b->queue_id = *queue_id;
+      CancelQueued(*b);
+    } else {
+      Forget(handle);
+    }
+    return;
+  }
+  if (!r.ok()) {
+    if (r.http.request_sent) {
+      // Ambiguous (§4.7): the POST may have queued the build. Look for it by unique_param.
+      RH_LOG(kWarning, "jenkins %s: %s: the trigger of %s got no answer (%s); looking for it",
+             settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
+             r.http.error_text.c_str());
+      SearchLostTrigger(*b, 0);
+      return;
+    }
+    PutBack(*b, "trigger failed", kShortBackoffMs);
+    return;
+  }
+  const int status = r.status();
+  if (status == 201) {
+    if (!queue_id) {
+      EndWithError(*b, "Jenkins accepted the build without a queue item location");
+      return;
+    }
+    for (const auto& [h, other] : builds_) {
+      if (other.get() != b && other->queue_id == *queue_id) {
+        RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " already belongs to %s (merged "
+               "by Jenkins); define parameter %s on %s", settings_.name.c_str(), handle.c_str(),
+               *queue_id, h.c_str(), settings_.unique_param.c_str(), b->full_name.c_str());
+        PutBack(*b, "merged with another item", kShortBackoffMs);
+        return;
+      }
+    }
+    b->queue_id = *queue_id;
+    b->state = BuildState::kQueued;
+    b->queued_ms = clock_.MonotonicMs();
+    b->next_poll_ms = b->queued_ms + settings_.poll_queue_item_ms;
+    RH_LOG(kInfo, "jenkins %s: %s: %s queued as item %" PRId64, settings_.name.c_str(),
+           handle.c_str(), b->full_name.c_str(), b->queue_id);
+    return;
+  }
+  switch (status) {
+    case 303:
+      RH_LOG(kWarning, "jenkins %s: %s: Jenkins merged the trigger into an existing item of %s; "
+             "define parameter %s on it", settings_.name.c_str(), handle.c_str(),
+             b->full_name.c_str(), settings_.unique_param.c_str());
+      PutBack(*b, "merged (303)", kLongBackoffMs);
+      return;
+    case 302:
+      PutBack(*b, "scheduling vetoed (302)", kLongBackoffMs);
+      return;
+    case 400:
+    case 404:
+    case 409:
+      PollJobs();  // the job changed: refresh the view before routing again
+      PutBack(*b, status == 409 ? "job not buildable (409)"
+                  : status == 404 ? "job not found (404)" : "job not parameterised (400)",
+              kShortBackoffMs);
+      return;
+    case 401:
+    case 403:
+      RH_LOG(kError, "jenkins %s: trigger of %s answered %d: the API user needs Job/Build",
+             settings_.name.c_str(), b->full_name.c_str(), status);
+      PutBack(*b, "not permitted", kLongBackoffMs);
+      return;
+    default:
+      break;
+  }
+  if (status >= 500) {
+    PutBack(*b, "server error", kShortBackoffMs);
+    return;
+  }
+  RH_LOG(kError, "jenkins %s: %s: unexpected answer %d to the trigger of %s",
+         settings_.name.c_str(), handle.c_str(), status, b->full_name.c_str());
+  EndWithError(*b, "Jenkins answered " + std::to_string(status) + " to the build request");
+}
+
+// A trigger whose answer was lost (§4.7, failure table "trigger response lost"): search the queue
+// (R8) and then the job's recent builds (R10) for our unique_param value; adopt a match, else
+// put the job back. Without unique_param nothing can be matched: the job goes back and a
+// duplicate build is possible (logged).
+void Adapter::SearchLostTrigger(Build& b, int attempt) {
+  auto index = job_index_.find(b.full_name);
+  const bool tagged = index != job_index_.end() &&
+                      jobs_[index->second].FindParameter(settings_.unique_param) != nullptr;
+  if (!tagged) {
+    RH_LOG(kWarning, "jenkins %s: %s: %s has no parameter %s, so a lost trigger cannot be "
+           "found: requeued, it may build twice", settings_.name.c_str(), b.handle.c_str(),
+           b.full_name.c_str(), settings_.unique_param.c_str());
+    PutBack(b, "trigger answer lost", kShortBackoffMs);
+    return;
+  }
+  const std::string value = b.unique.empty() ? b.handle : b.unique;
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Get("queue/" + ApiJson(kTreeQueue), [this, handle, value, attempt](RestResult&& r) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) return;
+    b->request_in_flight = false;
+    if (!r.ok() || r.status() != 200) {
+      if (attempt < 3) {
+        SearchLostTrigger(*b, attempt + 1);
+      } else {
+        PutBack(*b, "trigger answer lost; the master cannot be searched", kShortBackoffMs);
+      }
+      return;
+    }
+    auto queue = ParseQueue(r.body());
+    if (queue.ok()) {
+      for (const QueueEntry& item : queue.value()) {
+        auto it = item.parameters.find(settings_.unique_param);
+        if (it != item.parameters.end() && it->second == value) {
+          RH_LOG(kNotice, "jenkins %s: %s: found the lost trigger as queue item %lld; adopted",
+                 settings_.name.c_str(), handle.c_str(), static_cast<long long>(item.id));
+          b->queue_id = item.id;
+          b->state = BuildState::kQueued;
+          b->queued_ms = clock_.MonotonicMs();
+          b->next_poll_ms = b->queued_ms;
+          if (b->withdrawn) CancelQueued(*b);
+          return;
+        }
+      }
+    }
+    b->request_in_flight = true;
+    Get(b->job_path + ApiJson(kTreeBuilds), [this, handle, value](RestResult&& r) {
+      Build* b = FindBuild(handle);
+      if (b == nullptr) return;
+      b->request_in_flight = false;
+      if (r.ok() && r.status() == 200) {
+        auto builds = ParseBuilds(r.body());
+        if (builds.ok()) {
+          for (const BuildInfo& info : builds.value()) {
+            auto it = info.parameters.find(settings_.unique_param);
+            if (it != info.parameters.end() && it->second == value) {
+              RH_LOG(kNotice, "jenkins %s: %s: found the lost trigger as build #%lld; adopted",
+                     settings_.name.c_str(), handle.c_str(), static_cast<long long>(info.number));
+              b->queue_id = info.queue_id;
+              OnStarted(*b, info.number, info.url);
+              return;
+            }
+          }
+        }
+      }
+      PutBack(*b, "trigger answer lost and no such item or build", 0);
+    });
+  });
+}
+
+// ---- following the queue item (R7)
+
+void Adapter::PollQueueItem(Build& b) {
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Get("queue/item/" + std::to_string(b.queue_id) + "/" + ApiJson(kTreeQueueItem),
+      [this, handle](RestResult&& r) { OnQueueItem(handle, std::move(r)); });
+}
+
+void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
+  Build* b = FindBuild(handle);
+  if (b == nullptr) return;
+  b->request_in_flight = false;
+  const int64_t now = clock_.MonotonicMs();
+  b->next_poll_ms = now + settings_.poll_queue_item_ms;
+  if (!r.ok() || r.status() >= 500) return;  // retried at the next poll
+  if (r.status() == 404) {
+    LookupLeftItem(*b);
+    return;
+  }
+  if (r.status() != 200) return;
+  auto parsed = ParseQueueItem(r.body());
+  if (!parsed.ok()) {
+    RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 ": %s", settings_.name.c_str(),
+           handle.c_str(), b->queue_id, parsed.status().message().c_str());
+    return;
+  }
+  const QueueItem& item = parsed.value();
+  if (item.build_number) {
+    OnStarted(*b, *item.build_number, item.build_url);
+    return;
+  }
+  if (item.cancelled) {
+    if (b->withdrawn) {
+      Forget(handle);  // our cancel (admin or abandoned) took effect
+    } else if (b->state == BuildState::kCancelling) {
+      // Queue-wait timeout (§4.8 Q2): back to our queue unseen; the node rests a while.
+      for (Node& n : nodes_) {
+        if (n.info.name == b->node) n.cooldown_until = now + settings_.contention_cooldown_ms;
+      }
+      PutBack(*b, "queue-wait timeout", 0);
+    } else {
+      // Cancelled by someone else (Q3).
+      const int count = ++external_cancels_[b->handle];
+      if (count > settings_.max_requeues) {
+        EndWithError(*b, "The Jenkins queue item was cancelled " + std::to_string(count) +
+                             " times");
+      } else {
+        RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " of %s was cancelled in Jenkins; "
+               "requeued (%d of %d)", settings_.name.c_str(), handle.c_str(), b->queue_id,
+               b->full_name.c_str(), count, settings_.max_requeues);
+        PutBack(*b, "cancelled in Jenkins", 0);
+      }
+    }
+    return;
+  }
+  if (item.kind == QueueItemKind::kLeft) return;  // Q4: neither flag yet; keep polling
+  if (b->state == BuildState::kQueued && now - b->queued_ms > settings_.queue_wait_timeout_ms) {
+    RH_LOG(kInfo, "jenkins %s: %s: item %" PRId64 " waited %" PRId64 " ms (%s); cancelling it",
+           settings_.name.c_str(), handle.c_str(), b->queue_id, now - b->queued_ms,
+           item.why.c_str());
+    CancelQueued(*b);
+  }
+}
+
+void Adapter::LookupLeftItem(Build& b) {
+  if (++b.not_found > kLeftItemLookups) {
+    RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " of %s is gone and no build has its "
+           "id", settings_.name.c_str(), b.handle.c_str(), b.queue_id, b.full_name.c_str());
+    if (b.withdrawn) {
+      Forget(b.handle);
+    } else {
+      PutBack(b, "queue item lost", 0);
+    }
+    return;
+  }
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Get(b.job_path + ApiJson(kTreeBuilds), [this, handle](RestResult&& r) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) return;
+    b->request_in_flight = false;
+    if (!r.ok() || r.status() != 200) return;
+    auto builds = ParseBuilds(r.body());
+    if (!builds.ok()) return;
+    for (const BuildInfo& info : builds.value()) {
+      if (info.queue_id == b->queue_id) {
+        OnStarted(*b, info.number, info.url);
+        return;
+      }
+    }
+  });
+}
+
+// W3; what follows is decided when R7 confirms: withdrawn → forgotten, timeout → put back,
+// started meanwhile → followed (timeout) or aborted (withdrawn).
+void Adapter::CancelQueued(Build& b) {
+  b.state = BuildState::kCancelling;
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Post("queue/cancelItem?id=" + std::to_string(b.queue_id), {}, [this, handle](RestResult&& r) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) return;
+    b->request_in_flight = false;
+    b->next_poll_ms = clock_.MonotonicMs();  // confirm with R7 at the next tick
+    if (r.ok() && r.status() == 422) {
+      RH_LOG(kError, "jenkins %s: cancelling queue item %" PRId64 " was refused (422): the API "
+             "user needs Job/Cancel", settings_.name.c_str(), b->queue_id);
+    }
+  });
+}
+
+// ---- started builds (R9)
+
+void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
+  b.number = number;
+  b.url = url;
+  b.build_path = rest_->RelativePath(url);
+  if (b.build_path.empty()) b.build_path = b.job_path + std::to_string(number) + "/";
+  b.started_ms = clock_.MonotonicMs();
+  b.not_found = 0;
+  if (b.withdrawn) {
+    AbortBuild(b);
+    return;
+  }
+  b.state = BuildState::kStarted;
+  b.poll_interval_ms = settings_.poll_build_ms;
+  RH_LOG(kInfo, "jenkins %s: %s: %s #%" PRId64 " started", settings_.name.c_str(),
+         b.handle.c_str(), b.full_name.c_str(), number);
+  // Pinned: the node is known, so ask it at once which executor took the build (Q5), before
+  // a short build can end and leave no trace of it.
+  if (!b.unpinned && settings_.pin_mode != PinMode::kLabelOnly) {
+    b.request_in_flight = true;
+    const std::string handle = b.handle;
+    Get(ComputerPath(b.node) + ApiJson(kTreeComputer), [this, handle](RestResult&& r) {
+      Build* b = FindBuild(handle);
+      if (b == nullptr) return;
+      b->request_in_flight = false;
+      if (r.ok() && r.status() == 200) {
+        auto computer = ParseComputer(r.body());
+        if (computer.ok()) {
+          for (const ExecutorInfo& e : computer.value().executors) {
+            if (!b->url.empty() && e.build_url == b->url) b->executor = e.number;
+          }
+        }
+      }
+      if (b->state == BuildState::kStarted) PollBuild(*b);
+    });
+    return;
+  }
+  PollBuild(b);
+}
+
+void Adapter::PollBuild(Build& b) {
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Get(b.build_path + ApiJson(kTreeBuild),
+      [this, handle](RestResult&& r) { OnBuild(handle, std::move(r)); });
+}
+
+void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
+  Build* b = FindBuild(handle);
+  if (b == nullptr) return;
+  b->request_in_flight = false;
+  const int64_t now = clock_.MonotonicMs();
+  b->next_poll_ms = now + (b->start_sent ? b->poll_interval_ms : settings_.poll_queue_item_ms);
+  if (!r.ok() || r.status() >= 500) return;
+  if (r.status() != 200) {
+    ++b->not_found;
+    RH_LOG(kWarning, "jenkins %s: %s: build %s answered %d", settings_.name.c_str(),
+           handle.c_str(), b->url.c_str(), r.status());
+    return;
+  }
+  auto parsed = ParseBuild(r.body());
+  if (!parsed.ok()) {
+    RH_LOG(kWarning, "jenkins %s: %s: build: %s", settings_.name.c_str(), handle.c_str(),
+           parsed.status().message().c_str());
+    return;
+  }
+  const BuildInfo& info = parsed.value();
+  if (b->finishing) return;  // the result is known; waiting for the node to go offline
+  if (b->state == BuildState::kAborting) {
+    if (!info.building) Forget(handle);  // aborted (or ended): nothing is reported (§1.9)
+    return;
+  }
+  if (!b->start_sent) {
+    IdentifyExecutorAndStart(*b, info);
+    return;
+  }
+  if (b->poll_interval_ms < settings_.poll_build_max_ms) {
+    b->poll_interval_ms =
+        std::min(settings_.poll_build_max_ms, b->poll_interval_ms + b->poll_interval_ms / 2);
+  }
+  if (!info.building && info.result) EndWithResult(*b, *info.result);
+}
+
+// Where the build runs (§4.8 Q5): the node from builtOn (classic builds) or the pin; the
+// executor from the last computers snapshot, else from R11 of that node. Then steps 1-2 of §1.5,
+// and the ending if the build is already over (a build that started and ended between two polls
+// still produces all four packets).
+void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
+  std::string node;
+  bool node_known = false;
+  if (info.built_on) {
+    node = info.built_on->empty() ? BuiltinName() : *info.built_on;
+    node_known = true;
+  } else if (settings_.pin_mode != PinMode::kLabelOnly && !b.unpinned) {
+    node = b.node;
+    node_known = true;
+  }
+  const std::string url = !info.url.empty() ? info.url : b.url;
+  int executor = node == b.node ? b.executor : -1;  // found by OnStarted
+  for (const Node& n : nodes_) {
+    if (n.info.name != node) continue;
+    for (const ExecutorInfo& e : n.info.executors) {
+      if (executor < 0 && !url.empty() && e.build_url == url) executor = e.number;
+    }
+  }
+  if (!node_known || executor >= 0) {
+    StartAndMaybeEnd(b, info, node_known ? node : std::string(), executor);
+    return;
+  }
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Get(ComputerPath(node) + ApiJson(kTreeComputer),
+      [this, handle, info, node, url](RestResult&& r) {
+        Build* b = FindBuild(handle);
+        if (b == nullptr) return;
+        b->request_in_flight = false;
+        int executor = -1;
+        if (r.ok() && r.status() == 200) {
+          auto computer = ParseComputer(r.body());
+          if (computer.ok()) {
+            for (const ExecutorInfo& e : computer.value().executors) {
+              if (!url.empty() && e.build_url == url) executor = e.number;
+            }
+          }
+        }
+        if (executor < 0) {
+          // Already over: Jenkins keeps no record of the executor (§4.8 Q5: index 0, logged).
+          executor = 0;
+          RH_LOG(kInfo, "jenkins %s: %s: %s ended before its executor on %s was seen; "
+                 "reporting executor 0", settings_.name.c_str(), handle.c_str(), url.c_str(),
+                 node.c_str());
+        }
+        StartAndMaybeEnd(*b, info, node, executor);
+      });
+}
+
+void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::string& node,
+                               int executor) {
+  StartInfo& s = b.start;
+  s.name = settings_.function_naming == FunctionNaming::kFull ? b.full_name : ShortName(b);
+  s.number = b.number;
+  s.manager = settings_.manager_name;
+  s.url = !info.url.empty() ? info.url : b.url;
+  if (!node.empty()) {
+    b.executor = std::max(executor, 0);
+    s.worker = WorkerName(node, b.executor);
+    s.node_known = true;
+    s.node_name = IsBuiltinNode(node) ? "" : node;
+    for (const Node& n : nodes_) {
+      if (n.info.name == node) s.node_labels.assign(n.labels.begin(), n.labels.end());
+    }
+    b.node = node;
+  } else {
+    s.worker = settings_.manager_name + "_flyweight";
+  }
+  s.emit_worker_fields = settings_.emit_worker_fields;
+  s.worker_hostname = node;
+  s.worker_version = rest_->jenkins_version();
+  if (b.offline_requested && !node.empty()) {
+    Taint(node, b.handle);  // O2 for label-only builds; already done for pinned ones
+    if (!b.offline_on_complete) TakeNodeOffline(node);  // O3 on-start
+  }
+  SendWork(b, PacketType::kWorkData, StartJson(s));
+  const int64_t elapsed =
+      info.timestamp > 0 ? std::max<int64_t>(0, clock_.UnixMicros() / 1000 - info.timestamp) : 0;
+  std::string status = std::to_string(elapsed);
+  status.push_back('\0');
+  status += std::to_string(info.estimated_duration >= 0 ? info.estimated_duration : int64_t{-1});
+  SendWork(b, PacketType::kWorkStatus, status);
+  b.start_sent = true;
+  if (!info.building && info.result) EndWithResult(b, *info.result);
+}
+
+// ---- endings (§1.6)
+
+void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
+  if (b.holder == nullptr) return;
+  std::string payload = b.handle;
+  std::string_view numerator, denominator;
+  if (type != PacketType::kWorkFail) {
+    payload.push_back('\0');
+    payload.append(body);
+  }
+  if (type == PacketType::kWorkStatus) {
+    const size_t nul = body.find('\0');
+    numerator = body.substr(0, nul);
+    denominator = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
+  }
+  broker_.Work(*b.holder, type, b.handle, payload, numerator, denominator);
+}
+
+void Adapter::EndWithResult(Build& b, const std::string& result) {
+  // O3 on-complete: the node goes offline before the final packets, waiting at most
+  // meta_timeout_s for Jenkins to confirm (the action is retried afterwards anyway).
+  if (b.offline_requested && b.offline_on_complete && !b.node.empty() && b.start_sent &&
+      !b.finishing) {
+    b.finishing = true;
+    b.final_result = result;
+    b.finish_deadline_ms = clock_.MonotonicMs() + settings_.meta_timeout_ms;
+    TakeNodeOffline(b.node);
+    return;  // FinishPending() sends the packets once the offline action is done or times out
+  }
+  // §1.6 "retry" endings: the build died with its node, or with the controller.
+  const bool died = result == "ABORTED" || result == "FAILURE";
+  if (died && b.node_lost_ms != 0 && settings_.node_lost_policy == NodeLostPolicy::kRetry &&
+      clock_.MonotonicMs() - b.node_lost_ms <= settings_.node_lost_window_ms) {
+    RH_LOG(kWarning, "jenkins %s: %s: %s #%lld ended %s after its node disconnected: WORK_FAIL "
+           "(node_lost_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
+           b.full_name.c_str(), static_cast<long long>(b.number), result.c_str());
+    EndWithFail(b);
+    return;
+  }
+  if (result == "ABORTED" && b.across_restart &&
+      settings_.restart_policy == RestartPolicy::kRetry) {
+    RH_LOG(kWarning, "jenkins %s: %s: %s #%lld was aborted by the controller restart: WORK_FAIL "
+           "(restart_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
+           b.full_name.c_str(), static_cast<long long>(b.number));
+    EndWithFail(b);
+    return;
+  }
+  const std::string final_json = FinalJson(b.start, result);
+  SendWork(b, PacketType::kWorkData, final_json);
+  SendWork(b, PacketType::kWorkComplete, final_json);
+  RH_LOG(kInfo, "jenkins %s: %s: %s #%" PRId64 " %s", settings_.name.c_str(), b.handle.c_str(),
+         b.full_name.c_str(), b.number, result.c_str());
+  b.holder = nullptr;
+  Forget(b.handle);
+}
+
+void Adapter::EndWithError(Build& b, const std::string& text) {
+  RH_LOG(kWarning, "jenkins %s: %s: %s", settings_.name.c_str(), b.handle.c_str(), text.c_str());
+  SendWork(b, PacketType::kWorkException, text);
+  b.holder = nullptr;
+  Forget(b.handle);
+}
+
+void Adapter::EndWithFail(Build& b) {
+  SendWork(b, PacketType::kWorkFail, {});
+  b.holder = nullptr;
+  Forget(b.handle);
+}
+
+void Adapter::PutBack(Build& b, const char* why, int64_t backoff_ms) {
+  RH_LOG(kInfo, "jenkins %s: %s: back to the queue (%s)", settings_.name.c_str(),
+         b.handle.c_str(), why);
+  ++requeues_;
+  if (backoff_ms > 0) backoff_until_[b.function] = clock_.MonotonicMs() + backoff_ms;
+  PseudoWorker* holder = b.withdrawn ? nullptr : b.holder;
+  const std::string handle = b.handle;
+  Forget(handle);  // `b` is gone from here on
+  if (holder != nullptr) broker_.PutBack(*holder, handle);
+  ReconcileRegistrations();
+  host_.RequestRound();
+}
+
+void Adapter::Forget(std::string handle) {
+  auto it = builds_.find(handle);
+  if (it == builds_.end()) return;
+  const std::string full_name = it->second->full_name;
+  // A taint taken for a build that never started protects nothing.
+  auto taint = taints_.find(it->second->node);
+  if (taint != taints_.end() && taint->second.handle == handle && !it->second->start_sent &&
+      !taint->second.offline_applied && !taint->second.request_in_flight) {
+    taints_.erase(taint);
+  }
+  last_end_ms_[full_name] = clock_.MonotonicMs();
+  builds_.erase(it);
+  external_cancels_.erase(handle);
+  if (NonConcurrent(full_name)) ReconcileRegistrations();  // D6: the job may take one again
+  host_.RequestRound();  // capacity was released
+}
+
+// ---- withdrawal: admin `cancel job` or the last client left (§1.9, §4.11 J8 minus resume)
+
+void Adapter::HandleWithdrawn(const std::string& handle) {
+  Build* b = FindBuild(handle);
+  if (b == nullptr) return;  // a meta job: it simply runs to its end
+  b->withdrawn = true;
+  // Free the broker's job now (its packets are discarded); the Jenkins side is cleaned below.
+  if (b->holder != nullptr) {
+    PseudoWorker* holder = b->holder;
+    b->holder = nullptr;
+    broker_.Work(*holder, PacketType::kWorkFail, handle, handle);
+  }
+  RH_LOG(kInfo, "jenkins %s: %s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
+         BuildStateName(static_cast<int>(b->state)));
+  if (b->finishing) {
+    Forget(handle);  // over in Jenkins already; the node's offline action goes on regardless
+    ReconcileRegistrations();
+    return;
+  }
+  switch (b->state) {
+    case BuildState::kClaimed:
+      Forget(handle);
+      break;
+    case BuildState::kTriggering:  // OnTriggered cancels what the POST created
+    case BuildState::kCancelling:  // the confirmation forgets it
+    case BuildState::kAborting:
+      break;
+    case BuildState::kQueued:
+      if (!b->request_in_flight) {
+        CancelQueued(*b);
+      } else {
+        b->cancel_pending = true;  // W3 once the poll in flight has answered (Tick)
+      }
+      break;
+    case BuildState::kStarted:
+      AbortBuild(*b);
+      break;
+  }
+  ReconcileRegistrations();
+}
+
+void Adapter::AbortBuild(Build& b) {
+  b.state = BuildState::kAborting;
+  b.request_in_flight = true;
+  const std::string handle = b.handle;
+  Post(b.build_path + "stop", {}, [this, handle](RestResult&& r) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) return;
+    b->request_in_flight = false;
+    b->next_poll_ms = clock_.MonotonicMs() + settings_.poll_queue_item_ms;
+    if (r.ok() && r.status() == 404) Forget(handle);  // the build is gone
+  });
+}
+
+int Adapter::ReservedBuildsOn(const std::string& node) const {
+  int n = 0;
+  for (const auto& [handle, b] : builds_) n += b->reserved && b->node == node ? 1 : 0;
+  return n;
+}
+
+bool Adapter::NonConcurrent(const std::string& full_name) const {
+  auto it = job_index_.find(full_name);
+  return it != job_index_.end() && !jobs_[it->second].concurrent_build;
+}
+
+std::string Adapter::ShortName(const Build& b) const {
+  auto it = job_index_.find(b.full_name);
+  if (it != job_index_.end()) return jobs_[it->second].name;
+  const size_t slash = b.full_name.rfind('/');
+  return slash == std::string::npos ? b.full_name : b.full_name.substr(slash + 1);
+}
+
+std::string Adapter::BuiltinName() const {
+  return UsesLegacyBuiltinName(rest_->jenkins_version()) ? "master" : "built-in";
+}
+
+bool Adapter::IsBuiltinNode(const std::string& node) const {
+  for (const Node& n : nodes_) {
+    if (n.info.name == node) return n.info.builtin;
+  }
+  return node == BuiltinName();
+}
+
+}  // namespace roundhouse::jenkins

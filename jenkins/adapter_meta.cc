@@ -1,0 +1,187 @@
+// Adapter, part 3: the manager worker `<MANAGER>_manager` and its two functions,
+// stop:<MANAGER> (§1.7) and set_description:<MANAGER> (§1.8).
+
+#include <algorithm>
+#include <cinttypes>
+#include <utility>
+
+#include "jenkins/adapter_internal.h"
+#include "protocol/http.h"
+#include "server/base/log.h"
+
+namespace roundhouse::jenkins {
+
+using protocol::PacketType;
+
+namespace {
+
+constexpr int64_t kMetaRetryMs = 1000;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return protocol::http::EqualsIgnoreCase(a, b);
+}
+
+}  // namespace
+
+void Adapter::RunManager() {
+  if (manager_ == nullptr) return;
+  const int64_t now = clock_.MonotonicMs();
+  while (const broker::Job* job = broker_.Grab(*manager_, broker::GrabKind::kAll)) {
+    MetaRequest request;
+    request.handle = std::string(job->handle());
+    request.stop = job->function_name().starts_with("stop:");
+    request.data = std::string(job->data());
+    request.deadline_ms = now + settings_.meta_timeout_ms;
+    RunMeta(std::move(request));
+  }
+  broker_.PreSleep(*manager_);
+}
+
+void Adapter::RetryMeta(int64_t now) {
+  std::vector<MetaRequest> due;
+  for (auto it = waiting_meta_.begin(); it != waiting_meta_.end();) {
+    if (it->retry_at_ms <= now) {
+      due.push_back(std::move(*it));
+      it = waiting_meta_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (MetaRequest& r : due) RunMeta(std::move(r));
+}
+
+void Adapter::EndMeta(const std::string& handle, PacketType type, std::string_view text) {
+  if (manager_ == nullptr) return;
+  std::string payload = handle;
+  if (type != PacketType::kWorkFail) {
+    payload.push_back('\0');
+    payload.append(text);
+  }
+  broker_.Work(*manager_, type, handle, payload);
+}
+
+void Adapter::RunMeta(MetaRequest request) {
+  const char* what = request.stop ? "stop" : "set_description";
+  std::string name, html;
+  int64_t number = 0;
+  if (request.stop) {
+    auto args = ParseStopArguments(request.data);
+    if (!args.ok()) {
+      EndMeta(request.handle, PacketType::kWorkException,
+              "Cannot find build: " + args.status().message());
+      return;
+    }
+    name = args.value().name;
+    number = args.value().number;
+  } else {
+    auto args = ParseDescriptionArguments(request.data);
+    if (!args.ok()) {
+      EndMeta(request.handle, PacketType::kWorkException,
+              "Cannot set description: " + args.status().message());
+      return;
+    }
+    name = args.value().name;
+    number = args.value().number;
+    html = args.value().html_description;
+  }
+  if (health_ != Health::kHealthy || !have_jobs_) {
+    // §1.7: wait for the master up to meta_timeout_s.
+    const int64_t now = clock_.MonotonicMs();
+    if (now >= request.deadline_ms) {
+      EndMeta(request.handle, PacketType::kWorkException,
+              "Jenkins master " + settings_.name + " is not reachable");
+      return;
+    }
+    request.retry_at_ms = now + kMetaRetryMs;
+    waiting_meta_.push_back(std::move(request));
+    return;
+  }
+  const std::string path = ResolveBuildPath(name, number);
+  if (path.empty()) {
+    EndMeta(request.handle, PacketType::kWorkException,
+            "Cannot find build " + name + " #" + std::to_string(number));
+    return;
+  }
+  RH_LOG(kInfo, "jenkins %s: %s: %s %s #%" PRId64, settings_.name.c_str(),
+         request.handle.c_str(), what, name.c_str(), number);
+  const std::string handle = request.handle;
+  if (!request.stop) {
+    Post(path + "submitDescription", {{"description", html}},
+         [this, handle, number, html](RestResult&& r) {
+           if (!r.ok()) {
+             EndMeta(handle, PacketType::kWorkException,
+                     "Cannot set description: " + r.http.error_text);
+           } else if (r.status() == 302 || r.status() == 200 || r.status() == 303) {
+             EndMeta(handle, PacketType::kWorkComplete,
+                     "Description for Jenkins build " + std::to_string(number) +
+                         " was updated to " + html);
+           } else if (r.status() == 403) {
+             RH_LOG(kError, "jenkins %s: set_description answered 403: the API user needs "
+                    "Run/Update", settings_.name.c_str());
+             EndMeta(handle, PacketType::kWorkException,
+                     "Permission denied setting the description (Run/Update)");
+           } else {
+             EndMeta(handle, PacketType::kWorkException,
+                     "Cannot find build (HTTP " + std::to_string(r.status()) + ")");
+           }
+         });
+    return;
+  }
+  // stop: read the build first (§1.7: a finished build fails, an unknown one is an exception).
+  Get(path + ApiJson(kTreeBuild), [this, handle, path, name, number](RestResult&& r) {
+    if (!r.ok() || r.status() != 200) {
+      EndMeta(handle, PacketType::kWorkException,
+              r.ok() && r.status() == 404
+                  ? "Cannot find build " + name + " #" + std::to_string(number)
+                  : "Cannot read build " + name + " #" + std::to_string(number) + ": " +
+                        (r.ok() ? "HTTP " + std::to_string(r.status()) : r.http.error_text));
+      return;
+    }
+    auto info = ParseBuild(r.body());
+    if (!info.ok()) {
+      EndMeta(handle, PacketType::kWorkException, "Cannot read build: " + info.status().message());
+      return;
+    }
+    if (!info.value().building) {
+      EndMeta(handle, PacketType::kWorkFail, {});
+      return;
+    }
+    Post(path + "stop", {}, [this, handle](RestResult&& r) {
+      if (r.ok() && (r.status() == 302 || r.status() == 200 || r.status() == 303)) {
+        EndMeta(handle, PacketType::kWorkComplete, {});
+      } else {
+        EndMeta(handle, PacketType::kWorkException,
+                r.ok() ? "Jenkins answered " + std::to_string(r.status()) + " to stop"
+                       : "Cannot stop build: " + r.http.error_text);
+      }
+    });
+  });
+}
+
+std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number) const {
+  if (name.empty() || number <= 0) return {};
+  const std::string n = std::to_string(number) + "/";
+  // 1) our own builds on this master.
+  for (const auto& [handle, b] : builds_) {
+    if (b->number == number && (b->full_name == name || ShortName(*b) == name)) {
+      return !b->build_path.empty() ? b->build_path : b->job_path + n;
+    }
+  }
+  // 2) a job whose fullName is `name`.
+  if (job_index_.count(name) != 0) return JobPath(name) + n;
+  // 3) short name, case-insensitive; the first fullName in order (job_index_ is sorted).
+  std::string first;
+  int matches = 0;
+  for (const auto& [full, index] : job_index_) {
+    if (EqualsIgnoreCase(jobs_[index].name, name)) {
+      if (matches++ == 0) first = full;
+    }
+  }
+  if (matches > 1) {
+    RH_LOG(kWarning, "jenkins %s: '%s' names %d jobs; using %s", settings_.name.c_str(),
+           name.c_str(), matches, first.c_str());
+  }
+  return first.empty() ? std::string() : JobPath(first) + n;
+}
+
+}  // namespace roundhouse::jenkins

@@ -1,0 +1,98 @@
+// An asynchronous HTTP/1.1 client for one origin (scheme http, host, port) on the server's libuv
+// loop: keep-alive connection reuse, at most `max_concurrency` requests in flight (one per
+// connection; the rest wait in FIFO order), connect and whole-request timeouts, and a small
+// cookie jar. Nothing blocks the loop: name resolution uses uv_getaddrinfo.
+//
+// Used by RestClient (one per Jenkins master). Deliberately shares no code with the Jenkins
+// simulator in tools/ (spec jenkins.md §6).
+//
+// Every Send() gets exactly one callback, never from inside Send() itself, also when the client
+// is closed first (error kCancelled). After Close() no callback runs except those kCancelled
+// ones, which run before Close()'s own callback.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/http.h"
+
+namespace roundhouse::jenkins {
+
+struct HttpClientOptions {
+  std::string host;        // name or address literal (IPv6 without brackets)
+  uint16_t port = 80;
+  int64_t connect_timeout_ms = 5000;   // resolve + TCP connect
+  int64_t request_timeout_ms = 15000;  // from the first byte written to the last byte read
+  int max_concurrency = 8;             // simultaneous requests = open connections at most
+  protocol::http::HttpLimits limits;
+  // Idle keep-alive connections are closed after this long.
+  int64_t idle_timeout_ms = 30000;
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string target = "/";  // origin-form, already encoded: "/job/x/api/json?tree=..."
+  std::vector<protocol::http::Header> headers;  // besides Host, Content-Length, Cookie
+  std::string body;
+};
+
+enum class HttpError {
+  kNone,
+  kResolve,    // name resolution failed
+  kConnect,    // refused, unreachable, or connect timeout
+  kTimeout,    // request timeout after connecting
+  kReset,      // connection closed/reset before a complete response
+  kProtocol,   // malformed response or over a limit
+  kCancelled,  // Close() before completion
+};
+const char* HttpErrorName(HttpError error);
+
+struct HttpResult {
+  HttpError error = HttpError::kNone;
+  std::string error_text;  // human-readable cause when error != kNone (no secrets)
+  // True once every byte of the request was written: a POST that then fails with kTimeout or
+  // kReset may have taken effect on the server (the ambiguous trigger of spec §4.7).
+  bool request_sent = false;
+  protocol::http::Response response;  // valid when error == kNone
+};
+
+class HttpClient {
+ public:
+  using Callback = std::function<void(HttpResult&&)>;
+
+  HttpClient(uv_loop_t* loop, HttpClientOptions options);
+  // Must be Close()d and its callback run before destruction if any handle was ever opened.
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Queues a request. A request that fails before being sent on a reused keep-alive connection
+  // (the server closed it meanwhile) is retried once on a fresh connection, transparently.
+  void Send(HttpRequest request, Callback callback);
+
+  // Cancels everything (kCancelled callbacks), closes every connection, then calls `closed`
+  // (from a later loop iteration). Idempotent; `closed` may be empty.
+  void Close(std::function<void()> closed);
+
+  // Cookies: every `Set-Cookie` received is stored (name=value only; attributes ignored;
+  // a later value replaces an earlier one) and sent back in a `Cookie` header on every request.
+  void ClearCookies();
+
+  size_t in_flight() const;
+  size_t queued() const;
+  const HttpClientOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  HttpClientOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roundhouse::jenkins

@@ -1,0 +1,857 @@
+// Jenkins JSON models: see model.h. Every RapidJSON access below is preceded by a type check
+// (IsObject before FindMember, IsArray before iterating, IsString before GetString, ...), so no
+// RapidJSON assertion is reachable from input. Documents are parsed with the iterative parser,
+// so deeply nested input cannot exhaust the stack, and with UTF-8 validation.
+#include "jenkins/model.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <unordered_map>
+
+namespace roundhouse::jenkins {
+namespace {
+
+using rapidjson::Value;
+
+// Flags for documents from Jenkins and from Gearman clients.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+// §1.4: numbers keep their JSON text.
+constexpr unsigned kArgumentFlags = kParseFlags | rapidjson::kParseNumbersAsStringsFlag;
+
+// Folders nested deeper than this in an R2 answer are an error (folder_depth is at most 10).
+constexpr int kMaxFolderNesting = 64;
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// RFC 3986: every byte outside the unreserved set as %XX (upper-case hex).
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (IsUnreserved(c)) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when it is not well formed.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n) return 0;
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  if (b1 < lo || b1 > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (b < 0x80 || b > 0xBF) return 0;
+  }
+  return n;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Appends `s` as a JSON string literal: `"` and `\` escaped, control bytes as \n, \t, ... or
+// \u00XX, non-ASCII kept as UTF-8; a byte that does not start a well-formed UTF-8 sequence
+// becomes U+FFFD so that the output is always valid JSON.
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(s, i);
+      if (n == 0) {
+        out->append("\xEF\xBF\xBD");
+        ++i;
+      } else {
+        out->append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xF]);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
+// A client-controlled name for an error text: at most 64 bytes, control bytes as '?'.
+std::string Printable(std::string_view s) {
+  std::string out(s.substr(0, 64));
+  for (char& ch : out) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) ch = '?';
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
+template <unsigned kFlags>
+Status ParseDocument(std::string_view json, std::string_view what, rapidjson::Document* doc) {
+  if (json.empty()) return Status::Error(std::string(what) + ": empty document");
+  if (!IsValidUtf8(json)) return Status::Error(std::string(what) + ": not valid UTF-8");
+  // RapidJSON's memory stream reads a NUL byte as the end of input; valid JSON has none.
+  if (json.find('\0') != std::string_view::npos) {
+    return Status::Error(std::string(what) + ": NUL byte in JSON");
+  }
+  doc->Parse<kFlags>(json.data(), json.size());
+  if (doc->HasParseError()) {
+    return Status::Error(std::string(what) + ": invalid JSON at offset " +
+                         std::to_string(doc->GetErrorOffset()) + ": " +
+                         rapidjson::GetParseError_En(doc->GetParseError()));
+  }
+  if (!doc->IsObject()) return Status::Error(std::string(what) + ": not a JSON object");
+  return Status::Ok();
+}
+
+// The member `name` of `obj`, or nullptr when `obj` is not an object or has no such member.
+const Value* Member(const Value& obj, const char* name) {
+  if (!obj.IsObject()) return nullptr;
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string Text(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+
+std::string GetString(const Value& obj, const char* name) {
+  const Value* v = Member(obj, name);
+  return v != nullptr && v->IsString() ? Text(*v) : std::string();
+}
+
+std::optional<std::string> GetOptString(const Value& obj, const char* name) {
+  const Value* v = Member(obj, name);
+  if (v == nullptr || !v->IsString()) return std::nullopt;
+  return Text(*v);
+}
+
+bool GetBool(const Value& obj, const char* name, bool fallback) {
+  const Value* v = Member(obj, name);
+  return v != nullptr && v->IsBool() ? v->GetBool() : fallback;
+}
+
+std::optional<int64_t> GetInt64(const Value& obj, const char* name) {
+  const Value* v = Member(obj, name);
+  if (v == nullptr || !v->IsInt64()) return std::nullopt;
+  return v->GetInt64();
+}
+
+int GetInt(const Value& obj, const char* name, int fallback) {
+  const Value* v = Member(obj, name);
+  return v != nullptr && v->IsInt() ? v->GetInt() : fallback;
+}
+
+// The member `name` if it is an array, else nullptr.
+const Value* GetArray(const Value& obj, const char* name) {
+  const Value* v = Member(obj, name);
+  return v != nullptr && v->IsArray() ? v : nullptr;
+}
+
+// A scalar as text (booleans "true"/"false", numbers in their shortest form); nullopt for null,
+// objects and arrays.
+std::optional<std::string> ScalarText(const Value& v) {
+  if (v.IsString()) return Text(v);
+  if (v.IsBool()) return std::string(v.GetBool() ? "true" : "false");
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  if (v.IsUint64()) return std::to_string(v.GetUint64());
+  if (v.IsNumber()) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    if (!writer.Double(v.GetDouble())) return std::nullopt;  // NaN/Inf cannot come from JSON
+    return std::string(buffer.GetString(), buffer.GetSize());
+  }
+  return std::nullopt;
+}
+
+// actions[].parameters[] {name, value} into `out`; entries without a name or with a non-scalar
+// value are skipped (Jenkins omits the value of password parameters).
+void CollectActionParameters(const Value& obj, std::map<std::string, std::string>* out) {
+  const Value* actions = GetArray(obj, "actions");
+  if (actions == nullptr) return;
+  for (const Value& action : actions->GetArray()) {
+    const Value* parameters = GetArray(action, "parameters");
+    if (parameters == nullptr) continue;
+    for (const Value& p : parameters->GetArray()) {
+      const Value* name = Member(p, "name");
+      const Value* value = Member(p, "value");
+      if (name == nullptr || !name->IsString() || value == nullptr) continue;
+      std::optional<std::string> text = ScalarText(*value);
+      if (text) (*out)[Text(*name)] = std::move(*text);
+    }
+  }
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Fills `job` from one R2/R3 job object. `parent` is the folder's full name ("" at top level).
+Status FillJob(const Value& obj, std::string_view parent, JobInfo* job) {
+  const Value* name = Member(obj, "name");
+  if (name == nullptr || !name->IsString() || name->GetStringLength() == 0) {
+    return Status::Error("job without a name");
+  }
+  job->name = Text(*name);
+  job->full_name = GetString(obj, "fullName");
+  if (job->full_name.empty()) {
+    job->full_name = parent.empty() ? job->name : std::string(parent) + "/" + job->name;
+  }
+  job->cls = GetString(obj, "_class");
+  job->url = GetString(obj, "url");
+  job->buildable = GetBool(obj, "buildable", true);
+  job->disabled = GetBool(obj, "disabled", false);
+  job->concurrent_build = GetBool(obj, "concurrentBuild", true);
+  job->label_expression = GetOptString(obj, "labelExpression");
+  job->in_queue = GetBool(obj, "inQueue", false);
+  if (const Value* last = Member(obj, "lastBuild"); last != nullptr && last->IsObject()) {
+    job->last_build_number = GetInt64(*last, "number");
+    job->last_build_building = GetBool(*last, "building", false);
+  }
+  if (const Value* properties = GetArray(obj, "property")) {
+    for (const Value& property : properties->GetArray()) {
+      const Value* definitions = GetArray(property, "parameterDefinitions");
+      if (definitions == nullptr) continue;
+      for (const Value& d : definitions->GetArray()) {
+        ParameterDefinition def;
+        def.name = GetString(d, "name");
+        if (def.name.empty()) continue;
+        def.cls = GetString(d, "_class");
+        def.type = GetString(d, "type");
+        if (const Value* dv = Member(d, "defaultParameterValue")) {
+          if (const Value* value = Member(*dv, "value")) def.default_value = ScalarText(*value);
+        }
+        job->parameters.push_back(std::move(def));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// R2: objects without `buildable` are not jobs: folders (with `jobs`) are descended into, others
+// (a folder below the tree's depth, which Jenkins returns without `jobs`) are skipped.
+Status CollectJobs(const Value& jobs, std::string_view parent, int nesting,
+                   std::vector<JobInfo>* out) {
+  if (nesting > kMaxFolderNesting) return Status::Error("jobs: folders nested too deeply");
+  for (const Value& item : jobs.GetArray()) {
+    if (!item.IsObject()) return Status::Error("jobs: an entry is not an object");
+    if (Member(item, "buildable") == nullptr) {
+      const Value* inner = GetArray(item, "jobs");
+      if (inner == nullptr) continue;
+      std::string folder = GetString(item, "fullName");
+      if (folder.empty()) {
+        const std::string name = GetString(item, "name");
+        if (name.empty()) return Status::Error("jobs: folder without a name");
+        folder = parent.empty() ? name : std::string(parent) + "/" + name;
+      }
+      Status st = CollectJobs(*inner, folder, nesting + 1, out);
+      if (!st.ok()) return st;
+      continue;
+    }
+    JobInfo job;
+    Status st = FillJob(item, parent, &job);
+    if (!st.ok()) return Status::Error("jobs: " + st.message());
+    out->push_back(std::move(job));
+  }
+  return Status::Ok();
+}
+
+// executors[] / oneOffExecutors[]; an entry without `number` takes its array index, and without
+// `idle` is idle iff it has no currentExecutable.
+Status CollectExecutors(const Value& obj, const char* field, std::vector<ExecutorInfo>* out) {
+  const Value* arr = Member(obj, field);
+  if (arr == nullptr || arr->IsNull()) return Status::Ok();
+  if (!arr->IsArray()) return Status::Error(std::string(field) + " is not an array");
+  int index = 0;
+  for (const Value& e : arr->GetArray()) {
+    if (!e.IsObject()) return Status::Error(std::string(field) + ": an entry is not an object");
+    ExecutorInfo info;
+    info.number = GetInt(e, "number", index);
+    const Value* current = Member(e, "currentExecutable");
+    const bool running = current != nullptr && current->IsObject();
+    if (running) {
+      info.build_url = GetString(*current, "url");
+      info.build_number = GetInt64(*current, "number");
+    }
+    info.idle = GetBool(e, "idle", !running);
+    out->push_back(std::move(info));
+    ++index;
+  }
+  return Status::Ok();
+}
+
+Status FillBuild(const Value& obj, BuildInfo* build) {
+  std::optional<int64_t> number = GetInt64(obj, "number");
+  if (!number) return Status::Error("build without an integer number");
+  build->number = *number;
+  build->url = GetString(obj, "url");
+  build->building = GetBool(obj, "building", false);
+  build->result = GetOptString(obj, "result");
+  build->timestamp = GetInt64(obj, "timestamp").value_or(0);
+  build->duration = GetInt64(obj, "duration").value_or(0);
+  build->estimated_duration = GetInt64(obj, "estimatedDuration").value_or(-1);
+  build->queue_id = GetInt64(obj, "queueId").value_or(0);
+  build->built_on = GetOptString(obj, "builtOn");
+  CollectActionParameters(obj, &build->parameters);
+  return Status::Ok();
+}
+
+// A positive build number from a JSON integer or a decimal string.
+std::optional<int64_t> BuildNumber(const Value& v) {
+  if (v.IsInt64()) {
+    return v.GetInt64() > 0 ? std::optional<int64_t>(v.GetInt64()) : std::nullopt;
+  }
+  if (!v.IsString()) return std::nullopt;
+  const char* begin = v.GetString();
+  const char* end = begin + v.GetStringLength();
+  if (begin == end || *begin < '0' || *begin > '9') return std::nullopt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(begin, end, n);
+  if (ec != std::errc() || ptr != end || n <= 0) return std::nullopt;
+  return n;
+}
+
+// The `name` and `number` shared by §1.7 and §1.8.
+Status ParseNameAndNumber(const rapidjson::Document& doc, std::string_view what, std::string* name,
+                          int64_t* number) {
+  const Value* n = Member(doc, "name");
+  if (n == nullptr || !n->IsString() || n->GetStringLength() == 0) {
+    return Status::Error(std::string(what) + ": missing or empty name");
+  }
+  const Value* num = Member(doc, "number");
+  if (num == nullptr) return Status::Error(std::string(what) + ": missing number");
+  std::optional<int64_t> parsed = BuildNumber(*num);
+  if (!parsed) return Status::Error(std::string(what) + ": number is not a positive integer");
+  *name = Text(*n);
+  *number = *parsed;
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char kTreeController[] = "mode,numExecutors,quietingDown,useCrumbs,useSecurity";
+const char kTreeJob[] =
+    "_class,name,fullName,url,buildable,disabled,concurrentBuild,labelExpression,inQueue,"
+    "lastBuild[number,building],"
+    "property[parameterDefinitions[_class,name,type,defaultParameterValue[value]]]";
+const char kTreeComputers[] =
+    "busyExecutors,totalExecutors,computer[_class,displayName,offline,temporarilyOffline,"
+    "offlineCauseReason,numExecutors,idle,assignedLabels[name],"
+    "executors[number,idle,currentExecutable[number,url]],"
+    "oneOffExecutors[currentExecutable[number,url]]]";
+const char kTreeLabelNodes[] = "nodes[nodeName,mode]";
+const char kTreeQueueItem[] =
+    "_class,id,why,blocked,buildable,stuck,cancelled,inQueueSince,executable[number,url]";
+const char kTreeQueue[] =
+    "items[_class,id,why,blocked,buildable,inQueueSince,task[name,url],"
+    "actions[parameters[name,value]]]";
+const char kTreeBuild[] =
+    "_class,number,url,building,result,timestamp,duration,estimatedDuration,queueId,builtOn,"
+    "description";
+const char kTreeBuilds[] =
+    "builds[number,queueId,building,result,url,actions[parameters[name,value]]]{0,50}";
+const char kTreeComputer[] =
+    "executors[number,currentExecutable[url]],oneOffExecutors[currentExecutable[url]]";
+
+std::string JobsTree(int folder_depth) {
+  folder_depth = std::clamp(folder_depth, 0, kMaxFolderNesting);
+  std::string tree;
+  for (int i = 0; i <= folder_depth; ++i) {
+    tree += "jobs[";
+    tree += kTreeJob;
+    if (i < folder_depth) tree += ',';
+  }
+  tree.append(static_cast<size_t>(folder_depth) + 1, ']');
+  return tree;
+}
+
+std::string JobPath(std::string_view full_name) {
+  std::string path;
+  if (full_name.empty()) return path;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = full_name.find('/', start);
+    path += "job/";
+    path += PercentEncode(full_name.substr(start, slash - start));
+    path += '/';
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return path;
+}
+
+std::string ComputerPath(std::string_view node_name) {
+  if (node_name == "built-in" || node_name == "master") {
+    return "computer/(" + std::string(node_name) + ")/";
+  }
+  return "computer/" + PercentEncode(node_name) + "/";
+}
+
+std::string LabelPath(std::string_view expression) {
+  return "label/" + PercentEncode(expression) + "/";
+}
+
+std::optional<int64_t> QueueIdFromLocation(std::string_view location) {
+  constexpr std::string_view kMarker = "queue/item/";
+  while (!location.empty() && (location.back() == ' ' || location.back() == '\t' ||
+                               location.back() == '\r' || location.back() == '\n')) {
+    location.remove_suffix(1);
+  }
+  if (!location.empty() && location.back() == '/') location.remove_suffix(1);
+  const size_t at = location.rfind(kMarker);
+  if (at == std::string_view::npos || (at > 0 && location[at - 1] != '/')) return std::nullopt;
+  const std::string_view digits = location.substr(at + kMarker.size());
+  if (digits.empty() || digits.front() < '0' || digits.front() > '9') return std::nullopt;
+  int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return id;
+}
+
+std::string ApiJson(std::string_view tree) { return "api/json?tree=" + PercentEncode(tree); }
+
+Result<ControllerInfo> ParseController(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "controller", &doc);
+  if (!st.ok()) return st;
+  ControllerInfo info;
+  info.quieting_down = GetBool(doc, "quietingDown", false);
+  info.use_security = GetBool(doc, "useSecurity", false);
+  info.use_crumbs = GetBool(doc, "useCrumbs", false);
+  info.num_executors = GetInt(doc, "numExecutors", 0);
+  return info;
+}
+
+bool JobInfo::flyweight() const {
+  return EndsWith(cls, "WorkflowJob") || EndsWith(cls, "MatrixProject");
+}
+
+const ParameterDefinition* JobInfo::FindParameter(std::string_view parameter) const {
+  for (const ParameterDefinition& def : parameters) {
+    if (def.name == parameter) return &def;
+  }
+  return nullptr;
+}
+
+Result<std::vector<JobInfo>> ParseJobs(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "jobs", &doc);
+  if (!st.ok()) return st;
+  const Value* jobs = GetArray(doc, "jobs");
+  if (jobs == nullptr) return Status::Error("jobs: no `jobs` array");
+  std::vector<JobInfo> out;
+  st = CollectJobs(*jobs, "", 0, &out);
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<JobInfo> ParseJob(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "job", &doc);
+  if (!st.ok()) return st;
+  JobInfo job;
+  st = FillJob(doc, "", &job);
+  if (!st.ok()) return Status::Error("job: " + st.message());
+  return job;
+}
+
+Result<std::vector<ComputerInfo>> ParseComputers(std::string_view json, bool builtin_legacy_name) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "computers", &doc);
+  if (!st.ok()) return st;
+  const Value* computers = GetArray(doc, "computer");
+  if (computers == nullptr) return Status::Error("computers: no `computer` array");
+  std::vector<ComputerInfo> out;
+  for (const Value& c : computers->GetArray()) {
+    if (!c.IsObject()) return Status::Error("computers: an entry is not an object");
+    ComputerInfo info;
+    info.builtin = EndsWith(GetString(c, "_class"), "$MasterComputer");
+    if (info.builtin) {
+      info.name = builtin_legacy_name ? "master" : "built-in";
+    } else {
+      info.name = GetString(c, "displayName");
+      if (info.name.empty()) return Status::Error("computers: an agent without a displayName");
+    }
+    info.offline = GetBool(c, "offline", false);
+    info.temporarily_offline = GetBool(c, "temporarilyOffline", false);
+    info.offline_cause = GetString(c, "offlineCauseReason");
+    info.num_executors = GetInt(c, "numExecutors", 0);
+    if (const Value* labels = GetArray(c, "assignedLabels")) {
+      for (const Value& label : labels->GetArray()) {
+        const Value* name = Member(label, "name");
+        if (name != nullptr && name->IsString()) info.labels.push_back(Text(*name));
+      }
+    }
+    st = CollectExecutors(c, "executors", &info.executors);
+    if (st.ok()) st = CollectExecutors(c, "oneOffExecutors", &info.one_off_executors);
+    if (!st.ok()) return Status::Error("computers: " + info.name + ": " + st.message());
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+bool UsesLegacyBuiltinName(std::string_view version) {
+  // "<major>.<minor>[anything]"; each number at most 9 digits.
+  auto number = [&version](int64_t* out) {
+    size_t n = 0;
+    while (n < version.size() && n < 10 && version[n] >= '0' && version[n] <= '9') ++n;
+    if (n == 0 || n > 9) return false;
+    *out = 0;
+    for (size_t i = 0; i < n; ++i) *out = *out * 10 + (version[i] - '0');
+    version.remove_prefix(n);
+    return true;
+  };
+  int64_t major = 0;
+  int64_t minor = 0;
+  if (!number(&major)) return false;
+  if (version.empty() || version.front() != '.') return false;
+  version.remove_prefix(1);
+  if (!number(&minor)) return false;
+  return major < 2 || (major == 2 && minor < 307);
+}
+
+Result<std::vector<LabelNode>> ParseLabelNodes(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "label", &doc);
+  if (!st.ok()) return st;
+  const Value* nodes = GetArray(doc, "nodes");
+  if (nodes == nullptr) return Status::Error("label: no `nodes` array");
+  std::vector<LabelNode> out;
+  for (const Value& n : nodes->GetArray()) {
+    if (!n.IsObject()) return Status::Error("label: a node is not an object");
+    const Value* name = Member(n, "nodeName");
+    if (name == nullptr || !name->IsString())
+      return Status::Error("label: a node without nodeName");
+    out.push_back(LabelNode{Text(*name), GetString(n, "mode")});
+  }
+  return out;
+}
+
+Result<ComputerInfo> ParseComputer(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "computer", &doc);
+  if (!st.ok()) return st;
+  ComputerInfo info;
+  st = CollectExecutors(doc, "executors", &info.executors);
+  if (st.ok()) st = CollectExecutors(doc, "oneOffExecutors", &info.one_off_executors);
+  if (!st.ok()) return Status::Error("computer: " + st.message());
+  info.num_executors = static_cast<int>(info.executors.size());
+  return info;
+}
+
+Result<QueueItem> ParseQueueItem(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "queue item", &doc);
+  if (!st.ok()) return st;
+  QueueItem item;
+  std::optional<int64_t> id = GetInt64(doc, "id");
+  if (!id) return Status::Error("queue item: no integer id");
+  item.id = *id;
+  const std::string cls = GetString(doc, "_class");
+  if (EndsWith(cls, "$WaitingItem")) {
+    item.kind = QueueItemKind::kWaiting;
+  } else if (EndsWith(cls, "$BlockedItem")) {
+    item.kind = QueueItemKind::kBlocked;
+  } else if (EndsWith(cls, "$BuildableItem")) {
+    item.kind = QueueItemKind::kBuildable;
+  } else if (EndsWith(cls, "$LeftItem")) {
+    item.kind = QueueItemKind::kLeft;
+  }
+  item.why = GetString(doc, "why");
+  item.blocked = GetBool(doc, "blocked", false);
+  item.buildable = GetBool(doc, "buildable", false);
+  item.stuck = GetBool(doc, "stuck", false);
+  item.cancelled = GetBool(doc, "cancelled", false);
+  item.in_queue_since = GetInt64(doc, "inQueueSince").value_or(0);
+  if (const Value* exe = Member(doc, "executable"); exe != nullptr && exe->IsObject()) {
+    item.build_number = GetInt64(*exe, "number");
+    item.build_url = GetString(*exe, "url");
+  }
+  return item;
+}
+
+Result<std::vector<QueueEntry>> ParseQueue(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "queue", &doc);
+  if (!st.ok()) return st;
+  const Value* items = GetArray(doc, "items");
+  if (items == nullptr) return Status::Error("queue: no `items` array");
+  std::vector<QueueEntry> out;
+  for (const Value& i : items->GetArray()) {
+    std::optional<int64_t> id = GetInt64(i, "id");
+    if (!id) return Status::Error("queue: an item without an integer id");
+    QueueEntry entry;
+    entry.id = *id;
+    if (const Value* task = Member(i, "task")) {
+      entry.task_name = GetString(*task, "name");
+      entry.task_url = GetString(*task, "url");
+    }
+    CollectActionParameters(i, &entry.parameters);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<BuildInfo> ParseBuild(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "build", &doc);
+  if (!st.ok()) return st;
+  BuildInfo build;
+  st = FillBuild(doc, &build);
+  if (!st.ok()) return Status::Error("build: " + st.message());
+  return build;
+}
+
+Result<std::vector<BuildInfo>> ParseBuilds(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "builds", &doc);
+  if (!st.ok()) return st;
+  const Value* builds = GetArray(doc, "builds");
+  if (builds == nullptr) builds = GetArray(doc, "allBuilds");
+  if (builds == nullptr) return Status::Error("builds: no `builds` or `allBuilds` array");
+  std::vector<BuildInfo> out;
+  for (const Value& b : builds->GetArray()) {
+    if (!b.IsObject()) return Status::Error("builds: an entry is not an object");
+    BuildInfo build;
+    st = FillBuild(b, &build);
+    if (!st.ok()) return Status::Error("builds: " + st.message());
+    out.push_back(std::move(build));
+  }
+  return out;
+}
+
+Result<Crumb> ParseCrumb(std::string_view json) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(json, "crumb", &doc);
+  if (!st.ok()) return st;
+  Crumb crumb;
+  crumb.field = GetString(doc, "crumbRequestField");
+  crumb.value = GetString(doc, "crumb");
+  if (crumb.field.empty() || crumb.value.empty()) {
+    return Status::Error("crumb: missing crumb or crumbRequestField");
+  }
+  return crumb;
+}
+
+const std::string* BuildArguments::Find(std::string_view key) const {
+  for (const auto& [name, value] : parameters) {
+    if (name == key) return &value;
+  }
+  return nullptr;
+}
+
+Result<BuildArguments> ParseBuildArguments(std::string_view data) {
+  BuildArguments args;
+  if (data.empty()) return args;
+  rapidjson::Document doc;
+  Status st = ParseDocument<kArgumentFlags>(data, "arguments", &doc);
+  if (!st.ok()) return st;
+  // Slots in first-occurrence order; a key whose last value is null has no value.
+  std::vector<std::pair<std::string, std::optional<std::string>>> slots;
+  std::unordered_map<std::string, size_t> index;
+  for (const auto& member : doc.GetObject()) {
+    // Keys are always strings in a parsed document.
+    std::string key = Text(member.name);
+    const Value& v = member.value;
+    std::optional<std::string> text;
+    if (v.IsString()) {  // strings and, with kParseNumbersAsStringsFlag, numbers
+      text = Text(v);
+    } else if (v.IsBool()) {
+      text = v.GetBool() ? "true" : "false";
+    } else if (!v.IsNull()) {
+      return Status::Error("argument '" + Printable(key) + "' is " +
+                           (v.IsObject() ? "an object" : "an array") +
+                           "; only strings, numbers, booleans and null are allowed");
+    }
+    auto [it, inserted] = index.try_emplace(key, slots.size());
+    if (inserted) {
+      slots.emplace_back(std::move(key), std::move(text));
+    } else {
+      slots[it->second].second = std::move(text);
+    }
+  }
+  for (auto& [key, value] : slots) {
+    if (value) args.parameters.emplace_back(std::move(key), std::move(*value));
+  }
+  if (const std::string* offline = args.Find("OFFLINE_NODE_WHEN_COMPLETE")) {
+    args.offline_node_when_complete =
+        *offline == "1" || *offline == "true" || *offline == "True" || *offline == "TRUE";
+  }
+  return args;
+}
+
+FilteredParameters FilterParameters(
+    const BuildArguments& arguments, const JobInfo& job,
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
+  FilteredParameters out;
+  auto is_override = [&overrides](const std::string& key) {
+    return std::any_of(overrides.begin(), overrides.end(),
+                       [&key](const auto& o) { return o.first == key; });
+  };
+  for (const auto& [key, value] : arguments.parameters) {
+    if (job.FindParameter(key) == nullptr) {
+      out.dropped.push_back(key);
+    } else if (is_override(key)) {
+      out.overridden.push_back(key);
+    } else {
+      out.sent.emplace_back(key, value);
+    }
+  }
+  for (const auto& [key, value] : overrides) {
+    if (job.FindParameter(key) == nullptr) continue;
+    // A repeated override name: the later one wins.
+    std::erase_if(out.sent, [&key](const auto& p) { return p.first == key; });
+    out.sent.emplace_back(key, value);
+  }
+  return out;
+}
+
+namespace {
+
+void AppendStartFields(const StartInfo& info, std::string* out) {
+  out->append("{\"name\":");
+  AppendJsonString(info.name, out);
+  out->append(",\"number\":");
+  out->append(std::to_string(info.number));
+  out->append(",\"manager\":");
+  AppendJsonString(info.manager, out);
+  out->append(",\"worker\":");
+  AppendJsonString(info.worker, out);
+  out->append(",\"url\":");
+  AppendJsonString(info.url, out);
+  if (info.node_known) {
+    out->append(",\"node_name\":");
+    AppendJsonString(info.node_name, out);
+    std::vector<std::string> labels = info.node_labels;
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+    out->append(",\"node_labels\":[");
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      AppendJsonString(labels[i], out);
+    }
+    out->push_back(']');
+  }
+  if (info.emit_worker_fields) {
+    out->append(",\"worker_name\":");
+    AppendJsonString(info.worker, out);
+    out->append(",\"worker_hostname\":");
+    AppendJsonString(info.worker_hostname, out);
+    out->append(",\"worker_program\":\"Jenkins\",\"worker_version\":");
+    AppendJsonString(info.worker_version, out);
+  }
+}
+
+}  // namespace
+
+std::string StartJson(const StartInfo& info) {
+  std::string out;
+  AppendStartFields(info, &out);
+  out.push_back('}');
+  return out;
+}
+
+std::string FinalJson(const StartInfo& info, std::string_view result) {
+  std::string out;
+  AppendStartFields(info, &out);
+  out.append(",\"result\":");
+  AppendJsonString(result, &out);
+  out.push_back('}');
+  return out;
+}
+
+Result<StopArguments> ParseStopArguments(std::string_view data) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(data, "stop arguments", &doc);
+  if (!st.ok()) return st;
+  StopArguments args;
+  st = ParseNameAndNumber(doc, "stop arguments", &args.name, &args.number);
+  if (!st.ok()) return st;
+  return args;
+}
+
+Result<DescriptionArguments> ParseDescriptionArguments(std::string_view data) {
+  rapidjson::Document doc;
+  Status st = ParseDocument<kParseFlags>(data, "set_description arguments", &doc);
+  if (!st.ok()) return st;
+  DescriptionArguments args;
+  st = ParseNameAndNumber(doc, "set_description arguments", &args.name, &args.number);
+  if (!st.ok()) return st;
+  const Value* description = Member(doc, "html_description");
+  if (description == nullptr || !description->IsString()) {
+    return Status::Error("set_description arguments: missing html_description");
+  }
+  args.html_description = Text(*description);
+  return args;
+}
+
+}  // namespace roundhouse::jenkins

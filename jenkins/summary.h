@@ -1,0 +1,63 @@
+// A read-only snapshot of every registered Jenkins master, for the status API, the metrics and
+// the dashboard (issue 6) and for admin `jenkins list|show`. Produced by jenkins::Hub::Summaries();
+// plain values, so consumers need no other jenkins/ header.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace roundhouse::jenkins {
+
+struct ExecutorSummary {
+  int number = 0;
+  std::string worker;     // pseudo-worker name, e.g. "u1_exec-0"
+  bool idle = true;       // as Jenkins last reported it
+  std::string build_url;  // the build on it, if any (ours or foreign)
+};
+
+struct NodeSummary {
+  std::string name;  // "built-in" / "master" for the built-in node
+  std::string mode;  // "NORMAL" / "EXCLUSIVE"
+  bool offline = false;
+  bool temporarily_offline = false;
+  std::vector<std::string> labels;
+  int free = 0;          // idle executors minus our reservations (0 when not dispatchable)
+  int reservations = 0;  // claimed by us, not yet seen started
+  std::vector<ExecutorSummary> executors;
+};
+
+struct BuildSummary {  // one Gearman job the adapter is handling
+  std::string handle;
+  std::string unique;
+  std::string function;
+  std::string job;    // Jenkins fullName
+  std::string state;  // CLAIMED, TRIGGERING, QUEUED, CANCELLING, STARTED, ABORTING, FINISHED
+  int64_t queue_id = 0;
+  int64_t number = 0;    // build number once known
+  std::string url;       // build URL once known, else the queue item URL
+  std::string node;      // chosen or actual node
+  int64_t age_ms = 0;    // since the claim
+};
+
+struct MasterSummary {
+  std::string name;
+  std::string manager;
+  std::string base_url;  // without credentials
+  std::string health;    // "HEALTHY", "SUSPECT", "DOWN"
+  bool enabled = true;
+  bool quieting_down = false;
+  std::string version;      // X-Jenkins
+  int64_t last_poll_age_ms = -1;  // since the last successful computers poll; -1 never
+  int functions = 0;        // functions this master lists
+  // Counters since start.
+  uint64_t requests = 0;
+  uint64_t request_errors = 0;  // transport errors and 5xx
+  uint64_t dispatches = 0;      // jobs claimed
+  uint64_t requeues = 0;        // jobs put back (any cause)
+  uint64_t dropped_parameters = 0;
+  std::vector<NodeSummary> nodes;
+  std::vector<BuildSummary> builds;
+};
+
+}  // namespace roundhouse::jenkins

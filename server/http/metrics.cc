@@ -1,0 +1,203 @@
+#include "server/http/metrics.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace roundhouse::server::http {
+namespace {
+
+class Out {
+ public:
+  void Header(std::string_view name, std::string_view type, std::string_view help) {
+    text_ += "# HELP roundhouse_";
+    text_ += name;
+    text_ += ' ';
+    text_ += help;
+    text_ += "\n# TYPE roundhouse_";
+    text_ += name;
+    text_ += ' ';
+    text_ += type;
+    text_ += '\n';
+  }
+  // `labels` is the already formatted `a="x",b="y"` list, or empty.
+  void Sample(std::string_view name, std::string_view labels, std::string_view value) {
+    text_ += "roundhouse_";
+    text_ += name;
+    if (!labels.empty()) {
+      text_ += '{';
+      text_ += labels;
+      text_ += '}';
+    }
+    text_ += ' ';
+    text_ += value;
+    text_ += '\n';
+  }
+  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
+    Sample(name, labels, std::to_string(value));
+  }
+  void SampleDouble(std::string_view name, std::string_view labels, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6f", value);
+    Sample(name, labels, buf);
+  }
+  std::string Take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+std::string Label(std::string_view name, std::string_view value) {
+  std::string out(name);
+  out += "=\"";
+  out += EscapeLabelValue(value);
+  out += '"';
+  return out;
+}
+
+std::string Seconds(int64_t micros) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6f", static_cast<double>(micros) / 1e6);
+  return buf;
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionInfo>& functions,
+                          size_t worker_count,
+                          const std::vector<jenkins::MasterSummary>& masters) {
+  Out o;
+  o.Header("info", "gauge", "Always 1; the version is a label.");
+  o.Sample("info", Label("version", server.version), uint64_t{1});
+  o.Header("uptime_seconds", "gauge", "Seconds since the server started.");
+  o.SampleDouble("uptime_seconds", "", static_cast<double>(server.uptime_ms) / 1000.0);
+  o.Header("connections", "gauge", "Open Gearman connections.");
+  o.Sample("connections", "", server.connections);
+  o.Header("workers", "gauge", "Peers that acted as workers (network and in-process).");
+  o.Sample("workers", "", uint64_t{worker_count});
+  o.Header("functions", "gauge", "Functions known to the broker.");
+  o.Sample("functions", "", uint64_t{functions.size()});
+
+  o.Header("jobs_submitted_total", "counter", "Jobs created by submissions, by function.");
+  for (const FunctionInfo& f : functions) {
+    o.Sample("jobs_submitted_total", Label("function", f.name), f.submitted);
+  }
+  o.Header("jobs_completed_total", "counter", "Jobs ended by WORK_COMPLETE, by function.");
+  for (const FunctionInfo& f : functions) {
+    o.Sample("jobs_completed_total", Label("function", f.name), f.completed);
+  }
+  o.Header("jobs_failed_total", "counter",
+           "Jobs ended by WORK_FAIL or WORK_EXCEPTION, or dropped after their last retry.");
+  for (const FunctionInfo& f : functions) {
+    o.Sample("jobs_failed_total", Label("function", f.name), f.failed);
+  }
+  o.Header("jobs_queued", "gauge", "Jobs waiting for a worker, by function and priority.");
+  static constexpr std::string_view kPriorities[] = {"high", "normal", "low"};
+  for (const FunctionInfo& f : functions) {
+    for (size_t p = 0; p < f.queued.size(); ++p) {
+      o.Sample("jobs_queued", Label("function", f.name) + "," + Label("priority", kPriorities[p]),
+               f.queued[p]);
+    }
+  }
+  o.Header("jobs_running", "gauge", "Jobs assigned to a worker, by function.");
+  for (const FunctionInfo& f : functions) {
+    o.Sample("jobs_running", Label("function", f.name), f.running);
+  }
+  o.Header("function_workers", "gauge", "Workers registered for the function.");
+  for (const FunctionInfo& f : functions) {
+    o.Sample("function_workers", Label("function", f.name), uint64_t{f.workers});
+  }
+
+  const storage::StoreStats& st = server.store;
+  const std::string store = Label("store", server.store_type);
+  o.Header("store_commits_total", "counter", "Durable store transactions (group commits).");
+  o.Sample("store_commits_total", store, st.commits);
+  o.Header("store_commit_failures_total", "counter", "Durable store transactions rolled back.");
+  o.Sample("store_commit_failures_total", store, st.failed_commits);
+  o.Header("store_pending_adds", "gauge", "Background jobs waiting for their commit.");
+  o.Sample("store_pending_adds", store, st.pending_adds);
+  o.Header("store_commit_seconds", "histogram", "Time of one durable store transaction.");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < storage::kCommitLatencyBoundsUs.size(); ++i) {
+    cumulative += st.latency_buckets[i];
+    o.Sample("store_commit_seconds_bucket",
+             store + "," + Label("le", Seconds(storage::kCommitLatencyBoundsUs[i])), cumulative);
+  }
+  cumulative += st.latency_buckets.back();
+  o.Sample("store_commit_seconds_bucket", store + "," + Label("le", "+Inf"), cumulative);
+  o.Sample("store_commit_seconds_sum", store, Seconds(static_cast<int64_t>(st.latency_sum_us)));
+  o.Sample("store_commit_seconds_count", store, cumulative);
+
+  o.Header("jenkins_masters", "gauge", "Registered Jenkins masters.");
+  o.Sample("jenkins_masters", "", uint64_t{masters.size()});
+  o.Header("jenkins_master_up", "gauge", "1 while the master is HEALTHY, else 0.");
+  for (const auto& m : masters) {
+    o.Sample("jenkins_master_up", Label("master", m.name), uint64_t{m.health == "HEALTHY"});
+  }
+  o.Header("jenkins_master_health", "gauge", "1 for the master's current health state.");
+  static constexpr std::string_view kHealth[] = {"HEALTHY", "SUSPECT", "DOWN"};
+  for (const auto& m : masters) {
+    for (std::string_view h : kHealth) {
+      o.Sample("jenkins_master_health", Label("master", m.name) + "," + Label("state", h),
+               uint64_t{m.health == h});
+    }
+  }
+  o.Header("jenkins_requests_total", "counter", "HTTP requests sent to the master.");
+  for (const auto& m : masters) o.Sample("jenkins_requests_total", Label("master", m.name), m.requests);
+  o.Header("jenkins_request_errors_total", "counter",
+           "Requests to the master that failed (transport errors and 5xx).");
+  for (const auto& m : masters) {
+    o.Sample("jenkins_request_errors_total", Label("master", m.name), m.request_errors);
+  }
+  o.Header("jenkins_dispatches_total", "counter", "Jobs claimed for the master's executors.");
+  for (const auto& m : masters) {
+    o.Sample("jenkins_dispatches_total", Label("master", m.name), m.dispatches);
+  }
+  o.Header("jenkins_requeues_total", "counter", "Jobs the adapter put back into the queue.");
+  for (const auto& m : masters) o.Sample("jenkins_requeues_total", Label("master", m.name), m.requeues);
+  o.Header("jenkins_executors", "gauge", "Executors of the master, busy or idle.");
+  for (const auto& m : masters) {
+    uint64_t total = 0, busy = 0;
+    for (const auto& n : m.nodes) {
+      for (const auto& e : n.executors) {
+        ++total;
+        if (!e.idle) ++busy;
+      }
+    }
+    o.Sample("jenkins_executors", Label("master", m.name) + ",state=\"busy\"", busy);
+    o.Sample("jenkins_executors", Label("master", m.name) + ",state=\"idle\"", total - busy);
+  }
+  o.Header("jenkins_builds_in_flight", "gauge", "Gearman jobs the master's adapter is handling.");
+  for (const auto& m : masters) {
+    o.Sample("jenkins_builds_in_flight", Label("master", m.name), uint64_t{m.builds.size()});
+  }
+  o.Header("jenkins_last_poll_age_seconds", "gauge",
+           "Seconds since the last successful poll of the master; -1 if never.");
+  for (const auto& m : masters) {
+    o.SampleDouble("jenkins_last_poll_age_seconds", Label("master", m.name),
+                   m.last_poll_age_ms < 0 ? -1.0 : static_cast<double>(m.last_poll_age_ms) / 1000.0);
+  }
+  return o.Take();
+}
+
+}  // namespace roundhouse::server::http

@@ -1,0 +1,33 @@
+// GET /metrics: the Prometheus text exposition format (version 0.0.4) of the status snapshot.
+// Pure. Metric names (all prefixed roundhouse_):
+//   info{version} 1, uptime_seconds, connections, workers, functions
+//   jobs_submitted_total / jobs_completed_total / jobs_failed_total {function}   counters
+//   jobs_queued{function,priority}, jobs_running{function}, function_workers{function}  gauges
+//   store_commits_total, store_commit_failures_total, store_pending_adds,
+//   store_commit_seconds (histogram: _bucket{le}, _sum, _count)
+//   jenkins_master_up{master} (1 HEALTHY, 0 otherwise), jenkins_master_health{master,state},
+//   jenkins_requests_total{master}, jenkins_request_errors_total{master},
+//   jenkins_dispatches_total{master}, jenkins_requeues_total{master},
+//   jenkins_executors{master,state="busy"|"idle"}, jenkins_builds_in_flight{master},
+//   jenkins_last_poll_age_seconds{master} (-1 never)
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jenkins/summary.h"
+#include "server/http/status_data.h"
+
+namespace roundhouse::server::http {
+
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionInfo>& functions,
+                          size_t worker_count,
+                          const std::vector<jenkins::MasterSummary>& masters);
+
+// A label value escaped for the text format: backslash, double quote and newline.
+std::string EscapeLabelValue(std::string_view value);
+
+}  // namespace roundhouse::server::http

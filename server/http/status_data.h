@@ -1,0 +1,77 @@
+// What the status endpoint reports, as plain values: a snapshot taken from the broker, the server
+// and the store at the moment of a request, plus the Jenkins summaries. The JSON documents
+// (api.h) and the Prometheus text (metrics.h) are pure functions of these structs, so they are
+// unit-tested without a loop or a socket.
+//
+// Thread-safety: plain values; collected and used on the loop thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "jenkins/summary.h"
+#include "server/broker/broker.h"
+#include "storage/job_store.h"
+
+namespace roundhouse::server::http {
+
+// Provides the Jenkins masters' summaries (jenkins::Hub::Summaries). Empty: no Jenkins.
+using JenkinsProvider = std::function<std::vector<jenkins::MasterSummary>()>;
+
+struct ServerInfo {
+  std::string version;
+  int64_t uptime_ms = 0;
+  int64_t started_unix = 0;  // seconds
+  uint64_t connections = 0;  // Gearman connections open now
+  std::string store_type;    // "sqlite" or "none"
+  std::string store_path;    // sqlite only
+  storage::StoreStats store;  // zero for "none"
+};
+
+struct FunctionInfo {
+  std::string name;
+  std::array<uint64_t, broker::kPriorityCount> queued{};  // high, normal, low
+  uint64_t running = 0;
+  uint32_t workers = 0;
+  uint64_t submitted = 0, completed = 0, failed = 0;
+};
+
+struct WorkerInfo {
+  int fd = -1;  // -1: in-process (a Jenkins executor)
+  std::string address;
+  std::string client_id;
+  std::vector<std::string> functions;
+  std::vector<std::string> running;  // handles
+  bool sleeping = false;
+};
+
+struct JobInfo {
+  std::string handle;
+  std::string function;
+  std::string unique;
+  std::string priority;  // "high", "normal", "low"
+  std::string state;     // "queued", "scheduled" (epoch job not yet due), "running"
+  bool background = false;
+  bool ignored = false;  // cancelled, or abandoned while running
+  int64_t age_ms = 0;
+  int64_t when = 0;      // epoch jobs: Unix seconds
+  uint32_t retries = 0;
+  std::string worker;    // running: the worker's address or client id
+};
+
+// ---- collection (loop thread)
+
+std::vector<FunctionInfo> CollectFunctions(const broker::Broker& broker);
+std::vector<WorkerInfo> CollectWorkers(const broker::Broker& broker);
+// Jobs in creation order, of `function` only unless empty, at most `limit`; `*matched` is the
+// number of jobs that matched before the limit.
+std::vector<JobInfo> CollectJobs(const broker::Broker& broker, const std::string& function,
+                                 size_t limit, int64_t now_ms, int64_t now_unix,
+                                 size_t* matched);
+
+std::string_view PriorityName(broker::Priority p);
+
+}  // namespace roundhouse::server::http

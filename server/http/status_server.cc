@@ -1,0 +1,448 @@
+#include "server/http/status_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <charconv>
+#include <string_view>
+
+#include "server/base/log.h"
+#include "server/http/api.h"
+#include "server/http/assets.h"
+#include "server/http/metrics.h"
+
+namespace roundhouse::server::http {
+namespace {
+
+namespace ph = protocol::http;
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr size_t kReadChunk = 16 * 1024;
+// How long a connection that got its final response may take to close its side.
+constexpr uint64_t kLingerMs = 2000;
+
+uv_handle_t* AsHandle(void* h) { return static_cast<uv_handle_t*>(h); }
+
+Reply ErrorReply(int status, const std::string& message) {
+  Reply r;
+  r.status = status;
+  r.content_type = std::string(kJson);
+  r.body = ErrorJson(status, message);
+  return r;
+}
+
+Reply JsonReply(std::string body) {
+  Reply r;
+  r.content_type = std::string(kJson);
+  r.body = std::move(body);
+  return r;
+}
+
+// Parses 1..kMaxJobsLimit; false otherwise.
+bool ParseLimit(std::string_view text, size_t* out) {
+  size_t value = 0;
+  const auto res = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (res.ec != std::errc() || res.ptr != text.data() + text.size()) return false;
+  if (value < 1 || value > kMaxJobsLimit) return false;
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+// ---- one connection
+
+class StatusServer::Conn {
+ public:
+  explicit Conn(StatusServer& server) : server_(server), parser_(server.options_.limits) {
+    tcp_.data = this;
+    write_req_.data = this;
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  bool closing() const { return closing_; }
+  bool lingering() const { return lingering_; }
+  uint64_t last_active_ms() const { return last_active_ms_; }
+  const std::string& address() const { return address_; }
+
+  // Starts serving; with `reject` answers 503 at once and closes.
+  void Start(bool reject) {
+    last_active_ms_ = uv_now(server_.loop_);
+    sockaddr_storage ss{};
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char name[INET6_ADDRSTRLEN] = {0};
+      if (ss.ss_family == AF_INET6) {
+        uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), name, sizeof(name));
+      } else {
+        uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), name, sizeof(name));
+      }
+      address_ = name;
+    }
+    uv_tcp_nodelay(&tcp_, 1);
+    if (reject) {
+      RH_LOG(kWarning, "http %s: over %zu connections, answering 503", address_.c_str(),
+             server_.options_.max_connections);
+      const std::string body = ErrorJson(503, "too many connections");
+      Send(ph::FormatResponse(503, {{"Content-Type", std::string(kJson)}}, body, false), true);
+      return;
+    }
+    ResumeReading();
+  }
+
+  void Close() {
+    if (closing_) return;
+    closing_ = true;
+    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+    uv_close(AsHandle(&tcp_), OnClose);
+  }
+
+ private:
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+    (void)suggested;
+    auto* conn = static_cast<Conn*>(handle->data);
+    conn->read_buf_.resize(kReadChunk);
+    *buf = uv_buf_init(conn->read_buf_.data(), static_cast<unsigned int>(kReadChunk));
+  }
+
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* conn = static_cast<Conn*>(stream->data);
+    if (conn->closing_) return;
+    if (conn->lingering_) {  // after the final response: discard input until EOF
+      if (nread < 0) conn->Close();
+      return;
+    }
+    if (nread > 0) {
+      conn->last_active_ms_ = uv_now(conn->server_.loop_);
+      conn->Handle(conn->parser_.Feed(std::string_view(buf->base, static_cast<size_t>(nread))));
+    } else if (nread == UV_EOF) {
+      // Half-close: answer what was asked (a response may be in flight), then close.
+      conn->eof_ = true;
+      conn->PauseReading();
+      if (!conn->writing_) conn->Close();
+    } else if (nread < 0) {
+      RH_LOG(kDebug, "http %s: read error: %s", conn->address_.c_str(),
+             uv_strerror(static_cast<int>(nread)));
+      conn->Close();
+    }
+  }
+
+  static void OnWrite(uv_write_t* req, int status) {
+    auto* conn = static_cast<Conn*>(req->data);
+    conn->writing_ = false;
+    conn->out_.clear();
+    if (conn->closing_) return;
+    if (status < 0 || conn->eof_) {
+      conn->Close();
+      return;
+    }
+    if (conn->close_after_write_) {
+      conn->Linger();
+      return;
+    }
+    conn->last_active_ms_ = uv_now(conn->server_.loop_);
+    conn->Handle(conn->parser_.Feed({}));  // a pipelined request may be buffered already
+  }
+
+  static void OnClose(uv_handle_t* handle) {
+    auto* conn = static_cast<Conn*>(handle->data);
+    conn->server_.Closed(*conn);
+  }
+
+  // Acts on one parse result; serves pipelined requests one at a time while writes complete
+  // at once, and stops reading while a response is in flight.
+  void Handle(ph::ParseResult result) {
+    while (!closing_ && !writing_) {
+      if (result == ph::ParseResult::kNeedMore) {
+        if (eof_) {
+          Close();
+        } else {
+          ResumeReading();
+        }
+        return;
+      }
+      if (result == ph::ParseResult::kError) {
+        const int status = parser_.error_status();
+        RH_LOG(kInfo, "http %s: bad request (%d): %s", address_.c_str(), status,
+               parser_.error().c_str());
+        Send(ph::FormatResponse(status, {{"Content-Type", std::string(kJson)}},
+                                ErrorJson(status, parser_.error()), false),
+             true);
+        return;
+      }
+      const ph::Request request = parser_.Take();
+      Reply reply = server_.Route(request);
+      RH_LOG(kDebug, "http %s: %s %s -> %d", address_.c_str(), request.method.c_str(),
+             request.target.c_str(), reply.status);
+      const bool keep = request.keep_alive && !eof_;
+      std::vector<ph::Header> headers = std::move(reply.headers);
+      headers.push_back({"Content-Type", reply.content_type});
+      Send(ph::FormatResponse(reply.status, headers, reply.body, keep, request.method == "HEAD"),
+           !keep);
+      if (closing_ || writing_) return;
+      result = parser_.Feed({});
+    }
+  }
+
+  // Writes `bytes`; what cannot be written now goes through one uv_write, and reading stops
+  // until it completes (at most one response pending).
+  void Send(std::string bytes, bool close_after) {
+    close_after_write_ = close_after;
+    out_ = std::move(bytes);
+    uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned int>(out_.size()));
+    int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    if (written == UV_EAGAIN || written == UV_ENOSYS) written = 0;
+    if (written < 0) {
+      Close();
+      return;
+    }
+    if (static_cast<size_t>(written) == out_.size()) {
+      out_.clear();
+      if (close_after) Linger();
+      return;
+    }
+    PauseReading();
+    uv_buf_t rest = uv_buf_init(out_.data() + written,
+                                static_cast<unsigned int>(out_.size() - static_cast<size_t>(written)));
+    if (uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &rest, 1, OnWrite) != 0) {
+      Close();
+      return;
+    }
+    writing_ = true;
+  }
+
+  // After a final response (Connection: close, an error, 503): half-close our side and drain
+  // what the peer still sends until its EOF, so unread request bytes do not turn the close into
+  // a reset that could destroy the response in flight. The sweep ends a peer that never closes.
+  void Linger() {
+    if (closing_ || lingering_) return;
+    if (eof_) {  // the peer already closed its side
+      Close();
+      return;
+    }
+    lingering_ = true;
+    last_active_ms_ = uv_now(server_.loop_);
+    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), nullptr) != 0) {
+      Close();
+      return;
+    }
+    ResumeReading();
+  }
+
+  void PauseReading() {
+    if (!reading_) return;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+
+  void ResumeReading() {
+    if (reading_ || closing_ || eof_) return;
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) {
+      Close();
+      return;
+    }
+    reading_ = true;
+  }
+
+  StatusServer& server_;
+  uv_tcp_t tcp_{};
+  uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
+  ph::RequestParser parser_;
+  std::string read_buf_;
+  std::string out_;  // the response being written; stays put while writing_
+  std::string address_;
+  uint64_t last_active_ms_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;            // a uv_write is in flight
+  bool close_after_write_ = false;  // Connection: close, or an error response
+  bool eof_ = false;                // the peer sent everything it will send
+  bool lingering_ = false;          // final response sent; draining input until EOF
+  bool closing_ = false;            // uv_close called; freed in OnClose
+};
+
+// ---- the server
+
+StatusServer::StatusServer(uv_loop_t* loop, StatusServerOptions options, const Clock& clock,
+                           const broker::Broker& broker, std::function<ServerInfo()> info,
+                           JenkinsProvider jenkins)
+    : loop_(loop),
+      options_(std::move(options)),
+      clock_(clock),
+      broker_(broker),
+      info_(std::move(info)),
+      jenkins_(std::move(jenkins)) {}
+
+StatusServer::~StatusServer() = default;
+
+Status StatusServer::Start() {
+  ListenOptions listen;
+  listen.addresses = {options_.address};
+  listen.port = options_.port;
+  listen.backlog = options_.backlog;
+  Status s = BindListeners(
+      loop_, listen, [this](Listener& l, int status) { OnAccept(l, status); }, &listeners_);
+  if (!s.ok()) return Status::Error("--http-port: " + s.message());
+  uv_timer_init(loop_, &sweep_);
+  sweep_.data = this;
+  sweep_open_ = true;
+  const uint64_t period = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 100, 1000);
+  uv_timer_start(&sweep_, OnSweep, period, period);
+  uv_unref(AsHandle(&sweep_));
+  RH_LOG(kNotice, "HTTP status API on http://%s/", listeners_.empty()
+                                                       ? "?"
+                                                       : listeners_.front()->name().c_str());
+  return Status::Ok();
+}
+
+void StatusServer::Close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& l : listeners_) l->Close();
+  if (sweep_open_) {
+    sweep_open_ = false;
+    uv_close(AsHandle(&sweep_), nullptr);
+  }
+  std::vector<Conn*> open;
+  for (auto& [conn, owned] : conns_) open.push_back(conn);
+  for (Conn* conn : open) conn->Close();
+}
+
+uint16_t StatusServer::port() const {
+  for (const auto& l : listeners_) {
+    if (l->port() != 0) return l->port();
+  }
+  return options_.port;
+}
+
+void StatusServer::OnAccept(Listener& listener, int status) {
+  if (status < 0) {
+    RH_LOG(kWarning, "http accept on %s: %s", listener.name().c_str(), uv_strerror(status));
+    return;
+  }
+  auto owned = std::make_unique<Conn>(*this);
+  Conn* conn = owned.get();
+  uv_tcp_init(loop_, conn->tcp());
+  const bool reject = conns_.size() >= options_.max_connections;
+  conns_.emplace(conn, std::move(owned));
+  if (uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0) {
+    conn->Close();
+    return;
+  }
+  conn->Start(reject);
+}
+
+void StatusServer::Closed(Conn& conn) { conns_.erase(&conn); }
+
+void StatusServer::OnSweep(uv_timer_t* timer) {
+  auto* self = static_cast<StatusServer*>(timer->data);
+  const uint64_t now = uv_now(self->loop_);
+  std::vector<Conn*> idle;
+  for (auto& [conn, owned] : self->conns_) {
+    const uint64_t limit =
+        conn->lingering() ? kLingerMs : self->options_.idle_timeout_ms;
+    if (!conn->closing() && now - conn->last_active_ms() >= limit) {
+      idle.push_back(conn);
+    }
+  }
+  for (Conn* conn : idle) {
+    RH_LOG(kDebug, "http %s: idle for %llu ms, closing", conn->address().c_str(),
+           static_cast<unsigned long long>(self->options_.idle_timeout_ms));
+    conn->Close();
+  }
+}
+
+// ---- routing
+
+Reply StatusServer::Route(const ph::Request& request) {
+  const std::string path = request.Path();
+  if (path.empty()) return ErrorReply(400, "bad request target");
+
+  enum class Page { kAsset, kStatus, kWorkers, kJobs, kJenkins, kMetrics };
+  Page page;
+  const Asset* asset = nullptr;
+  if (path == "/api/status") {
+    page = Page::kStatus;
+  } else if (path == "/api/workers") {
+    page = Page::kWorkers;
+  } else if (path == "/api/jobs") {
+    page = Page::kJobs;
+  } else if (path == "/api/jenkins") {
+    page = Page::kJenkins;
+  } else if (path == "/metrics") {
+    page = Page::kMetrics;
+  } else {
+    for (const Asset& a : DashboardAssets()) {
+      if (a.path == path) asset = &a;
+    }
+    if (asset == nullptr) return ErrorReply(404, "no such path: " + path);
+    page = Page::kAsset;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    Reply r = ErrorReply(405, "method " + request.method + " not allowed; use GET or HEAD");
+    r.headers.push_back({"Allow", "GET, HEAD"});
+    return r;
+  }
+
+  std::string function;
+  size_t limit = kDefaultJobsLimit;
+  for (const auto& [name, value] : ph::ParseQuery(request.Query())) {
+    if (page == Page::kJobs && name == "function") {
+      function = value;
+    } else if (page == Page::kJobs && name == "limit") {
+      if (!ParseLimit(value, &limit)) {
+        return ErrorReply(400, "limit must be an integer from 1 to " +
+                                   std::to_string(kMaxJobsLimit) + ", not '" + value + "'");
+      }
+    } else {
+      return ErrorReply(400, "unknown query parameter '" + name + "' for " + path);
+    }
+  }
+
+  if (page == Page::kAsset) {
+    Reply r;
+    r.content_type = std::string(asset->content_type);
+    r.body = std::string(asset->body);
+    r.headers.push_back({"Cache-Control", "no-cache"});
+    return r;
+  }
+  Reply reply;
+  const std::vector<jenkins::MasterSummary> masters =
+      jenkins_ && (page == Page::kJenkins || page == Page::kMetrics || page == Page::kStatus)
+          ? jenkins_()
+          : std::vector<jenkins::MasterSummary>{};
+  switch (page) {
+    case Page::kStatus:
+      reply = JsonReply(StatusJson(info_(), CollectFunctions(broker_),
+                                   broker_.WorkerPeers().size(), bool(jenkins_), masters.size()));
+      break;
+    case Page::kWorkers:
+      reply = JsonReply(WorkersJson(CollectWorkers(broker_)));
+      break;
+    case Page::kJobs: {
+      size_t matched = 0;
+      std::vector<JobInfo> jobs = CollectJobs(broker_, function, limit, clock_.MonotonicMs(),
+                                              clock_.UnixSeconds(), &matched);
+      reply = JsonReply(JobsJson(function, limit, matched, jobs));
+      break;
+    }
+    case Page::kJenkins:
+      reply = JsonReply(JenkinsJson(bool(jenkins_), masters));
+      break;
+    case Page::kMetrics:
+      reply.content_type = std::string(kMetricsContentType);
+      reply.body = FormatMetrics(info_(), CollectFunctions(broker_), broker_.WorkerPeers().size(),
+                                 masters);
+      break;
+    case Page::kAsset:
+      break;
+  }
+  reply.headers.push_back({"Cache-Control", "no-store"});
+  return reply;
+}
+
+}  // namespace roundhouse::server::http
