@@ -38,12 +38,13 @@ bool IsBuiltinName(std::string_view name) { return name == "built-in" || name ==
 }  // namespace
 
 Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
-                 MasterSettings settings)
+                 MasterSettings settings, storage::JobStore* store)
     : loop_(loop),
       broker_(broker),
       clock_(clock),
       host_(host),
       settings_(std::move(settings)),
+      store_(store != nullptr && store->durable() ? store : nullptr),
       rest_(std::make_unique<RestClient>(loop, settings_.ToRestOptions())),
       alive_(std::make_shared<bool>(true)) {
   // Validated by ParseMasterSettings, so compiling cannot fail here; a failure would only
@@ -821,6 +822,7 @@ void Adapter::Round() {
   withdrawn.swap(withdrawn_);
   for (const std::string& handle : withdrawn) HandleWithdrawn(handle);
   RunManager();
+  if (health_ == Health::kHealthy && have_jobs_ && have_computers_) ReconcileRecovered();
   if (!Dispatchable()) return;
 
   int starting = 0;

@@ -48,6 +48,7 @@
 #include "jenkins/summary.h"
 #include "server/base/clock.h"
 #include "server/broker/broker.h"
+#include "storage/job_store.h"
 
 namespace roundhouse::jenkins {
 
@@ -63,14 +64,23 @@ const char* HealthName(Health health);
 
 class Adapter final : public PseudoWorkerOwner {
  public:
+  // `store` (may be null: no journal) keeps the journal of dispatched builds (§4.11).
   Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
-          MasterSettings settings);
+          MasterSettings settings, storage::JobStore* store);
   ~Adapter() override;
   Adapter(const Adapter&) = delete;
   Adapter& operator=(const Adapter&) = delete;
 
   // Starts polling. Call once.
   void Start();
+  // Start-up, right after Start() and before the loop runs: this master's journal entries.
+  // Background jobs the broker restored are re-bound at once (§4.11).
+  void Recover(const std::vector<storage::JournalRow>& rows);
+  // J5: re-binds journalled builds whose client resubmitted them; the Hub calls it for every
+  // master before any dispatch round, so no other master takes such a job.
+  void Resume();
+
+  enum class JournalState { kTriggering, kQueued, kStarted };
   // Stops polling, withdraws every pseudo-worker (their jobs go back to the queue exactly as
   // they were: no retry counted), cancels HTTP requests, then calls `closed` from a later loop
   // iteration. Builds in Jenkins are left alone.
@@ -175,6 +185,13 @@ class Adapter final : public PseudoWorkerOwner {
 
   // (OFFLINE_NODE_WHEN_COMPLETE: adapter_offline.cc)
 
+  // ---- journal (adapter_journal.cc)
+  std::string EncodeJournal(const Build& build, JournalState state) const;
+  // Writes the entry; `done` (optional) runs once it is committed (at once without a store).
+  void Journal(Build& build, JournalState state, std::function<void(Status)> done = {});
+  void Unjournal(const Build& build);
+  void ReconcileRecovered();
+
   // ---- manager worker (adapter_meta.cc)
   struct MetaRequest {
     std::string handle;
@@ -195,6 +212,7 @@ class Adapter final : public PseudoWorkerOwner {
   Clock& clock_;
   AdapterHost& host_;
   MasterSettings settings_;
+  storage::JobStore* store_;  // null: no journal
   std::optional<NameFilter> job_include_, job_exclude_, name_filter_;
   std::unique_ptr<RestClient> rest_;
   // Set while closing: callbacks of requests still in flight do nothing.

@@ -152,8 +152,23 @@ void Adapter::Trigger(Build& b) {
   b.state = BuildState::kTriggering;
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Post(path, std::move(params.sent),
-       [this, handle](RestResult&& r) { OnTriggered(handle, std::move(r)); });
+  // J1: the intent is committed before the POST it authorises.
+  Journal(b, JournalState::kTriggering,
+          [this, handle, path, form = std::move(params.sent)](Status committed) mutable {
+            Build* b = FindBuild(handle);
+            if (b == nullptr) return;
+            if (!committed.ok() || b->withdrawn) {
+              b->request_in_flight = false;
+              if (b->withdrawn) {
+                Forget(handle);
+              } else {
+                PutBack(*b, "the journal could not be written", kShortBackoffMs);
+              }
+              return;
+            }
+            Post(path, std::move(form),
+                 [this, handle](RestResult&& r) { OnTriggered(handle, std::move(r)); });
+          });
 }
 
 void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
@@ -203,6 +218,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     b->state = BuildState::kQueued;
     b->queued_ms = clock_.MonotonicMs();
     b->next_poll_ms = b->queued_ms + settings_.poll_queue_item_ms;
+    Journal(*b, JournalState::kQueued);
     RH_LOG(kInfo, "jenkins %s: %s: %s queued as item %" PRId64, settings_.name.c_str(),
            handle.c_str(), b->full_name.c_str(), b->queue_id);
     return;
@@ -284,6 +300,7 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
           b->state = BuildState::kQueued;
           b->queued_ms = clock_.MonotonicMs();
           b->next_poll_ms = b->queued_ms;
+          Journal(*b, JournalState::kQueued);
           if (b->withdrawn) CancelQueued(*b);
           return;
         }
@@ -435,6 +452,7 @@ void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
   if (b.build_path.empty()) b.build_path = b.job_path + std::to_string(number) + "/";
   b.started_ms = clock_.MonotonicMs();
   b.not_found = 0;
+  Journal(b, JournalState::kStarted);
   if (b.withdrawn) {
     AbortBuild(b);
     return;
@@ -686,6 +704,7 @@ void Adapter::Forget(std::string handle) {
   auto it = builds_.find(handle);
   if (it == builds_.end()) return;
   const std::string full_name = it->second->full_name;
+  Unjournal(*it->second);
   // A taint taken for a build that never started protects nothing.
   auto taint = taints_.find(it->second->node);
   if (taint != taints_.end() && taint->second.handle == handle && !it->second->start_sent &&

@@ -76,7 +76,14 @@ struct Adapter::Build {
   std::string final_result;
   int64_t finish_deadline_ms = 0;
   int64_t node_lost_ms = 0;     // when the node was seen disconnected under the build (M5)
-  bool across_restart = false;  // started before a controller restart (M3)        // no pin parameter sent: Jenkins chose the node  // withdrawn while a poll was in flight: W3 at the next tick
+  bool across_restart = false;  // started before a controller restart (M3)
+  // Journal (§4.11).
+  bool journaled = false;        // an entry exists (or is being written)
+  bool recovering = false;       // from the journal, not reconciled yet
+  JournalState recovered = JournalState::kTriggering;
+  int64_t resume_until_ms = 0;   // J5 window for a foreground client to resubmit
+  bool forget_orphan = false;    // orphan_policy = ignore
+  std::string rebound_handle;    // resubmitted under this handle (Resume)        // no pin parameter sent: Jenkins chose the node  // withdrawn while a poll was in flight: W3 at the next tick
   int64_t claimed_ms = 0;       // monotonic
   int64_t queued_ms = 0;        // monotonic, when the queue item became known
   int64_t started_ms = 0;       // monotonic, when the start was observed

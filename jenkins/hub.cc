@@ -45,8 +45,8 @@ Result<std::map<std::string, std::string>> DecodeSettings(std::string_view text)
   return out;
 }
 
-Hub::Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock)
-    : loop_(loop), broker_(broker), clock_(clock) {
+Hub::Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock, storage::JobStore* store)
+    : loop_(loop), broker_(broker), clock_(clock), store_(store) {
   uv_timer_init(loop_, &round_timer_);
   round_timer_.data = this;
 }
@@ -75,10 +75,15 @@ Status Hub::Add(MasterSettings settings, bool runtime) {
   const std::map<std::string, std::string> raw = settings.raw;
   Entry entry;
   entry.runtime = runtime;
-  entry.adapter = std::make_unique<Adapter>(loop_, broker_, clock_, *this, std::move(settings));
+  entry.adapter =
+      std::make_unique<Adapter>(loop_, broker_, clock_, *this, std::move(settings), store_);
   Adapter& adapter = *entry.adapter;
   masters_.emplace(name, std::move(entry));
   adapter.Start();
+  if (auto rows = journal_.find(name); rows != journal_.end()) {
+    adapter.Recover(rows->second);
+    journal_.erase(rows);
+  }
   if (runtime && persist_) persist_(name, &raw);
   return Status::Ok();
 }
@@ -95,6 +100,17 @@ Status Hub::Remove(std::string_view name) {
   if (persist_) persist_(it->first, nullptr);
   Reap();
   return Status::Ok();
+}
+
+void Hub::SetJournal(std::vector<storage::JournalRow> rows) {
+  for (storage::JournalRow& row : rows) journal_[row.master].push_back(std::move(row));
+}
+
+void Hub::ReportUnclaimedJournal() const {
+  for (const auto& [master, rows] : journal_) {
+    RH_LOG(kWarning, "jenkins %s: %zu journal entries for a master that is not registered; kept "
+           "until it is", master.c_str(), rows.size());
+  }
 }
 
 bool Hub::Has(std::string_view name) const {
@@ -205,6 +221,7 @@ void Hub::Round() {
   std::stable_sort(order.begin(), order.end(), [](const Adapter* a, const Adapter* b) {
     return a->settings().weight > b->settings().weight;
   });
+  for (Adapter* adapter : order) adapter->Resume();  // J5 before anyone dispatches
   for (Adapter* adapter : order) adapter->Round();
   Reap();
 }

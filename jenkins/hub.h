@@ -39,7 +39,8 @@ Result<std::map<std::string, std::string>> DecodeSettings(std::string_view text)
 
 class Hub final : public AdapterHost {
  public:
-  Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock);
+  // `store` (may be null) keeps the adapters' journal.
+  Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock, storage::JobStore* store);
   ~Hub() override;
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -51,6 +52,11 @@ class Hub final : public AdapterHost {
   // Starts draining `name`; the adapter is closed once its builds are done. Refused if unknown.
   Status Remove(std::string_view name);
   bool Has(std::string_view name) const;
+  // Start-up, before any Add: the journal rows read from the store; each master registered
+  // afterwards recovers its own. Rows of masters never registered are reported by
+  // ReportUnclaimedJournal() and kept.
+  void SetJournal(std::vector<storage::JournalRow> rows);
+  void ReportUnclaimedJournal() const;
 
   // Called with (name, raw settings) when a runtime master is added, and (name, nullopt-like
   // empty map with `removed` = true) when any master is removed, so the server can persist them.
@@ -81,6 +87,8 @@ class Hub final : public AdapterHost {
   uv_loop_t* loop_;
   broker::Broker& broker_;
   Clock& clock_;
+  storage::JobStore* store_;
+  std::map<std::string, std::vector<storage::JournalRow>, std::less<>> journal_;  // by master
   std::map<std::string, Entry, std::less<>> masters_;
   // Adapters being closed (removed, or all at Close()).
   std::vector<std::unique_ptr<Adapter>> closing_;

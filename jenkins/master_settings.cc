@@ -274,6 +274,9 @@ Status ParseTuning(const SettingsParser& p, MasterSettings* s) {
   if (st.ok()) st = ParseFlyweightLabels(p, &s->flyweight_labels);
   run(p.Enum("label_eval", {{"local", LabelEval::kLocal}, {"remote", LabelEval::kRemote}},
              &s->label_eval));
+  if (st.ok() && s->label_eval == LabelEval::kRemote) {
+    st = p.Fail("label_eval", "remote evaluation (R6) is not built yet; only local is accepted");
+  }
   run(p.Bool("emit_worker_fields", &s->emit_worker_fields));
 
   run(p.Seconds("poll.computers_s", false, &s->poll_computers_ms));

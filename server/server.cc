@@ -94,7 +94,15 @@ Status Server::Replay() {
 }
 
 Status Server::StartJenkins() {
-  hub_ = std::make_unique<jenkins::Hub>(loop_.get(), *broker_, clock_);
+  hub_ = std::make_unique<jenkins::Hub>(loop_.get(), *broker_, clock_, store_.get());
+  if (store_ != nullptr) {
+    auto journal = store_->LoadJournal();
+    if (!journal.ok()) {
+      return Status::Error("reading the jenkins journal from " + config_.sqlite_db + ": " +
+                           journal.status().message());
+    }
+    hub_->SetJournal(std::move(journal).value());
+  }
   for (const JenkinsMasterConfig& master : config_.jenkins) {
     auto settings = jenkins::ParseMasterSettings(master.name, master.settings, master.origin);
     if (!settings.ok()) return settings.status();
@@ -127,6 +135,7 @@ Status Server::StartJenkins() {
       }
     }
   }
+  hub_->ReportUnclaimedJournal();
   hub_->SetPersist([this](const std::string& name, const std::map<std::string, std::string>* raw) {
     if (store_ == nullptr) return;
     if (raw != nullptr) {

@@ -322,6 +322,23 @@ JobStatus Broker::GetStatusUnique(std::string_view unique) const {
 
 bool Broker::PutBack(Peer& peer, std::string_view handle) { return impl_->PutBack(peer, handle); }
 
+const Job* Broker::GrabHandle(Peer& peer, std::string_view handle) {
+  Job* job = impl_->FindByHandle(handle);
+  if (job == nullptr || !job->queued_now()) return nullptr;
+  peer.state_.acted_as_worker = true;
+  impl_->Assign(peer, job, 0);
+  return job;
+}
+
+std::string Broker::FindQueued(std::string_view function, std::string_view unique) const {
+  const Function* fn = impl_->FindFunction(function);
+  if (fn == nullptr || unique.empty() || unique == "-") return {};
+  const Job* job = impl_->by_unique_.Find(
+      Impl::UniqueKey{fn, false, unique});
+  if (job == nullptr || !job->queued_now()) return {};
+  return std::string(job->handle());
+}
+
 CancelResult Broker::CancelJob(std::string_view handle) { return impl_->CancelJob(handle); }
 void Broker::CreateFunction(std::string_view name) { impl_->GetOrCreateFunction(name); }
 DropResult Broker::DropFunction(std::string_view name) { return impl_->DropFunction(name); }

@@ -116,6 +116,12 @@ class Broker {
                   std::string_view payload, std::string_view numerator = {},
                   std::string_view denominator = {});
 
+  // An in-process worker takes one particular queued job (the Jenkins adapter re-binding a build
+  // it had dispatched before a restart, spec jenkins.md §4.11): assigned like a Grab, whatever
+  // the peer's registrations. Null unless the job exists and is queued and due.
+  const Job* GrabHandle(Peer& peer, std::string_view handle);
+  // The handle of a queued (not running) job of `function` with this exact `unique`, or empty.
+  std::string FindQueued(std::string_view function, std::string_view unique) const;
   // An in-process worker hands back a job it holds and has not started (the Jenkins adapter after
   // a failed trigger or a queue-wait timeout): the job returns to the head of its queue with its
   // progress reset, no retry counted, nothing sent to clients, its durable row untouched, and

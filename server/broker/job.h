@@ -61,6 +61,8 @@ class Job {
   bool durable() const { return durable_; }
   // Assigned to a worker.
   bool running() const { return state_ == State::kRunning; }
+  // Due and waiting in its function's queue.
+  bool queued_now() const { return state_ == State::kQueued; }
   const Peer* worker() const { return worker_; }
   size_t client_count() const { return clients_.size(); }
   uint64_t numerator() const { return numerator_; }

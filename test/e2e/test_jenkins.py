@@ -759,6 +759,134 @@ class Parameters(JenkinsTestCase):
         self.assertEqual(len(triggers(sim)), 1)
 
 
+
+# ------------------------------------------------------------------- journal and restarts (§4.11)
+
+class Journal(JenkinsTestCase):
+    """The journal of dispatched builds: a roundhouse restart (clean or kill -9) never triggers a
+    build twice; a restored background job is followed to its end; a foreground build whose
+    client comes back within resume_window_s is resumed, one whose client does not is stopped
+    (orphan_policy = abort)."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = os.path.join(tempfile.mkdtemp(prefix="rh-journal-"), "q.db")
+        self.start_sim("m1", make_world(
+            [{"name": "n1", "labels": ["lin"], "numExecutors": 2}],
+            [{"name": "slow", "label": "lin", "concurrentBuild": True,
+              "build": {"duration": None}}]))
+
+    def start_durable(self, **overrides):
+        flags = jenkins_flag("m1", self.sims["m1"], **overrides)
+        self.server = self.start_server("-q", "libsqlite3", "--libsqlite3-db", self.db,
+                                        *flags, use_default_args=False)
+        self.wait_healthy("m1")
+        return self.server
+
+    def kill_server(self):
+        self.server.proc.kill()
+        self.server.stop()
+
+    def wait_build(self, unique):
+        return self.wait_until(lambda: builds_for(self.sims["m1"], unique), WAIT,
+                               "the build of %s to start" % unique)[0]
+
+    def journal_rows(self):
+        import sqlite3
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute("SELECT handle, entry FROM roundhouse_jenkins_journal").fetchall()
+        finally:
+            conn.close()
+
+    def test_background_build_is_adopted_after_kill_9(self):
+        sim = self.sims["m1"]
+        self.start_durable()
+        unique = uniq()
+        with self.client() as conn:
+            self.submit(conn, b"build:slow", unique.encode(), b"", gw.SUBMIT_JOB_BG)
+        build = self.wait_build(unique)
+        self.wait_until(lambda: any("STARTED" in e for _, e in self.journal_rows()), WAIT,
+                        "the STARTED journal entry")
+        self.kill_server()
+
+        self.start_durable()
+        # Re-bound at start: listed as running, never queued for another dispatch.
+        self.wait_until(lambda: self.status().get("build:slow", (0, 0, 0))[:2] == (1, 1), WAIT,
+                        "the restored job running again")
+        time.sleep(5 * POLL_S)
+        self.assertEqual(len(triggers_for(sim, unique)), 1, "triggered again after the restart")
+        sim.world.finish_build("slow", build["number"], "SUCCESS")
+        self.wait_until(lambda: self.status().get("build:slow", (0, 0, 0))[0] == 0, WAIT,
+                        "the job to end")
+        self.assertEqual(len(builds_for(sim, unique)), 1)
+        self.server.stop()
+        self.assertEqual(self.journal_rows(), [])
+
+    def test_queued_item_is_followed_not_retriggered(self):
+        sim = self.sims["m1"]
+        with sim.world.lock:
+            sim.world.job("slow").blocked_why = "Blocked by a test"  # the item stays queued
+        self.start_durable(queue_wait_timeout_s=600)
+        unique = uniq()
+        with self.client() as conn:
+            self.submit(conn, b"build:slow", unique.encode(), b"", gw.SUBMIT_JOB_BG)
+        self.wait_until(lambda: any("QUEUED" in e for _, e in self.journal_rows()), WAIT,
+                        "the QUEUED journal entry")
+        self.kill_server()
+        self.start_durable(queue_wait_timeout_s=600)
+        time.sleep(5 * POLL_S)
+        with sim.world.lock:
+            sim.world.job("slow").blocked_why = None
+        build = self.wait_build(unique)
+        self.assertEqual(len(triggers_for(sim, unique)), 1, "triggered again after the restart")
+        sim.world.finish_build("slow", build["number"], "SUCCESS")
+        self.wait_until(lambda: self.status().get("build:slow", (0, 0, 0))[0] == 0, WAIT,
+                        "the job to end")
+
+    def test_foreground_client_that_resubmits_gets_its_build_back(self):
+        sim = self.sims["m1"]
+        self.start_durable(resume_window_s=30)
+        unique = uniq()
+        conn = self.client()
+        handle = self.submit(conn, b"build:slow", unique.encode())
+        first = self.expect(conn, gw.WORK_DATA, handle)
+        self.expect(conn, gw.WORK_STATUS, handle)
+        build = self.wait_build(unique)
+        self.kill_server()  # the client's connection dies with the server, as Zuul's would
+        conn.close()
+
+        self.start_durable(resume_window_s=30)
+        conn = self.client()
+        handle2 = self.submit(conn, b"build:slow", unique.encode())
+        again = self.expect(conn, gw.WORK_DATA, handle2)
+        self.assertEqual(json.loads(again)["number"], json.loads(first)["number"])
+        self.expect(conn, gw.WORK_STATUS, handle2)
+        sim.world.finish_build("slow", build["number"], "UNSTABLE")
+        self.expect(conn, gw.WORK_DATA, handle2)
+        done = self.expect(conn, gw.WORK_COMPLETE, handle2)
+        self.assertEqual(json.loads(done)["result"], "UNSTABLE")
+        self.assertEqual(len(triggers_for(sim, unique)), 1)
+        conn.close()
+
+    def test_orphaned_foreground_build_is_stopped(self):
+        sim = self.sims["m1"]
+        self.start_durable(resume_window_s=1)
+        unique = uniq()
+        conn = self.client()
+        handle = self.submit(conn, b"build:slow", unique.encode())
+        self.expect(conn, gw.WORK_DATA, handle)
+        build = self.wait_build(unique)
+        self.kill_server()
+        conn.close()
+        self.start_durable(resume_window_s=1)
+        self.wait_until(lambda: builds_for(sim, unique)[0]["result"] == "ABORTED", WAIT,
+                        "the orphaned build to be stopped")
+        self.assertEqual(len(triggers_for(sim, unique)), 1)
+        self.assertEqual(builds_for(sim, unique)[0]["number"], build["number"])
+        self.wait_until(lambda: self.journal_rows() == [], WAIT, "the journal to empty")
+
+
 # -------------------------------------------------------------------------------- i. admin etc
 
 class Registry(JenkinsTestCase):

@@ -412,5 +412,29 @@ TEST_CASE("PutBack refuses a job the peer does not hold and frees a cancelled on
   CHECK(h.broker->LiveJobCount() == 0);
 }
 
+// Broker::GrabHandle / FindQueued: re-binding a journalled Jenkins build after a restart.
+TEST_CASE("GrabHandle assigns one particular queued job, whatever the peer registered", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  FakePeer& manager = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  const std::string first = h.Fg(c, "f", "u1");
+  const std::string second = h.Fg(c, "f", "u2");
+  CHECK(h.broker->FindQueued("f", "u2") == second);
+  CHECK(h.broker->FindQueued("f", "nope").empty());
+  CHECK(h.broker->FindQueued("g", "u2").empty());
+  const Job* job = h.broker->GrabHandle(manager, second);
+  REQUIRE(job != nullptr);
+  CHECK(job->handle() == second);
+  CHECK(job->running());
+  CHECK(h.broker->FindQueued("f", "u2").empty());  // running now
+  CHECK(h.broker->GrabHandle(manager, second) == nullptr);
+  CHECK(h.broker->GrabHandle(manager, "H:nope:1") == nullptr);
+  CHECK(h.Grab(w) == first);  // the other job is still handed out normally
+  CHECK(h.Complete(manager, second) == WorkResult::kOk);
+  CHECK(c.work.back().type == PacketType::kWorkComplete);
+}
+
 }  // namespace
 }  // namespace roundhouse::broker::testing

@@ -152,7 +152,7 @@ TEST_CASE("every key accepts a good value", "[jenkins][settings]") {
          return s.flyweight_labels == std::map<std::string, std::string>{
                                           {"team/deploy", "linux && x86"}, {"matrix", "a==b"}};
        }},
-      {"label_eval", "remote", [](auto& s) { return s.label_eval == LabelEval::kRemote; }},
+      {"label_eval", "local", [](auto& s) { return s.label_eval == LabelEval::kLocal; }},
       {"emit_worker_fields", "on", [](auto& s) { return s.emit_worker_fields; }},
       {"poll.computers_s", "0.2", [](auto& s) { return s.poll_computers_ms == 200; }},
       {"poll.computers_idle_s", "30", [](auto& s) { return s.poll_computers_idle_ms == 30000; }},
@@ -242,6 +242,7 @@ TEST_CASE("every key rejects a bad value and names the key", "[jenkins][settings
       {"flyweight_labels", "deploy=", "empty label expression"},
       {"flyweight_labels", "a=x;a=y", "given twice"},
       {"label_eval", "server", "not one of local or remote"},
+      {"label_eval", "remote", "not built yet"},
       {"emit_worker_fields", "2", "not a boolean"},
       {"poll.computers_s", "0", "greater than 0"},
       {"poll.computers_idle_s", "-3", "not a number of seconds"},

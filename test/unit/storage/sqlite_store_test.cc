@@ -57,6 +57,49 @@ TEST_CASE("store round-trips every field of a record through a restart", "[stora
   CHECK(info.handle_ceiling == 12);
 }
 
+TEST_CASE("store keeps jenkins masters and journal entries across a restart", "[storage]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  {
+    Loop loop;
+    auto store = OpenStore(loop, path);
+    CHECK(store->durable());
+    store->PutMaster("ci1", "base_url=http://a/\nuser=u\n");
+    store->PutMaster("ci2", "base_url=http://b/\n");
+    store->PutMaster("ci2", "base_url=http://c/\n");  // replaces
+    store->PutMaster("gone", "x=y\n");
+    store->DeleteMaster("gone");
+    Status acked = Status::Error("not called");
+    bool called = false;
+    store->PutJournal("ci1", "H:a:1", "{\"state\":\"TRIGGERING\"}", [&](Status s) {
+      called = true;
+      acked = s;
+    });
+    CHECK_FALSE(called);  // never synchronously
+    store->PutJournal("ci1", "H:a:1", "{\"state\":\"QUEUED\"}", {});
+    store->PutJournal("ci1", "H:a:2", "{}", {});
+    store->DeleteJournal("ci1", "H:a:2");
+    store->DeleteJournal("ci1", "H:never:9");  // idempotent
+    loop.Run();
+    CHECK(called);
+    CHECK(acked.ok());
+    store->Close();
+  }
+  Loop loop;
+  auto store = OpenStore(loop, path);
+  auto masters = store->LoadMasters();
+  REQUIRE(masters.ok());
+  REQUIRE(masters.value().size() == 2);
+  CHECK(masters.value()[0] == std::pair<std::string, std::string>("ci1", "base_url=http://a/\nuser=u\n"));
+  CHECK(masters.value()[1] == std::pair<std::string, std::string>("ci2", "base_url=http://c/\n"));
+  auto journal = store->LoadJournal();
+  REQUIRE(journal.ok());
+  REQUIRE(journal.value().size() == 1);
+  CHECK(journal.value()[0].master == "ci1");
+  CHECK(journal.value()[0].handle == "H:a:1");
+  CHECK(journal.value()[0].entry == "{\"state\":\"QUEUED\"}");
+}
+
 TEST_CASE("store keeps four jobs of one function with empty uniques as four rows", "[storage]") {
   TempDir dir;
   Loop loop;
