@@ -341,15 +341,28 @@ void Adapter::AbandonInflight() {
          handles.size());
   for (const std::string& handle : handles) {
     Build* b = FindBuild(handle);
-    if (b == nullptr) continue;
-    if (b->withdrawn) {
-      Forget(handle);
-    } else if (b->start_sent) {
-      EndWithFail(*b);
-    } else {
-      PutBack(*b, "master down beyond inflight_grace_s", 0);
+    if (b == nullptr || b->withdrawn) continue;
+    // The client's side ends now: a started build fails (Zuul retries it), one not started goes
+    // back to our queue unseen. Jenkins' side is an orphan (entry ABANDONED): under
+    // orphan_policy = abort its item is cancelled or its build stopped once the master answers.
+    if (b->holder != nullptr) {
+      PseudoWorker* holder = std::exchange(b->holder, nullptr);
+      if (b->start_sent) {
+        broker_.Work(*holder, protocol::PacketType::kWorkFail, handle, handle);
+      } else {
+        broker_.PutBack(*holder, handle);
+        ++requeues_;
+      }
     }
+    if (settings_.orphan_policy == OrphanPolicy::kIgnore) {
+      Forget(handle);
+      continue;
+    }
+    b->withdrawn = true;
+    if (b->state == BuildState::kQueued) b->cancel_pending = true;
   }
+  ReconcileRegistrations();
+  host_.RequestRound();
 }
 
 void Adapter::CheckTokenFile() {

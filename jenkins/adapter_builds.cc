@@ -436,6 +436,10 @@ void Adapter::CancelQueued(Build& b) {
     if (b == nullptr) return;
     b->request_in_flight = false;
     b->next_poll_ms = clock_.MonotonicMs();  // confirm with R7 at the next tick
+    if (!r.ok() || r.status() >= 500) {
+      b->cancel_pending = true;  // not delivered: sent again at the next tick
+      b->next_poll_ms += settings_.poll_queue_item_ms;
+    }
     if (r.ok() && r.status() == 422) {
       RH_LOG(kError, "jenkins %s: cancelling queue item %" PRId64 " was refused (422): the API "
              "user needs Job/Cancel", settings_.name.c_str(), b->queue_id);
@@ -513,6 +517,14 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   }
   const BuildInfo& info = parsed.value();
   if (b->finishing) return;  // the result is known; waiting for the node to go offline
+  if (b->withdrawn && b->state == BuildState::kStarted) {
+    if (info.building) {
+      AbortBuild(*b);
+    } else {
+      Forget(handle);  // over anyway; nobody is told
+    }
+    return;
+  }
   if (b->state == BuildState::kAborting) {
     if (!info.building) Forget(handle);  // aborted (or ended): nothing is reported (§1.9)
     return;
@@ -732,6 +744,7 @@ void Adapter::HandleWithdrawn(const std::string& handle) {
   }
   RH_LOG(kInfo, "jenkins %s: %s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
          BuildStateName(static_cast<int>(b->state)));
+  if (b->recovering) return;  // ReconcileRecovered cancels or stops it once the master answers
   if (b->finishing) {
     Forget(handle);  // over in Jenkins already; the node's offline action goes on regardless
     ReconcileRegistrations();
@@ -768,7 +781,11 @@ void Adapter::AbortBuild(Build& b) {
     if (b == nullptr) return;
     b->request_in_flight = false;
     b->next_poll_ms = clock_.MonotonicMs() + settings_.poll_queue_item_ms;
-    if (r.ok() && r.status() == 404) Forget(handle);  // the build is gone
+    if (r.ok() && r.status() == 404) {
+      Forget(handle);  // the build is gone
+    } else if (!r.ok() || r.status() >= 500) {
+      b->state = BuildState::kStarted;  // not delivered: OnBuild sends it again
+    }
   });
 }
 

@@ -160,6 +160,13 @@ std::vector<std::pair<std::string, std::string>> Hub::Describe(std::string_view 
   lines.emplace_back("state.functions", std::to_string(s.functions));
   lines.emplace_back("state.nodes", std::to_string(s.nodes.size()));
   lines.emplace_back("state.builds", std::to_string(s.builds.size()));
+  int reservations = 0, free = 0;
+  for (const NodeSummary& n : s.nodes) {
+    reservations += n.reservations;
+    free += n.free;
+  }
+  lines.emplace_back("state.reservations", std::to_string(reservations));
+  lines.emplace_back("state.free_executors", std::to_string(free));
   lines.emplace_back("state.requests", std::to_string(s.requests));
   lines.emplace_back("state.request_errors", std::to_string(s.request_errors));
   lines.emplace_back("state.dispatches", std::to_string(s.dispatches));

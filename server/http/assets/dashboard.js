@@ -19,6 +19,8 @@ function el(tag, attrs, ...children) {
 function num(v) { return el("td", {class: "n"}, v); }
 function badge(text, cls) { return el("span", {class: "badge " + (cls || text)}, text); }
 
+function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
 function age(ms) {
   if (ms < 1000) return ms + " ms";
   const s = Math.floor(ms / 1000);
@@ -62,6 +64,94 @@ function renderJobs(doc) {
   fill(document.querySelector("#jobs tbody"), rows, 7, "no jobs");
 }
 
+// A build URL's path without the trailing slash: executors report the URL Jenkins builds from
+// its configured root, the adapter the one it was given, so only the path is compared.
+function urlKey(url) {
+  try { return new URL(url).pathname.replace(/\/+$/, ""); } catch (e) { return url; }
+}
+
+// The part of a foreign build's URL that names it: ".../job/a/job/b/12/" -> "a/b #12".
+function foreignName(url) {
+  const parts = urlKey(url).split("/").filter(Boolean);
+  const number = /^\d+$/.test(parts[parts.length - 1] || "") ? parts.pop() : "";
+  const names = [];
+  for (let i = 0; i + 1 < parts.length; i++) {
+    if (parts[i] === "job") names.push(decodeURIComponent(parts[++i]));
+  }
+  return names.length ? names.join("/") + (number ? " #" + number : "") : "build";
+}
+
+function buildLink(url, text, title) {
+  const attrs = {href: url, target: "_blank", rel: "noopener"};
+  if (title) attrs.title = title;
+  return el("a", attrs, text);
+}
+
+function renderMaster(m) {
+  const ours = new Map(m.builds.filter(b => b.url).map(b => [urlKey(b.url), b]));
+  const shown = new Set();
+  const rows = [];
+  for (const n of m.nodes) {
+    if (!n.executors.length) continue;  // e.g. a built-in node with 0 executors
+    const offline = n.offline || n.temporarily_offline;
+    const nodeTitle = (n.labels.length ? "labels: " + n.labels.join(" ") : "no labels") +
+                      (n.mode ? " · " + n.mode : "");
+    n.executors.forEach((e, i) => {
+      const b = e.build_url ? ours.get(urlKey(e.build_url)) : undefined;
+      let build = "";
+      if (b) {
+        shown.add(b);
+        build = el("span", {},
+            buildLink(e.build_url, `${b.job} #${b.number}`,
+                      `${b.function} · ${b.handle} · unique ${b.unique}`),
+            el("span", {class: "sub"}, ` ${b.function} · ${age(b.age_ms)}`));
+      } else if (e.build_url) {
+        build = el("span", {}, buildLink(e.build_url, foreignName(e.build_url)),
+                   el("span", {class: "sub"}, " not ours"));
+      }
+      const state = offline ? badge(n.offline ? "offline" : "temporarily offline", "offline")
+                            : e.idle ? badge("idle") : badge("busy");
+      rows.push(el("tr", {class: i === 0 ? "node-first" : "node-more", "data-node": n.name,
+                          "data-worker": e.worker,
+                          "data-state": offline ? "offline" : e.idle ? "idle" : "busy"},
+          el("td", {title: nodeTitle}, n.name), el("td", {}, e.worker),
+          el("td", {}, state), el("td", {}, build)));
+    });
+  }
+  if (!rows.length) {
+    rows.push(el("tr", {}, el("td", {colspan: "4", class: "empty"},
+                              m.nodes.length ? "no executors" : "no nodes seen yet")));
+  }
+  const table = el("table", {class: "executors"},
+      el("thead", {}, el("tr", {}, el("th", {}, "node"), el("th", {}, "executor"),
+                         el("th", {}, "state"), el("th", {}, "build"))),
+      el("tbody", {}, ...rows));
+
+  // Our builds not (yet) on an executor: claimed, triggering, queued in Jenkins, finishing.
+  const waiting = m.builds.filter(b => !shown.has(b));
+  const pending = waiting.length ? el("ul", {class: "pending"}, ...waiting.map(b =>
+      el("li", {"data-handle": b.handle}, badge(b.state, "state"), " ",
+         b.url ? buildLink(b.url, b.number ? `${b.job} #${b.number}` : b.job) : b.job,
+         el("span", {class: "sub"}, ` ${b.function}` + (b.node ? ` · ${b.node}` : "") +
+                                    ` · ${age(b.age_ms)}`)))) : null;
+
+  const busy = m.nodes.reduce((s, n) => s + n.executors.filter(e => !e.idle).length, 0);
+  const total = m.nodes.reduce((s, n) => s + n.executors.length, 0);
+  const meta = [m.base_url];
+  if (m.version) meta.push("Jenkins " + m.version);
+  meta.push(m.last_poll_age_ms >= 0 ? "polled " + age(m.last_poll_age_ms) + " ago" : "never polled");
+  const stats = `${busy}/${total} executors busy · ${plural(m.builds.length, "build")} in ` +
+                `flight · ${m.dispatches} dispatched · ` +
+                `${m.request_errors}/${m.requests} request errors`;
+  return el("div", {class: "master", "data-master": m.name, "data-health": m.health},
+      el("h3", {}, el("span", {class: "name"}, m.name), " ", badge(m.health),
+         m.quieting_down ? " " : null, m.quieting_down ? badge("quieting down", "warn") : null,
+         m.enabled ? null : " ", m.enabled ? null : badge("disabled", "offline")),
+      el("div", {class: "meta"}, meta.join(" · ")),
+      el("div", {class: "meta"}, stats),
+      el("div", {class: "scroll"}, table), pending);
+}
+
 function renderJenkins(doc) {
   const box = document.getElementById("masters");
   if (!doc.masters.length) {
@@ -69,29 +159,7 @@ function renderJenkins(doc) {
                                                               : "Jenkins not configured"));
     return;
   }
-  box.replaceChildren(...doc.masters.map(m => {
-    const builds = new Map(m.builds.filter(b => b.url).map(b => [b.url, b]));
-    const rows = [];
-    for (const n of m.nodes) {
-      for (const e of n.executors) {
-        const b = e.build_url ? builds.get(e.build_url) : undefined;
-        const link = e.build_url ? el("a", {href: e.build_url, target: "_blank", rel: "noopener"},
-                                      b ? `${b.job} #${b.number}` : "build") : "";
-        const state = n.offline ? badge("offline") : e.idle ? badge("idle") : badge("busy");
-        rows.push(el("tr", {"data-worker": e.worker}, el("td", {}, n.name),
-                        el("td", {}, e.worker), el("td", {}, state), el("td", {}, link)));
-      }
-    }
-    const table = el("table", {class: "executors"},
-        el("thead", {}, el("tr", {}, el("th", {}, "node"), el("th", {}, "executor"),
-                           el("th", {}, "state"), el("th", {}, "build"))),
-        el("tbody", {}, ...rows));
-    return el("div", {class: "master", "data-master": m.name},
-        el("h3", {}, m.name + " ", badge(m.health)),
-        el("div", {class: "meta"}, `${m.base_url} · ${m.nodes.length} nodes · ` +
-            `${m.builds.length} builds in flight · ${m.request_errors}/${m.requests} request errors`),
-        el("div", {class: "scroll"}, table));
-  }));
+  box.replaceChildren(...doc.masters.map(renderMaster));
 }
 
 async function getJson(path) {
