@@ -760,6 +760,62 @@ class Parameters(JenkinsTestCase):
 
 
 
+
+class Pinning(JenkinsTestCase):
+    """§4.5: pin_mode label:<P> sends "(E)&&<node>" in a Label parameter; label-only sends no
+    pin and lets Jenkins choose among the matching nodes; strict param_policy (§4.6 P3)."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_sim("m1", make_world(
+            [{"name": "n1", "labels": ["lin"], "numExecutors": 1},
+             {"name": "n2", "labels": ["lin", "big"], "numExecutors": 1}],
+            [{"name": "lj", "label": "lin || big", "concurrentBuild": True, "std": False,
+              "build": {"duration": 20},
+              "parameters": [{"type": "string", "name": "GEARMAN_UNIQUE"},
+                             {"type": "label", "name": "LABEL"}]}]))
+
+    def run_job(self, unique, data=b""):
+        conn = self.client()
+        handle = self.submit(conn, b"build:lj", unique.encode(), data)
+        for ptype in (gw.WORK_DATA, gw.WORK_STATUS, gw.WORK_DATA):
+            self.expect(conn, ptype, handle)
+        return self.expect(conn, gw.WORK_COMPLETE, handle)
+
+    def test_label_pin_sends_the_expression_and_the_node(self):
+        sim = self.sims["m1"]
+        self.start_rh(pin_mode="label:LABEL")
+        self.wait_workers(["build:lj"])
+        unique = uniq()
+        done = json.loads(self.run_job(unique))
+        (entry, form), = triggers_for(sim, unique)
+        self.assertEqual(form["LABEL"], "(lin || big)&&" + done["node_name"])
+        (b,) = builds_for(sim, unique)
+        self.assertEqual(b["node"], done["node_name"])
+
+    def test_label_only_sends_no_pin(self):
+        sim = self.sims["m1"]
+        self.start_rh(pin_mode="label-only")
+        self.wait_workers(["build:lj"])
+        unique = uniq()
+        done = json.loads(self.run_job(unique))
+        (entry, form), = triggers_for(sim, unique)
+        self.assertEqual(form, {"GEARMAN_UNIQUE": unique})
+        (b,) = builds_for(sim, unique)
+        self.assertEqual(done["node_name"], b["node"])  # learned from the build (builtOn)
+
+    def test_strict_policy_refuses_undefined_parameters(self):
+        sim = self.sims["m1"]
+        self.start_rh(param_policy="strict")
+        self.wait_workers(["build:lj"])
+        unique = uniq()
+        conn = self.client(exceptions=True)
+        handle = self.submit(conn, b"build:lj", unique.encode(), b'{"UNDEFINED":"1"}')
+        text = self.expect(conn, gw.WORK_EXCEPTION, handle)
+        self.assertIn(b"UNDEFINED", text)
+        self.assertEqual(triggers_for(sim, unique), [])
+
+
 # ------------------------------------------------------------------- journal and restarts (§4.11)
 
 class Journal(JenkinsTestCase):
@@ -868,6 +924,23 @@ class Journal(JenkinsTestCase):
         self.assertEqual(json.loads(done)["result"], "UNSTABLE")
         self.assertEqual(len(triggers_for(sim, unique)), 1)
         conn.close()
+
+    def test_runtime_master_is_stored_and_registered_again(self):
+        sim = self.sims["m1"]
+        self.server = self.start_server("-q", "libsqlite3", "--libsqlite3-db", self.db,
+                                        use_default_args=False)
+        kv = kv_text(master_kv(sim))
+        self.assertEqual(self.admin("jenkins add m2 " + kv), b"OK\r\n")
+        self.wait_healthy("m2")
+        self.server.stop()
+        self.server = self.start_server("-q", "libsqlite3", "--libsqlite3-db", self.db,
+                                        use_default_args=False)
+        self.wait_healthy("m2")
+        self.assertEqual(self.admin("jenkins remove m2"), b"OK\r\n")
+        self.server.stop()
+        self.server = self.start_server("-q", "libsqlite3", "--libsqlite3-db", self.db,
+                                        use_default_args=False)
+        self.assertEqual(self.admin("jenkins list"), b".\n")
 
     def test_orphaned_foreground_build_is_stopped(self):
         sim = self.sims["m1"]
