@@ -138,7 +138,12 @@ void Connection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
   if (nread > 0) {
     conn->in_.Commit(static_cast<size_t>(nread));
     conn->ProcessInput();
-  } else if (nread == UV_EOF) {
+    return;
+  }
+  // EAGAIN (0), end of input or an error: the block handed out for this read holds nothing, so
+  // an idle or departing peer keeps no receive memory.
+  conn->in_.ReleaseIfEmpty();
+  if (nread == UV_EOF) {
     // The peer sent everything it will send: answer what it asked, then close.
     RH_LOG(kDebug, "fd %d: end of input", conn->fd_);
     conn->StartDraining();
@@ -192,7 +197,7 @@ void Connection::ProcessInput() {
       return;
     }
   }
-  in_.ShrinkIfIdle();
+  in_.ReleaseIfEmpty();
 }
 
 bool Connection::Dispatch(const protocol::Frame& frame) {

@@ -3,11 +3,43 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <vector>
 
 namespace roundhouse::server {
 
+namespace {
+
+// Standard blocks (kReadChunk bytes) not owned by any connection. Loop thread only (one pool per
+// thread); bounded so a burst of many connections does not pin memory afterwards.
+constexpr size_t kPoolMax = 64;
+thread_local std::vector<std::unique_ptr<char[]>> block_pool;
+
+std::unique_ptr<char[]> TakeBlock() {
+  if (block_pool.empty()) return std::make_unique<char[]>(InputBuffer::kReadChunk);
+  std::unique_ptr<char[]> block = std::move(block_pool.back());
+  block_pool.pop_back();
+  return block;
+}
+
+}  // namespace
+
+InputBuffer::~InputBuffer() { ReleaseIfEmpty(); }
+
+void InputBuffer::ReleaseIfEmpty() {
+  if (begin_ != end_ || data_ == nullptr) return;
+  if (capacity_ == kReadChunk && block_pool.size() < kPoolMax) block_pool.push_back(std::move(data_));
+  data_.reset();
+  capacity_ = 0;
+  begin_ = end_ = 0;
+}
+
 char* InputBuffer::WritableSpace(size_t expected, size_t* space) {
   const size_t used = end_ - begin_;
+  if (data_ == nullptr && expected <= kReadChunk) {
+    data_ = TakeBlock();
+    capacity_ = kReadChunk;
+    begin_ = end_ = 0;
+  }
   if (used == 0) begin_ = end_ = 0;  // the common case: everything was parsed, nothing to move
   const size_t want = std::max(kReadChunk, expected > used ? expected - used : 0);
   if (capacity_ - end_ < want) {
@@ -34,12 +66,5 @@ void InputBuffer::Consume(size_t n) {
   if (begin_ == end_) begin_ = end_ = 0;
 }
 
-void InputBuffer::ShrinkIfIdle() {
-  if (begin_ == end_ && capacity_ > 4 * kReadChunk) {
-    data_.reset();
-    capacity_ = 0;
-    begin_ = end_ = 0;
-  }
-}
 
 }  // namespace roundhouse::server

@@ -35,8 +35,13 @@ class InputBuffer {
   size_t size() const { return end_ - begin_; }
   void Consume(size_t n);
 
-  // Gives the memory back when the buffer is empty and has grown past the usual chunk.
-  void ShrinkIfIdle();
+  // Called after each read was parsed: an empty buffer gives its block back (a standard block
+  // to a small per-thread pool that the next read of any connection takes it from, a larger one
+  // to the allocator), so an idle connection holds no receive memory while busy ones reuse
+  // blocks without allocating.
+  void ReleaseIfEmpty();
+
+  ~InputBuffer();
 
  private:
   std::unique_ptr<char[]> data_;

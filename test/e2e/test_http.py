@@ -419,9 +419,9 @@ def jenkins_world():
                       "build": {"duration": None}}]}
 
 
-class WithJenkins(HttpServerCase):
-    """A simulated Jenkins master registered with --jenkins: /api/jenkins, the metrics and the
-    executor rows of the dashboard come from the adapter's summaries."""
+class JenkinsServerCase(HttpServerCase):
+    """A roundhouse with a simulated Jenkins master registered with --jenkins (no tests of its
+    own: WithJenkins and JenkinsDashboard share it)."""
 
     durable = True
 
@@ -466,6 +466,10 @@ class WithJenkins(HttpServerCase):
             m = doc["masters"][0] if doc["masters"] else None
             return m and m["executors"]["busy"] == 1 and m["builds"] and doc
         return self.wait_for(started, "a started build on the simulated master")
+
+
+class WithJenkins(JenkinsServerCase):
+    """/api/jenkins and the metrics come from the adapter's summaries."""
 
     def test_jenkins_document_shows_master_nodes_executors_and_the_build(self):
         doc = self.start_build()
@@ -685,7 +689,7 @@ return [...document.querySelectorAll("#masters .master")].map(m => ({
 SCREENSHOT_WIDTH, SCREENSHOT_MAX_HEIGHT = 1366, 1600
 
 
-class JenkinsDashboard(WithJenkins):
+class JenkinsDashboard(JenkinsServerCase):
     """The dashboard's per-master executor view against a simulated master with one of our
     builds running: the master, its health, every node's executor rows (busy/idle) and the
     build's link. With RH_DASHBOARD_SCREENSHOT=path, the page (jobs, workers and the master) is
@@ -703,8 +707,16 @@ class JenkinsDashboard(WithJenkins):
 
     def test_dashboard_shows_each_masters_executors_and_the_running_build(self):
         self.populate()  # queues, a worker and jobs, so the page is a realistic one
-        doc = self.start_build()
-        m = doc["masters"][0]
+        self.start_build()
+
+        # The executor can turn busy before the adapter learns the build's number and URL.
+        def known():
+            doc = self.get_json("/api/jenkins")
+            m = doc["masters"][0]
+            return (m["builds"] and m["builds"][0]["state"] == "STARTED" and
+                    m["builds"][0]["number"] > 0 and
+                    any(e["build_url"] for n in m["nodes"] for e in n["executors"]) and m)
+        m = self.wait_for(known, "the build's number and its executor")
         build = m["builds"][0]
         executors = [(n["name"], e["worker"], e["idle"], e["build_url"])
                      for n in m["nodes"] for e in n["executors"]]

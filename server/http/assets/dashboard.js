@@ -102,7 +102,7 @@ function renderMaster(m) {
       if (b) {
         shown.add(b);
         build = el("span", {},
-            buildLink(e.build_url, `${b.job} #${b.number}`,
+            buildLink(e.build_url, b.number ? `${b.job} #${b.number}` : b.job,
                       `${b.function} · ${b.handle} · unique ${b.unique}`),
             el("span", {class: "sub"}, ` ${b.function} · ${age(b.age_ms)}`));
       } else if (e.build_url) {
