@@ -56,7 +56,7 @@ Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterH
     if (compiled.ok()) {
       *out = std::move(compiled).value();
     } else {
-      RH_LOG(kError, "jenkins %s: %s: %s", settings_.name.c_str(), key,
+      RH_LOG(kError, "jenkins master=%s: %s: %s", settings_.name.c_str(), key,
              compiled.status().message().c_str());
     }
   };
@@ -86,7 +86,7 @@ void Adapter::Start() {
   }
   broker_.PreSleep(*manager_);
   draining_ = !settings_.enabled;
-  RH_LOG(kNotice, "jenkins %s: serving %s as manager %s", settings_.name.c_str(),
+  RH_LOG(kNotice, "jenkins master=%s: serving %s as manager %s", settings_.name.c_str(),
          settings_.base_url.text.c_str(), settings_.manager_name.c_str());
   PollController();
   PollJobs();
@@ -189,7 +189,7 @@ void Adapter::CheckInstance() {
   instance_id_ = id;
   if (!restarted) return;
   ++restarts_;
-  RH_LOG(kWarning, "jenkins %s: the controller restarted (new instance id); re-reading %zu "
+  RH_LOG(kWarning, "jenkins master=%s: the controller restarted (new instance id); re-reading %zu "
          "builds in flight", settings_.name.c_str(), builds_.size());
   const int64_t now = clock_.MonotonicMs();
   for (auto& [handle, build] : builds_) {
@@ -216,7 +216,7 @@ void Adapter::RequestFailed(std::string_view what, bool fatal) {
     next = Health::kSuspect;
   }
   if (next != health_) {
-    RH_LOG(kWarning, "jenkins %s: %.*s", settings_.name.c_str(), static_cast<int>(what.size()),
+    RH_LOG(kWarning, "jenkins master=%s: %.*s", settings_.name.c_str(), static_cast<int>(what.size()),
            what.data());
   }
   SetHealth(next);
@@ -226,7 +226,7 @@ void Adapter::SetHealth(Health health) {
   if (health == health_) return;
   const log::Level level = health == Health::kHealthy ? log::Level::kNotice : log::Level::kWarning;
   if (log::Enabled(level)) {
-    log::Write(level, "jenkins %s: %s -> %s", settings_.name.c_str(), HealthName(health_),
+    log::Write(level, "jenkins master=%s: %s -> %s", settings_.name.c_str(), HealthName(health_),
                HealthName(health));
   }
   const bool was_down = health_ == Health::kDown;
@@ -336,7 +336,7 @@ void Adapter::AbandonInflight() {
   std::vector<std::string> handles;
   for (const auto& [handle, build] : builds_) handles.push_back(handle);
   if (handles.empty()) return;
-  RH_LOG(kWarning, "jenkins %s: DOWN for more than %lld s: abandoning %zu builds in flight",
+  RH_LOG(kWarning, "jenkins master=%s: DOWN for more than %lld s: abandoning %zu builds in flight",
          settings_.name.c_str(), static_cast<long long>(settings_.inflight_grace_ms / 1000),
          handles.size());
   for (const std::string& handle : handles) {
@@ -377,11 +377,11 @@ void Adapter::CheckTokenFile() {
   token_mtime_ns_ = mtime;
   auto token = ReadTokenFile(settings_.api_token_file);
   if (!token.ok()) {
-    RH_LOG(kWarning, "jenkins %s: %s", settings_.name.c_str(), token.status().message().c_str());
+    RH_LOG(kWarning, "jenkins master=%s: %s", settings_.name.c_str(), token.status().message().c_str());
     return;
   }
   rest_->SetApiToken(std::move(token).value());
-  RH_LOG(kNotice, "jenkins %s: api_token_file changed: token reloaded", settings_.name.c_str());
+  RH_LOG(kNotice, "jenkins master=%s: api_token_file changed: token reloaded", settings_.name.c_str());
 }
 
 // ---- polls
@@ -395,14 +395,14 @@ void Adapter::PollController() {
     if (!r.ok() || r.status() != 200) return;
     auto parsed = ParseController(r.body());
     if (!parsed.ok()) {
-      RH_LOG(kWarning, "jenkins %s: controller: %s", settings_.name.c_str(),
+      RH_LOG(kWarning, "jenkins master=%s: controller: %s", settings_.name.c_str(),
              parsed.status().message().c_str());
       return;
     }
     const bool was_quiet = controller_.quieting_down;
     controller_ = parsed.value();
     if (controller_.quieting_down != was_quiet) {
-      RH_LOG(kNotice, "jenkins %s: %s", settings_.name.c_str(),
+      RH_LOG(kNotice, "jenkins master=%s: %s", settings_.name.c_str(),
              controller_.quieting_down ? "quieting down: no new builds" : "quiet-down cancelled");
       if (!controller_.quieting_down) host_.RequestRound();
     }
@@ -418,14 +418,14 @@ void Adapter::PollJobs() {
     ArmTimer(&jobs_timer_, have_jobs_ || r.ok() ? settings_.poll_jobs_ms : 1000);
     if (!r.ok() || r.status() != 200) {
       if (r.ok()) {
-        RH_LOG(kWarning, "jenkins %s: job list: HTTP %d", settings_.name.c_str(), r.status());
+        RH_LOG(kWarning, "jenkins master=%s: job list: HTTP %d", settings_.name.c_str(), r.status());
       }
       if (!have_jobs_) ArmTimer(&jobs_timer_, 1000);
       return;
     }
     auto parsed = ParseJobs(r.body());
     if (!parsed.ok()) {
-      RH_LOG(kWarning, "jenkins %s: job list: %s", settings_.name.c_str(),
+      RH_LOG(kWarning, "jenkins master=%s: job list: %s", settings_.name.c_str(),
              parsed.status().message().c_str());
       return;
     }
@@ -445,7 +445,7 @@ void Adapter::PollComputers() {
     if (!r.ok() || r.status() != 200) return;
     auto parsed = ParseComputers(r.body(), UsesLegacyBuiltinName(rest_->jenkins_version()));
     if (!parsed.ok()) {
-      RH_LOG(kWarning, "jenkins %s: computers: %s", settings_.name.c_str(),
+      RH_LOG(kWarning, "jenkins master=%s: computers: %s", settings_.name.c_str(),
              parsed.status().message().c_str());
       return;
     }
@@ -484,7 +484,7 @@ void Adapter::PollNodeMode(const std::string& node) {
         }
       }
     } else {
-      RH_LOG(kInfo, "jenkins %s: node %s: mode lookup answered %d; assuming NORMAL",
+      RH_LOG(kInfo, "jenkins master=%s: node %s: mode lookup answered %d; assuming NORMAL",
              settings_.name.c_str(), node.c_str(), r.status());
     }
     node_modes_[node] = {mode, clock_.MonotonicMs()};
@@ -522,7 +522,7 @@ void Adapter::ApplyJobs(std::vector<JobInfo> jobs) {
     for (const JobInfo& job : jobs_) {
       if (job.parameters.empty()) continue;  // uses W2: nothing to pin or tag
       if (job.FindParameter(settings_.unique_param) == nullptr) {
-        RH_LOG(kInfo, "jenkins %s: job %s has no parameter %s: Jenkins may merge identical "
+        RH_LOG(kInfo, "jenkins master=%s: job %s has no parameter %s: Jenkins may merge identical "
                "builds of it", settings_.name.c_str(), job.full_name.c_str(),
                settings_.unique_param.c_str());
       }
@@ -565,7 +565,7 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
     for (const Node& n : nodes_) {
       if (n.info.name == build->node && n.info.offline && !n.info.temporarily_offline) {
         build->node_lost_ms = now;
-        RH_LOG(kWarning, "jenkins %s: %s: node %s disconnected under %s #%lld",
+        RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s disconnected under %s #%lld",
                settings_.name.c_str(), handle.c_str(), n.info.name.c_str(),
                build->full_name.c_str(), static_cast<long long>(build->number));
       }
@@ -592,7 +592,7 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
     const bool known = std::any_of(nodes_.begin(), nodes_.end(),
                                    [&](const Node& n) { return n.info.name == build->node; });
     if (!known) {
-      RH_LOG(kWarning, "jenkins %s: %s: node %s vanished while a build was pending",
+      RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s vanished while a build was pending",
              settings_.name.c_str(), handle.c_str(), build->node.c_str());
       build->reserved = false;
     }
@@ -630,13 +630,13 @@ void Adapter::Recompute() {
   FunctionTable table = DeriveFunctionTable(jobs, nodes, settings_.function_naming, rule);
   for (const std::string& name : table.refused) {
     if (logged_once_.insert("refused:" + name).second) {
-      RH_LOG(kWarning, "jenkins %s: not registering '%s': function names cannot contain "
+      RH_LOG(kWarning, "jenkins master=%s: not registering '%s': function names cannot contain "
              "spaces or control characters", settings_.name.c_str(), name.c_str());
     }
   }
   for (const NameCollision& c : table.collisions) {
     if (logged_once_.insert("collision:" + c.short_name).second) {
-      RH_LOG(kWarning, "jenkins %s: %zu jobs are named '%s'; build:%s runs %s (set "
+      RH_LOG(kWarning, "jenkins master=%s: %zu jobs are named '%s'; build:%s runs %s (set "
              "function_naming = full to reach the others)", settings_.name.c_str(),
              c.losers.size() + 1, c.short_name.c_str(), c.short_name.c_str(), c.owner.c_str());
     }

@@ -59,7 +59,7 @@ void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
   ++dispatches_;
   builds_.emplace(b.handle, std::move(build));
   if (NonConcurrent(b.full_name)) ReconcileRegistrations();  // D6: no second item of it
-  RH_LOG(kInfo, "jenkins %s: %s: %s claimed for node %s", settings_.name.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s claimed for node %s", settings_.name.c_str(),
          b.handle.c_str(), b.function.c_str(), b.node.c_str());
   Trigger(b);
 }
@@ -118,7 +118,7 @@ void Adapter::Trigger(Build& b) {
       overrides.emplace_back(settings_.pin_parameter, std::move(value));
     } else if (!job.parameters.empty() &&
                logged_once_.insert("nopin:" + job.full_name).second) {
-      RH_LOG(kInfo, "jenkins %s: job %s has no parameter %s: Jenkins chooses its node "
+      RH_LOG(kInfo, "jenkins master=%s: job %s has no parameter %s: Jenkins chooses its node "
              "(label-only)", settings_.name.c_str(), job.full_name.c_str(),
              settings_.pin_parameter.c_str());
     }
@@ -136,13 +136,13 @@ void Adapter::Trigger(Build& b) {
     auto& last = dropped_logged_[job.full_name];
     if (last == 0 || now - last >= 3600 * 1000) {
       last = now;
-      RH_LOG(kWarning, "jenkins %s: %s: job %s does not define %s; not sent (logged once an "
+      RH_LOG(kWarning, "jenkins master=%s handle=%s: job %s does not define %s; not sent (logged once an "
              "hour per job)", settings_.name.c_str(), b.handle.c_str(), job.full_name.c_str(),
              Join(params.dropped).c_str());
     }
   }
   for (const std::string& key : params.overridden) {
-    RH_LOG(kInfo, "jenkins %s: %s: parameter %s is set by roundhouse; the client's value is "
+    RH_LOG(kInfo, "jenkins master=%s handle=%s: parameter %s is set by roundhouse; the client's value is "
            "replaced", settings_.name.c_str(), b.handle.c_str(), key.c_str());
   }
   // P6: jobs without parameter definitions use W2.
@@ -190,7 +190,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
   if (!r.ok()) {
     if (r.http.request_sent) {
       // Ambiguous (§4.7): the POST may have queued the build. Look for it by unique_param.
-      RH_LOG(kWarning, "jenkins %s: %s: the trigger of %s got no answer (%s); looking for it",
+      RH_LOG(kWarning, "jenkins master=%s handle=%s: the trigger of %s got no answer (%s); looking for it",
              settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
              r.http.error_text.c_str());
       SearchLostTrigger(*b, 0);
@@ -207,7 +207,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     }
     for (const auto& [h, other] : builds_) {
       if (other.get() != b && other->queue_id == *queue_id) {
-        RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " already belongs to %s (merged "
+        RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " already belongs to %s (merged "
                "by Jenkins); define parameter %s on %s", settings_.name.c_str(), handle.c_str(),
                *queue_id, h.c_str(), settings_.unique_param.c_str(), b->full_name.c_str());
         PutBack(*b, "merged with another item", kShortBackoffMs);
@@ -219,13 +219,13 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     b->queued_ms = clock_.MonotonicMs();
     b->next_poll_ms = b->queued_ms + settings_.poll_queue_item_ms;
     Journal(*b, JournalState::kQueued);
-    RH_LOG(kInfo, "jenkins %s: %s: %s queued as item %" PRId64, settings_.name.c_str(),
+    RH_LOG(kInfo, "jenkins master=%s handle=%s: %s queued as item %" PRId64, settings_.name.c_str(),
            handle.c_str(), b->full_name.c_str(), b->queue_id);
     return;
   }
   switch (status) {
     case 303:
-      RH_LOG(kWarning, "jenkins %s: %s: Jenkins merged the trigger into an existing item of %s; "
+      RH_LOG(kWarning, "jenkins master=%s handle=%s: Jenkins merged the trigger into an existing item of %s; "
              "define parameter %s on it", settings_.name.c_str(), handle.c_str(),
              b->full_name.c_str(), settings_.unique_param.c_str());
       PutBack(*b, "merged (303)", kLongBackoffMs);
@@ -243,7 +243,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
       return;
     case 401:
     case 403:
-      RH_LOG(kError, "jenkins %s: trigger of %s answered %d: the API user needs Job/Build",
+      RH_LOG(kError, "jenkins master=%s: trigger of %s answered %d: the API user needs Job/Build",
              settings_.name.c_str(), b->full_name.c_str(), status);
       PutBack(*b, "not permitted", kLongBackoffMs);
       return;
@@ -254,7 +254,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     PutBack(*b, "server error", kShortBackoffMs);
     return;
   }
-  RH_LOG(kError, "jenkins %s: %s: unexpected answer %d to the trigger of %s",
+  RH_LOG(kError, "jenkins master=%s handle=%s: unexpected answer %d to the trigger of %s",
          settings_.name.c_str(), handle.c_str(), status, b->full_name.c_str());
   EndWithError(*b, "Jenkins answered " + std::to_string(status) + " to the build request");
 }
@@ -268,7 +268,7 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
   const bool tagged = index != job_index_.end() &&
                       jobs_[index->second].FindParameter(settings_.unique_param) != nullptr;
   if (!tagged) {
-    RH_LOG(kWarning, "jenkins %s: %s: %s has no parameter %s, so a lost trigger cannot be "
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s has no parameter %s, so a lost trigger cannot be "
            "found: requeued, it may build twice", settings_.name.c_str(), b.handle.c_str(),
            b.full_name.c_str(), settings_.unique_param.c_str());
     PutBack(b, "trigger answer lost", kShortBackoffMs);
@@ -294,7 +294,7 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
       for (const QueueEntry& item : queue.value()) {
         auto it = item.parameters.find(settings_.unique_param);
         if (it != item.parameters.end() && it->second == value) {
-          RH_LOG(kNotice, "jenkins %s: %s: found the lost trigger as queue item %lld; adopted",
+          RH_LOG(kNotice, "jenkins master=%s handle=%s: found the lost trigger as queue item %lld; adopted",
                  settings_.name.c_str(), handle.c_str(), static_cast<long long>(item.id));
           b->queue_id = item.id;
           b->state = BuildState::kQueued;
@@ -317,7 +317,7 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
           for (const BuildInfo& info : builds.value()) {
             auto it = info.parameters.find(settings_.unique_param);
             if (it != info.parameters.end() && it->second == value) {
-              RH_LOG(kNotice, "jenkins %s: %s: found the lost trigger as build #%lld; adopted",
+              RH_LOG(kNotice, "jenkins master=%s handle=%s: found the lost trigger as build #%lld; adopted",
                      settings_.name.c_str(), handle.c_str(), static_cast<long long>(info.number));
               b->queue_id = info.queue_id;
               OnStarted(*b, info.number, info.url);
@@ -354,7 +354,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
   if (r.status() != 200) return;
   auto parsed = ParseQueueItem(r.body());
   if (!parsed.ok()) {
-    RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 ": %s", settings_.name.c_str(),
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 ": %s", settings_.name.c_str(),
            handle.c_str(), b->queue_id, parsed.status().message().c_str());
     return;
   }
@@ -379,7 +379,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
         EndWithError(*b, "The Jenkins queue item was cancelled " + std::to_string(count) +
                              " times");
       } else {
-        RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " of %s was cancelled in Jenkins; "
+        RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " of %s was cancelled in Jenkins; "
                "requeued (%d of %d)", settings_.name.c_str(), handle.c_str(), b->queue_id,
                b->full_name.c_str(), count, settings_.max_requeues);
         PutBack(*b, "cancelled in Jenkins", 0);
@@ -389,7 +389,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
   }
   if (item.kind == QueueItemKind::kLeft) return;  // Q4: neither flag yet; keep polling
   if (b->state == BuildState::kQueued && now - b->queued_ms > settings_.queue_wait_timeout_ms) {
-    RH_LOG(kInfo, "jenkins %s: %s: item %" PRId64 " waited %" PRId64 " ms (%s); cancelling it",
+    RH_LOG(kInfo, "jenkins master=%s handle=%s: item %" PRId64 " waited %" PRId64 " ms (%s); cancelling it",
            settings_.name.c_str(), handle.c_str(), b->queue_id, now - b->queued_ms,
            item.why.c_str());
     CancelQueued(*b);
@@ -398,7 +398,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
 
 void Adapter::LookupLeftItem(Build& b) {
   if (++b.not_found > kLeftItemLookups) {
-    RH_LOG(kWarning, "jenkins %s: %s: queue item %" PRId64 " of %s is gone and no build has its "
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " of %s is gone and no build has its "
            "id", settings_.name.c_str(), b.handle.c_str(), b.queue_id, b.full_name.c_str());
     if (b.withdrawn) {
       Forget(b.handle);
@@ -441,7 +441,7 @@ void Adapter::CancelQueued(Build& b) {
       b->next_poll_ms += settings_.poll_queue_item_ms;
     }
     if (r.ok() && r.status() == 422) {
-      RH_LOG(kError, "jenkins %s: cancelling queue item %" PRId64 " was refused (422): the API "
+      RH_LOG(kError, "jenkins master=%s: cancelling queue item %" PRId64 " was refused (422): the API "
              "user needs Job/Cancel", settings_.name.c_str(), b->queue_id);
     }
   });
@@ -463,7 +463,7 @@ void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
   }
   b.state = BuildState::kStarted;
   b.poll_interval_ms = settings_.poll_build_ms;
-  RH_LOG(kInfo, "jenkins %s: %s: %s #%" PRId64 " started", settings_.name.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s #%" PRId64 " started", settings_.name.c_str(),
          b.handle.c_str(), b.full_name.c_str(), number);
   // Pinned: the node is known, so ask it at once which executor took the build (Q5), before
   // a short build can end and leave no trace of it.
@@ -505,13 +505,13 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   if (!r.ok() || r.status() >= 500) return;
   if (r.status() != 200) {
     ++b->not_found;
-    RH_LOG(kWarning, "jenkins %s: %s: build %s answered %d", settings_.name.c_str(),
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: build %s answered %d", settings_.name.c_str(),
            handle.c_str(), b->url.c_str(), r.status());
     return;
   }
   auto parsed = ParseBuild(r.body());
   if (!parsed.ok()) {
-    RH_LOG(kWarning, "jenkins %s: %s: build: %s", settings_.name.c_str(), handle.c_str(),
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: build: %s", settings_.name.c_str(), handle.c_str(),
            parsed.status().message().c_str());
     return;
   }
@@ -585,7 +585,7 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
         if (executor < 0) {
           // Already over: Jenkins keeps no record of the executor (§4.8 Q5: index 0, logged).
           executor = 0;
-          RH_LOG(kInfo, "jenkins %s: %s: %s ended before its executor on %s was seen; "
+          RH_LOG(kInfo, "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
                  "reporting executor 0", settings_.name.c_str(), handle.c_str(), url.c_str(),
                  node.c_str());
         }
@@ -663,7 +663,7 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
   const bool died = result == "ABORTED" || result == "FAILURE";
   if (died && b.node_lost_ms != 0 && settings_.node_lost_policy == NodeLostPolicy::kRetry &&
       clock_.MonotonicMs() - b.node_lost_ms <= settings_.node_lost_window_ms) {
-    RH_LOG(kWarning, "jenkins %s: %s: %s #%lld ended %s after its node disconnected: WORK_FAIL "
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s #%lld ended %s after its node disconnected: WORK_FAIL "
            "(node_lost_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
            b.full_name.c_str(), static_cast<long long>(b.number), result.c_str());
     EndWithFail(b);
@@ -671,7 +671,7 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
   }
   if (result == "ABORTED" && b.across_restart &&
       settings_.restart_policy == RestartPolicy::kRetry) {
-    RH_LOG(kWarning, "jenkins %s: %s: %s #%lld was aborted by the controller restart: WORK_FAIL "
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s #%lld was aborted by the controller restart: WORK_FAIL "
            "(restart_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
            b.full_name.c_str(), static_cast<long long>(b.number));
     EndWithFail(b);
@@ -680,14 +680,14 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
   const std::string final_json = FinalJson(b.start, result);
   SendWork(b, PacketType::kWorkData, final_json);
   SendWork(b, PacketType::kWorkComplete, final_json);
-  RH_LOG(kInfo, "jenkins %s: %s: %s #%" PRId64 " %s", settings_.name.c_str(), b.handle.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s #%" PRId64 " %s", settings_.name.c_str(), b.handle.c_str(),
          b.full_name.c_str(), b.number, result.c_str());
   b.holder = nullptr;
   Forget(b.handle);
 }
 
 void Adapter::EndWithError(Build& b, const std::string& text) {
-  RH_LOG(kWarning, "jenkins %s: %s: %s", settings_.name.c_str(), b.handle.c_str(), text.c_str());
+  RH_LOG(kWarning, "jenkins master=%s handle=%s: %s", settings_.name.c_str(), b.handle.c_str(), text.c_str());
   SendWork(b, PacketType::kWorkException, text);
   b.holder = nullptr;
   Forget(b.handle);
@@ -700,7 +700,7 @@ void Adapter::EndWithFail(Build& b) {
 }
 
 void Adapter::PutBack(Build& b, const char* why, int64_t backoff_ms) {
-  RH_LOG(kInfo, "jenkins %s: %s: back to the queue (%s)", settings_.name.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: back to the queue (%s)", settings_.name.c_str(),
          b.handle.c_str(), why);
   ++requeues_;
   if (backoff_ms > 0) backoff_until_[b.function] = clock_.MonotonicMs() + backoff_ms;
@@ -742,7 +742,7 @@ void Adapter::HandleWithdrawn(const std::string& handle) {
     b->holder = nullptr;
     broker_.Work(*holder, PacketType::kWorkFail, handle, handle);
   }
-  RH_LOG(kInfo, "jenkins %s: %s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
          BuildStateName(static_cast<int>(b->state)));
   if (b->recovering) return;  // ReconcileRecovered cancels or stops it once the master answers
   if (b->finishing) {

@@ -88,7 +88,7 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
     rapidjson::Document doc;
     doc.Parse(row.entry.data(), row.entry.size());
     if (doc.HasParseError() || !doc.IsObject()) {
-      RH_LOG(kError, "jenkins %s: %s: unreadable journal entry dropped", settings_.name.c_str(),
+      RH_LOG(kError, "jenkins master=%s handle=%s: unreadable journal entry dropped", settings_.name.c_str(),
              row.handle.c_str());
       if (store_ != nullptr) store_->DeleteJournal(settings_.name, row.handle);
       continue;
@@ -134,7 +134,7 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
     if (manager_ != nullptr && broker_.GrabHandle(*manager_, b.handle) != nullptr) {
       b.holder = manager_.get();
     }
-    RH_LOG(kNotice, "jenkins %s: %s: journal: %s %s%s", settings_.name.c_str(), b.handle.c_str(),
+    RH_LOG(kNotice, "jenkins master=%s handle=%s: journal: %s %s%s", settings_.name.c_str(), b.handle.c_str(),
            state.c_str(), b.full_name.c_str(),
            b.holder != nullptr ? " (job restored, re-bound)" : " (awaiting its client)");
     builds_.emplace(b.handle, std::move(build));
@@ -160,7 +160,7 @@ void Adapter::Resume() {
     const std::string queued = broker_.FindQueued(b->function, b->unique);
     if (queued.empty()) continue;
     if (broker_.GrabHandle(*manager_, queued) == nullptr) continue;
-    RH_LOG(kNotice, "jenkins %s: %s: resubmitted as %s; re-bound to the journalled build",
+    RH_LOG(kNotice, "jenkins master=%s handle=%s: resubmitted as %s; re-bound to the journalled build",
            settings_.name.c_str(), handle.c_str(), queued.c_str());
     b->holder = manager_.get();
     b->rebound_handle = queued;
@@ -193,13 +193,13 @@ void Adapter::ReconcileRecovered() {
     if (b == nullptr) continue;
     b->recovering = false;
     if (b->forget_orphan) {
-      RH_LOG(kNotice, "jenkins %s: %s: orphaned build forgotten (orphan_policy = ignore)",
+      RH_LOG(kNotice, "jenkins master=%s handle=%s: orphaned build forgotten (orphan_policy = ignore)",
              settings_.name.c_str(), handle.c_str());
       Forget(handle);
       continue;
     }
     if (b->withdrawn) {
-      RH_LOG(kNotice, "jenkins %s: %s: orphaned %s %s: cancelling it (orphan_policy = abort)",
+      RH_LOG(kNotice, "jenkins master=%s handle=%s: orphaned %s %s: cancelling it (orphan_policy = abort)",
              settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
              StateName(b->recovered));
     }

@@ -102,7 +102,7 @@ void Adapter::RunMeta(MetaRequest request) {
             "Cannot find build " + name + " #" + std::to_string(number));
     return;
   }
-  RH_LOG(kInfo, "jenkins %s: %s: %s %s #%" PRId64, settings_.name.c_str(),
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s %s #%" PRId64, settings_.name.c_str(),
          request.handle.c_str(), what, name.c_str(), number);
   const std::string handle = request.handle;
   if (!request.stop) {
@@ -116,7 +116,7 @@ void Adapter::RunMeta(MetaRequest request) {
                      "Description for Jenkins build " + std::to_string(number) +
                          " was updated to " + html);
            } else if (r.status() == 403) {
-             RH_LOG(kError, "jenkins %s: set_description answered 403: the API user needs "
+             RH_LOG(kError, "jenkins master=%s: set_description answered 403: the API user needs "
                     "Run/Update", settings_.name.c_str());
              EndMeta(handle, PacketType::kWorkException,
                      "Permission denied setting the description (Run/Update)");
@@ -178,7 +178,7 @@ std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number) c
     }
   }
   if (matches > 1) {
-    RH_LOG(kWarning, "jenkins %s: '%s' names %d jobs; using %s", settings_.name.c_str(),
+    RH_LOG(kWarning, "jenkins master=%s: '%s' names %d jobs; using %s", settings_.name.c_str(),
            name.c_str(), matches, first.c_str());
   }
   return first.empty() ? std::string() : JobPath(first) + n;

@@ -23,7 +23,7 @@ void Adapter::Taint(const std::string& node, const std::string& handle) {
   NodeTaint t;
   t.handle = handle;
   taints_[node] = t;
-  RH_LOG(kInfo, "jenkins %s: %s: node %s reserved until it has gone offline and come back "
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: node %s reserved until it has gone offline and come back "
          "(OFFLINE_NODE_WHEN_COMPLETE)", settings_.name.c_str(), handle.c_str(), node.c_str());
 }
 
@@ -46,13 +46,13 @@ void Adapter::TakeNodeOffline(const std::string& node) {
          const int status = r.status();
          if (r.ok() && (status == 302 || status == 200 || status == 303 || status == 404)) {
            t.offline_applied = true;  // 404: the node is gone, which is as good (O4)
-           RH_LOG(kInfo, "jenkins %s: node %s taken offline%s", settings_.name.c_str(),
+           RH_LOG(kInfo, "jenkins master=%s: node %s taken offline%s", settings_.name.c_str(),
                   node.c_str(), status == 404 ? " (it no longer exists)" : "");
            FinishPending();
            return;
          }
          if (r.ok() && status == 403) {
-           RH_LOG(kError, "jenkins %s: taking node %s offline answered 403: the API user needs "
+           RH_LOG(kError, "jenkins master=%s: taking node %s offline answered 403: the API user needs "
                   "Computer/Disconnect", settings_.name.c_str(), node.c_str());
          }
          // O4: retry with back-off; the taint holds meanwhile.
@@ -102,7 +102,7 @@ void Adapter::UpdateTaints() {
     if (n != nullptr && n->info.offline) it->second.seen_offline = true;
     const bool back = n != nullptr && !n->info.offline && it->second.seen_offline;
     if (!in_use && it->second.offline_applied && (n == nullptr || back)) {
-      RH_LOG(kInfo, "jenkins %s: node %s %s; it takes builds again", settings_.name.c_str(),
+      RH_LOG(kInfo, "jenkins master=%s: node %s %s; it takes builds again", settings_.name.c_str(),
              it->first.c_str(), n == nullptr ? "was removed" : "is back online");
       it = taints_.erase(it);
     } else {

@@ -95,7 +95,7 @@ Status Hub::Remove(std::string_view name) {
   }
   it->second.removing = true;
   it->second.adapter->SetDraining(true);
-  RH_LOG(kNotice, "jenkins %s: removing: draining %zu builds in flight", it->first.c_str(),
+  RH_LOG(kNotice, "jenkins master=%s: removing: draining %zu builds in flight", it->first.c_str(),
          it->second.adapter->builds_in_flight());
   if (persist_) persist_(it->first, nullptr);
   Reap();
@@ -108,7 +108,7 @@ void Hub::SetJournal(std::vector<storage::JournalRow> rows) {
 
 void Hub::ReportUnclaimedJournal() const {
   for (const auto& [master, rows] : journal_) {
-    RH_LOG(kWarning, "jenkins %s: %zu journal entries for a master that is not registered; kept "
+    RH_LOG(kWarning, "jenkins master=%s: %zu journal entries for a master that is not registered; kept "
            "until it is", master.c_str(), rows.size());
   }
 }
@@ -127,7 +127,7 @@ void Hub::Reap() {
       ++pending_closes_;
       adapter->Close([this, adapter] {
         --pending_closes_;
-        RH_LOG(kNotice, "jenkins %s: removed", adapter->settings().name.c_str());
+        RH_LOG(kNotice, "jenkins master=%s: removed", adapter->settings().name.c_str());
         std::erase_if(closing_, [adapter](const auto& a) { return a.get() == adapter; });
         if (closed_ && pending_closes_ == 0 && on_closed_) {
           auto done = std::move(on_closed_);
