@@ -96,6 +96,10 @@ class Adapter final : public PseudoWorkerOwner {
   void Round();
 
   const MasterSettings& settings() const { return settings_; }
+  // Function names this master had the broker list (V1).
+  const std::set<std::string>& listed() const { return listed_; }
+  // Ends a queued job with WORK_EXCEPTION `text` (the Hub's unroutable sweep, §4.3 F5).
+  void FailQueued(const std::string& handle, const std::string& text);
   Health health() const { return health_; }
   MasterSummary Summary() const;
 

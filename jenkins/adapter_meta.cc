@@ -23,6 +23,13 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+void Adapter::FailQueued(const std::string& handle, const std::string& text) {
+  if (manager_ == nullptr || broker_.GrabHandle(*manager_, handle) == nullptr) return;
+  RH_LOG(kWarning, "jenkins master=%s handle=%s: %s", settings_.name.c_str(), handle.c_str(),
+         text.c_str());
+  EndMeta(handle, PacketType::kWorkException, text);
+}
+
 void Adapter::RunManager() {
   if (manager_ == nullptr) return;
   const int64_t now = clock_.MonotonicMs();

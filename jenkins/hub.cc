@@ -1,6 +1,7 @@
 #include "jenkins/hub.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "server/base/log.h"
@@ -49,6 +50,52 @@ Hub::Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock, storage::JobStor
     : loop_(loop), broker_(broker), clock_(clock), store_(store) {
   uv_timer_init(loop_, &round_timer_);
   round_timer_.data = this;
+  uv_timer_init(loop_, &sweep_timer_);
+  sweep_timer_.data = this;
+}
+
+void Hub::SetUnroutableTimeout(int64_t ms) {
+  unroutable_timeout_ms_ = ms;
+  if (ms > 0 && !closed_) {
+    uv_timer_start(&sweep_timer_, OnSweep, 1000, 1000);
+  } else {
+    uv_timer_stop(&sweep_timer_);
+  }
+}
+
+void Hub::OnSweep(uv_timer_t* timer) { static_cast<Hub*>(timer->data)->FailUnroutable(); }
+
+// F5: a function some master listed that nobody serves now (no pseudo-worker of any master and
+// no network worker registers it): its jobs waiting longer than the timeout end with an error.
+void Hub::FailUnroutable() {
+  if (closed_ || masters_.empty()) return;
+  std::set<std::string, std::less<>> stranded;
+  for (const auto& [name, entry] : masters_) {
+    for (const std::string& fn : entry.adapter->listed()) {
+      const broker::Function* f = broker_.FindFunction(fn);
+      if (f == nullptr || f->worker_count() != 0) continue;
+      if (f->queued(broker::Priority::kHigh) + f->queued(broker::Priority::kNormal) +
+              f->queued(broker::Priority::kLow) ==
+          0) {
+        continue;
+      }
+      stranded.insert(fn);
+    }
+  }
+  if (stranded.empty()) return;
+  const int64_t now = clock_.MonotonicMs();
+  std::vector<std::string> expired;
+  for (const broker::Job* job : broker_.JobsInCreationOrder()) {
+    if (job->queued_now() && now - job->created_ms() > unroutable_timeout_ms_ &&
+        stranded.count(job->function_name()) != 0) {
+      expired.emplace_back(job->handle());
+    }
+  }
+  Adapter& any = *masters_.begin()->second.adapter;
+  for (const std::string& handle : expired) {
+    any.FailQueued(handle, "No Jenkins master can run this job (waited longer than "
+                           "--jenkins-unroutable-timeout)");
+  }
 }
 
 Hub::~Hub() {
@@ -179,6 +226,14 @@ void Hub::Close(std::function<void()> closed) {
   if (closed_) return;
   closed_ = true;
   on_closed_ = std::move(closed);
+  ++pending_closes_;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), [](uv_handle_t* h) {
+    auto* self = static_cast<Hub*>(h->data);
+    if (--self->pending_closes_ == 0 && self->on_closed_) {
+      auto done = std::move(self->on_closed_);
+      done();
+    }
+  });
   uv_close(reinterpret_cast<uv_handle_t*>(&round_timer_), [](uv_handle_t* h) {
     auto* self = static_cast<Hub*>(h->data);
     if (--self->pending_closes_ == 0 && self->on_closed_) {

@@ -64,6 +64,10 @@ class Hub final : public AdapterHost {
                                        const std::map<std::string, std::string>* raw)>;
   void SetPersist(PersistFn persist) { persist_ = std::move(persist); }
 
+  // §4.3 F5: jobs queued longer than this for a function the masters listed and nobody serves
+  // end with an error. 0 = never (the default until set).
+  void SetUnroutableTimeout(int64_t ms);
+
   std::vector<MasterSummary> Summaries() const;
   // `jenkins show NAME`: settings (secrets hidden) and state; empty if unknown.
   std::vector<std::pair<std::string, std::string>> Describe(std::string_view name) const;
@@ -81,6 +85,8 @@ class Hub final : public AdapterHost {
     bool removing = false;
   };
   static void OnRound(uv_timer_t* timer);
+  static void OnSweep(uv_timer_t* timer);
+  void FailUnroutable();
   void Round();
   void Reap();
 
@@ -93,6 +99,8 @@ class Hub final : public AdapterHost {
   // Adapters being closed (removed, or all at Close()).
   std::vector<std::unique_ptr<Adapter>> closing_;
   uv_timer_t round_timer_{};
+  uv_timer_t sweep_timer_{};  // F5, once a second while a timeout is set
+  int64_t unroutable_timeout_ms_ = 0;
   bool round_pending_ = false;
   size_t rotation_ = 0;
   bool closed_ = false;

@@ -56,6 +56,9 @@ struct Config {
 
   // Jenkins (issue 4)
   std::vector<JenkinsMasterConfig> jenkins;
+  // Spec jenkins.md §4.3 F5: a job queued this long for a function that only Jenkins masters
+  // listed and nobody serves now ends with an error; 0 = wait forever.
+  int jenkins_unroutable_timeout_s = 600;
 
   // HTTP status endpoint (issue 6); 0 = off
   uint16_t http_port = 0;

@@ -413,6 +413,14 @@ const OptionSpec kOptions[] = {
      "masters at runtime. "
      "Example: ci:base_url=http://ci.example:8080/,user=bot,api_token_file=/etc/rh/ci.token",
      ApplyJenkins, nullptr},
+    {"jenkins-unroutable-timeout", 0, "SECONDS", Group::kJenkins, kNoFlags,
+     "A job queued this long for a build: function that Jenkins masters listed but no master "
+     "or worker serves now ends with an error (WORK_EXCEPTION) so its client can react. "
+     "0 = wait forever. Default 600.",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SignedInto(s, 0, INT_MAX, &c.jenkins_unroutable_timeout_s);
+     },
+     [](const Config& c) { return std::to_string(c.jenkins_unroutable_timeout_s); }},
 
     // ---- HTTP status API
     {"http-port", 0, "PORT", Group::kHttp, kNoFlags,

@@ -136,6 +136,7 @@ Status Server::StartJenkins() {
     }
   }
   hub_->ReportUnclaimedJournal();
+  hub_->SetUnroutableTimeout(int64_t{config_.jenkins_unroutable_timeout_s} * 1000);
   hub_->SetPersist([this](const std::string& name, const std::map<std::string, std::string>* raw) {
     if (store_ == nullptr) return;
     if (raw != nullptr) {

@@ -816,6 +816,29 @@ class Pinning(JenkinsTestCase):
         self.assertEqual(triggers_for(sim, unique), [])
 
 
+
+class Unroutable(JenkinsTestCase):
+    """§4.3 F4/F5: a job disabled in Jenkins keeps its `status` line with 0 workers; jobs queued
+    for it end with an error after --jenkins-unroutable-timeout."""
+
+    def test_jobs_for_a_function_nobody_serves_end_in_error(self):
+        sim = self.start_sim("m1", make_world(
+            [{"name": "n1", "labels": ["lin"], "numExecutors": 1}],
+            [{"name": "dj", "label": "lin", "build": {"duration": 20}}]))
+        self.start_rh(args=("--jenkins-unroutable-timeout", "1"))
+        self.wait_workers(["build:dj"])
+        with sim.world.lock:
+            sim.world.job("dj").disabled = True
+        self.wait_until(lambda: self.status().get("build:dj") == (0, 0, 0), WAIT,
+                        "build:dj listed with no workers once disabled")
+        conn = self.client(exceptions=True)
+        handle = self.submit(conn, b"build:dj", uniq().encode())
+        text = self.expect(conn, gw.WORK_EXCEPTION, handle, timeout=WAIT)
+        self.assertIn(b"No Jenkins master can run this job", text)
+        self.assertEqual(triggers(sim), [])
+        self.assertEqual(self.status().get("build:dj"), (0, 0, 0))
+
+
 # ------------------------------------------------------------------- journal and restarts (§4.11)
 
 class Journal(JenkinsTestCase):
