@@ -313,6 +313,7 @@ void Adapter::Tick() {
   }
   RetryMeta(now);
   ServiceTaints();
+  CheckAwaitingClients(now);
   // Jobs arrived for this master while it polled at the idle rate: poll at the busy rate now,
   // so an executor freed by a foreign build is seen within poll.computers_s.
   if (!computers_in_flight_ && uv_is_active(reinterpret_cast<uv_handle_t*>(&computers_timer_)) &&
@@ -324,6 +325,12 @@ void Adapter::Tick() {
       now - down_since_ms_ > settings_.inflight_grace_ms) {
     AbandonInflight();
   }
+  // Cancels by others are counted per job across its requeues (Q3); forget jobs that ended.
+  if (!external_cancels_.empty() && now - cancels_pruned_ms_ >= 10000) {
+    cancels_pruned_ms_ = now;
+    std::erase_if(external_cancels_,
+                  [this](const auto& entry) { return !broker_.GetStatus(entry.first).known; });
+  }
   if (!settings_.api_token_file.empty() && now - token_checked_ms_ >= 5000) {
     token_checked_ms_ = now;
     CheckTokenFile();
@@ -334,7 +341,9 @@ void Adapter::Tick() {
 // (plugin-era clients retry), builds not started yet go back to our queue unseen.
 void Adapter::AbandonInflight() {
   std::vector<std::string> handles;
-  for (const auto& [handle, build] : builds_) handles.push_back(handle);
+  for (const auto& [handle, build] : builds_) {
+    if (!build->withdrawn) handles.push_back(handle);
+  }
   if (handles.empty()) return;
   RH_LOG(kWarning, "jenkins master=%s: DOWN for more than %lld s: abandoning %zu builds in flight",
          settings_.name.c_str(), static_cast<long long>(settings_.inflight_grace_ms / 1000),
@@ -360,6 +369,8 @@ void Adapter::AbandonInflight() {
     }
     b->withdrawn = true;
     if (b->state == BuildState::kQueued) b->cancel_pending = true;
+    // A job put back here is not claimed by this master again until this orphan is cleaned up
+    // (Claim), so its old item and a new one never both run.
   }
   ReconcileRegistrations();
   host_.RequestRound();
@@ -824,16 +835,16 @@ int Adapter::FreeCapacity(const Node& node, int reservations) const {
 
 void Adapter::Woken() { host_.RequestRound(); }
 
-void Adapter::Withdrawn(std::string_view handle) {
-  withdrawn_.emplace_back(handle);
+void Adapter::Withdrawn(std::string_view handle, bool cancelled) {
+  withdrawn_.emplace_back(std::string(handle), cancelled);
   host_.RequestRound();
 }
 
 void Adapter::Round() {
   if (closing_) return;
-  std::vector<std::string> withdrawn;
+  std::vector<std::pair<std::string, bool>> withdrawn;
   withdrawn.swap(withdrawn_);
-  for (const std::string& handle : withdrawn) HandleWithdrawn(handle);
+  for (const auto& [handle, cancelled] : withdrawn) HandleWithdrawn(handle, cancelled);
   RunManager();
   if (health_ == Health::kHealthy && have_jobs_ && have_computers_) ReconcileRecovered();
   if (!Dispatchable()) return;
@@ -843,6 +854,7 @@ void Adapter::Round() {
     starting += build->state == BuildState::kStarted || build->state == BuildState::kAborting ? 0
                                                                                               : 1;
   }
+  std::set<std::string> blocked = BlockedFunctions();
   // Free capacity per node, recomputed as claims reserve executors.
   std::vector<std::pair<int, Node*>> candidates;
   const std::map<std::string, int> reserved = ReservationsByNode();
@@ -857,10 +869,17 @@ void Adapter::Round() {
                                  [](const auto& a, const auto& b) { return a.first < b.first; });
     Node& node = *best->second;
     // An idle pseudo-worker of the node, else the least busy one: a worker still holds a job
-    // until its end is observed, which may be after Jenkins has freed the executor.
+    // until its end is observed, which may be after Jenkins has freed the executor. A busy
+    // worker keeps the functions of the jobs it holds registered even while they are blocked
+    // (D6, back-off), so one holding a blocked function's job must not grab.
     PseudoWorker* worker = nullptr;
     for (auto& [name, w] : workers_) {
       if (w->node() != node.info.name || w->retired || w->registered.empty()) continue;
+      bool holds_blocked = false;
+      for (const broker::Job* held : w->state().running) {
+        holds_blocked |= blocked.count(std::string(held->function_name())) != 0;
+      }
+      if (holds_blocked) continue;
       if (worker == nullptr || w->state().running.size() < worker->state().running.size()) {
         worker = w.get();
       }
@@ -874,6 +893,7 @@ void Adapter::Round() {
       continue;
     }
     Claim(*worker, *job, node);
+    blocked = BlockedFunctions();  // a non-concurrent job just became busy
     ++starting;
     if (--best->first == 0) candidates.erase(best);
   }

@@ -105,7 +105,7 @@ class Adapter final : public PseudoWorkerOwner {
 
   // ---- PseudoWorkerOwner
   void Woken() override;
-  void Withdrawn(std::string_view handle) override;
+  void Withdrawn(std::string_view handle, bool cancelled) override;
   std::string_view host() const override { return settings_.base_url.host; }
 
  private:
@@ -170,7 +170,12 @@ class Adapter final : public PseudoWorkerOwner {
   void ServiceTaints();
   void UpdateTaints();
   void AbortBuild(Build& build);
-  void HandleWithdrawn(const std::string& handle);
+  // Admin cancel: W3/W4 at once. Abandoned by its last client: followed on for resume_window_s
+  // (J8), so a client resubmitting the same function and unique (which coalesces onto the job)
+  // gets the build; then orphan_policy.
+  void HandleWithdrawn(const std::string& handle, bool cancelled);
+  void WithdrawNow(Build& build);
+  void CheckAwaitingClients(int64_t now);
   // The endings of §1.6: exactly one per job; each forgets the build (`build` is gone after).
   void EndWithResult(Build& build, const std::string& result);
   void EndWithError(Build& build, const std::string& text);
@@ -254,9 +259,10 @@ class Adapter final : public PseudoWorkerOwner {
   std::set<std::string> logged_once_;
   int64_t token_mtime_ns_ = 0;
   int64_t token_checked_ms_ = 0;
+  int64_t cancels_pruned_ms_ = 0;
 
   std::map<std::string, std::unique_ptr<Build>> builds_;  // by Gearman handle
-  std::vector<std::string> withdrawn_;                      // handles, handled in Round()
+  std::vector<std::pair<std::string, bool>> withdrawn_;  // (handle, cancelled), for Round()
   std::vector<MetaRequest> waiting_meta_;                   // for a healthy master
   std::map<std::string, int64_t> last_end_ms_;      // fullName -> when our last build ended
   std::map<std::string, int64_t> dropped_logged_;   // fullName -> last dropped-keys log (P2)

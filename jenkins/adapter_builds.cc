@@ -42,6 +42,17 @@ Adapter::Build* Adapter::FindBuild(const std::string& handle) {
 // ---- claim and trigger
 
 void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
+  if (auto old = builds_.find(std::string(job.handle())); old != builds_.end()) {
+    // The job went back to the queue while its previous item here is still being cancelled
+    // (abandoned while the master was DOWN): not before that is done, or both could run.
+    RH_LOG(kInfo, "jenkins master=%s handle=%.*s: its previous item is still being cancelled; "
+           "put back", settings_.name.c_str(), static_cast<int>(job.handle().size()),
+           job.handle().data());
+    backoff_until_[std::string(job.function_name())] = clock_.MonotonicMs() + kShortBackoffMs;
+    broker_.PutBack(worker, job.handle());
+    ReconcileRegistrations();
+    return;
+  }
   auto build = std::make_unique<Build>();
   Build& b = *build;
   b.handle = std::string(job.handle());
@@ -725,17 +736,68 @@ void Adapter::Forget(std::string handle) {
   }
   last_end_ms_[full_name] = clock_.MonotonicMs();
   builds_.erase(it);
-  external_cancels_.erase(handle);
   if (NonConcurrent(full_name)) ReconcileRegistrations();  // D6: the job may take one again
   host_.RequestRound();  // capacity was released
 }
 
 // ---- withdrawal: admin `cancel job` or the last client left (§1.9, §4.11 J8 minus resume)
 
-void Adapter::HandleWithdrawn(const std::string& handle) {
+void Adapter::HandleWithdrawn(const std::string& handle, bool cancelled) {
   Build* b = FindBuild(handle);
   if (b == nullptr) return;  // a meta job: it simply runs to its end
+  if (!cancelled && settings_.resume_window_ms > 0 && !b->recovering && !b->finishing &&
+      b->holder != nullptr) {
+    b->awaiting_client = true;
+    b->resume_until_ms = clock_.MonotonicMs() + settings_.resume_window_ms;
+    RH_LOG(kInfo, "jenkins master=%s handle=%s: its client left; kept %lld s for a resubmission",
+           settings_.name.c_str(), handle.c_str(),
+           static_cast<long long>(settings_.resume_window_ms / 1000));
+    return;
+  }
+  WithdrawNow(*b);
+}
+
+// J8: a client that resubmits coalesces onto the job, so it gets the packets from now on; the
+// start packets are sent again first. Nobody back within the window: orphan_policy.
+void Adapter::CheckAwaitingClients(int64_t now) {
+  std::vector<std::string> expired;
+  for (auto& [handle, b] : builds_) {
+    if (!b->awaiting_client) continue;
+    if (broker_.GetStatus(handle).clients > 0) {
+      b->awaiting_client = false;
+      RH_LOG(kInfo, "jenkins master=%s handle=%s: a client resubmitted it; following on",
+             settings_.name.c_str(), handle.c_str());
+      if (b->start_sent && b->state == BuildState::kStarted) {
+        b->start_sent = false;  // the next build poll sends WORK_DATA and WORK_STATUS again
+        b->next_poll_ms = now;
+      }
+    } else if (now >= b->resume_until_ms) {
+      expired.push_back(handle);
+    }
+  }
+  for (const std::string& handle : expired) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) continue;
+    b->awaiting_client = false;
+    if (settings_.orphan_policy == OrphanPolicy::kIgnore) {
+      RH_LOG(kNotice, "jenkins master=%s handle=%s: nobody came back; build left running "
+             "(orphan_policy = ignore)", settings_.name.c_str(), handle.c_str());
+      if (b->holder != nullptr) {
+        broker_.Work(*std::exchange(b->holder, nullptr), PacketType::kWorkFail, handle, handle);
+      }
+      Forget(handle);
+      ReconcileRegistrations();
+      continue;
+    }
+    WithdrawNow(*b);
+  }
+}
+
+void Adapter::WithdrawNow(Build& build) {
+  Build* b = &build;
+  const std::string handle = b->handle;
   b->withdrawn = true;
+  b->awaiting_client = false;
   // Free the broker's job now (its packets are discarded); the Jenkins side is cleaned below.
   if (b->holder != nullptr) {
     PseudoWorker* holder = b->holder;

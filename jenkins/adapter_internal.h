@@ -68,6 +68,7 @@ struct Adapter::Build {
   bool request_in_flight = false;
   bool start_sent = false;      // WORK_DATA + WORK_STATUS of §1.5 steps 1-2 sent
   bool cancel_pending = false;
+  bool awaiting_client = false;  // abandoned by its last client, kept for a resubmission (J8)
   bool unpinned = false;
   int executor = -1;            // executor index reported in the start JSON
   bool offline_requested = false;    // OFFLINE_NODE_WHEN_COMPLETE (§4.9)

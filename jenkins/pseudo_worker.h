@@ -24,8 +24,8 @@ class PseudoWorkerOwner {
   virtual ~PseudoWorkerOwner() = default;
   // The broker woke a sleeping pseudo-worker: a job may be available.
   virtual void Woken() = 0;
-  // A job this worker holds was cancelled by admin or abandoned by its last client.
-  virtual void Withdrawn(std::string_view handle) = 0;
+  // A job this worker holds was cancelled by admin (`cancelled`) or abandoned by its last client.
+  virtual void Withdrawn(std::string_view handle, bool cancelled) = 0;
   // For `workers`: the master's host.
   virtual std::string_view host() const = 0;
 };
@@ -39,7 +39,9 @@ class PseudoWorker final : public broker::Peer {
   void SendNoop() override { owner_.Woken(); }
   void SendWork(protocol::PacketType, std::string_view) override {}  // never a client
   void SubmitDone(uint64_t, const broker::SubmitReply&) override {}
-  void JobWithdrawn(const broker::Job& job) override { owner_.Withdrawn(job.handle()); }
+  void JobWithdrawn(const broker::Job& job) override {
+    owner_.Withdrawn(job.handle(), job.cancelled());
+  }
   int Fd() const override { return -1; }
   std::string_view Address() const override { return owner_.host(); }
 

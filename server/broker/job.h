@@ -55,6 +55,8 @@ class Job {
   uint32_t retries() const { return retries_; }
   // `show jobs` IGNORE: cancelled by admin, or a running foreground job whose clients all left.
   bool ignored() const { return cancelled_ || (state_ == State::kRunning && Abandoned()); }
+  // Cancelled by admin `cancel job` (as opposed to abandoned by its last client).
+  bool cancelled() const { return cancelled_; }
   // Some submission for it was background (with a store: once its durable write committed).
   bool background() const { return background_; }
   // Its durable row is committed (`show jobs` QUEUED).
