@@ -25,6 +25,7 @@ SUITES = {
     "durability": (HERE, "test_durability.py"),
     "http": (HERE, "test_http.py"),
     "jenkins": (HERE, "test_jenkins.py"),
+    "jenkins-failures": (HERE, "test_jenkins_failures.py"),
     "interop": (INTEROP, "test_*.py"),
 }
 SKIP_EXIT = 77

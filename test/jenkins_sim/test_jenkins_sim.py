@@ -660,6 +660,19 @@ class FaultTest(SimCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.05)
 
+    def test_refuse_drops_kept_alive_connections(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.sim.port, timeout=5)
+        self.addCleanup(conn.close)
+        h = {"Authorization": basic("gearman", TOKEN)}
+        conn.request("GET", "/api/json", headers=h)
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.sim.refuse(400)  # a controller going down also ends open connections
+        with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+            conn.request("GET", "/api/json", headers=h)
+            conn.getresponse().read()
+
     def test_seeded_probability(self):
         def pattern():
             self.sim.clear_faults()

@@ -21,6 +21,28 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         pass  # resets and client timeouts are expected under fault injection
 
+    # Open connections are tracked so that closing the listener (refuse, restart) also drops
+    # kept-alive connections, as a controller going down does; otherwise a client with a
+    # persistent connection would never notice the refusal.
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self):
+        with self.conns_lock:
+            conns, self.conns = list(self.conns), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class Simulator:
     """One simulated Jenkins controller on a loopback port.
@@ -79,7 +101,15 @@ class Simulator:
         with self._listen_lock:
             if self._server is not None or self.stopping.is_set():
                 return
-            srv = _Server((self.host, self.port), _Handler)
+            srv = _Server((self.host, self.port), _Handler, bind_and_activate=False)
+            srv.conns = set()
+            srv.conns_lock = threading.Lock()
+            try:
+                srv.server_bind()
+                srv.server_activate()
+            except OSError:
+                srv.server_close()
+                raise
             srv.sim = self
             self.port = srv.server_address[1]
             self._server = srv
@@ -93,6 +123,7 @@ class Simulator:
         if srv is not None:
             srv.shutdown()
             srv.server_close()
+            srv.drop_connections()
 
     def stop(self):
         self.stopping.set()
