@@ -312,6 +312,7 @@ void Adapter::Tick() {
     }
   }
   RetryMeta(now);
+  RunEscalations(now);
   ServiceTaints();
   CheckAwaitingClients(now);
   // Jobs arrived for this master while it polled at the idle rate: poll at the busy rate now,

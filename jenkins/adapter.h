@@ -213,7 +213,16 @@ class Adapter final : public PseudoWorkerOwner {
   void RunMeta(MetaRequest request);
   void RetryMeta(int64_t now);
   // Resolves `name`/`number` to a build path (spec §1.7 resolution order); empty if unknown.
-  std::string ResolveBuildPath(const std::string& name, int64_t number) const;
+  // `full_name` (optional) receives the job's fullName.
+  std::string ResolveBuildPath(const std::string& name, int64_t number,
+                               std::string* full_name = nullptr) const;
+  // §1.7: a Pipeline still building stop_escalation_s after `stop` gets `term`, then `kill`.
+  struct Escalation {
+    std::string build_path;
+    int stage = 0;  // 0: term is next, 1: kill is next
+    int64_t due_ms = 0;
+  };
+  void RunEscalations(int64_t now);
   void EndMeta(const std::string& handle, protocol::PacketType type, std::string_view text);
 
   uv_loop_t* loop_;
@@ -264,6 +273,7 @@ class Adapter final : public PseudoWorkerOwner {
   std::map<std::string, std::unique_ptr<Build>> builds_;  // by Gearman handle
   std::vector<std::pair<std::string, bool>> withdrawn_;  // (handle, cancelled), for Round()
   std::vector<MetaRequest> waiting_meta_;                   // for a healthy master
+  std::vector<Escalation> escalations_;
   std::map<std::string, int64_t> last_end_ms_;      // fullName -> when our last build ended
   std::map<std::string, int64_t> dropped_logged_;   // fullName -> last dropped-keys log (P2)
   std::map<std::string, int> external_cancels_;     // handle -> queue items cancelled by others

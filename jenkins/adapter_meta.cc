@@ -103,7 +103,8 @@ void Adapter::RunMeta(MetaRequest request) {
     waiting_meta_.push_back(std::move(request));
     return;
   }
-  const std::string path = ResolveBuildPath(name, number);
+  std::string full_name;
+  const std::string path = ResolveBuildPath(name, number, &full_name);
   if (path.empty()) {
     EndMeta(request.handle, PacketType::kWorkException,
             "Cannot find build " + name + " #" + std::to_string(number));
@@ -135,7 +136,7 @@ void Adapter::RunMeta(MetaRequest request) {
     return;
   }
   // stop: read the build first (§1.7: a finished build fails, an unknown one is an exception).
-  Get(path + ApiJson(kTreeBuild), [this, handle, path, name, number](RestResult&& r) {
+  Get(path + ApiJson(kTreeBuild), [this, handle, path, name, number, full_name](RestResult&& r) {
     if (!r.ok() || r.status() != 200) {
       EndMeta(handle, PacketType::kWorkException,
               r.ok() && r.status() == 404
@@ -153,8 +154,15 @@ void Adapter::RunMeta(MetaRequest request) {
       EndMeta(handle, PacketType::kWorkFail, {});
       return;
     }
-    Post(path + "stop", {}, [this, handle](RestResult&& r) {
+    Post(path + "stop", {}, [this, handle, path, full_name](RestResult&& r) {
       if (r.ok() && (r.status() == 302 || r.status() == 200 || r.status() == 303)) {
+        auto job = job_index_.find(full_name);
+        const bool pipeline = job != job_index_.end() &&
+                              jobs_[job->second].cls.ends_with("WorkflowJob");
+        if (pipeline && settings_.stop_escalation_ms > 0) {
+          escalations_.push_back(
+              {path, 0, clock_.MonotonicMs() + settings_.stop_escalation_ms});
+        }
         EndMeta(handle, PacketType::kWorkComplete, {});
       } else {
         EndMeta(handle, PacketType::kWorkException,
@@ -165,17 +173,24 @@ void Adapter::RunMeta(MetaRequest request) {
   });
 }
 
-std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number) const {
+std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number,
+                                      std::string* full_name) const {
   if (name.empty() || number <= 0) return {};
   const std::string n = std::to_string(number) + "/";
+  std::string ignored;
+  std::string& full = full_name != nullptr ? *full_name : ignored;
   // 1) our own builds on this master.
   for (const auto& [handle, b] : builds_) {
     if (b->number == number && (b->full_name == name || ShortName(*b) == name)) {
+      full = b->full_name;
       return !b->build_path.empty() ? b->build_path : b->job_path + n;
     }
   }
   // 2) a job whose fullName is `name`.
-  if (job_index_.count(name) != 0) return JobPath(name) + n;
+  if (job_index_.count(name) != 0) {
+    full = name;
+    return JobPath(name) + n;
+  }
   // 3) short name, case-insensitive; the first fullName in order (job_index_ is sorted).
   std::string first;
   int matches = 0;
@@ -188,7 +203,38 @@ std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number) c
     RH_LOG(kWarning, "jenkins master=%s: '%s' names %d jobs; using %s", settings_.name.c_str(),
            name.c_str(), matches, first.c_str());
   }
+  full = first;
   return first.empty() ? std::string() : JobPath(first) + n;
+}
+
+void Adapter::RunEscalations(int64_t now) {
+  std::vector<Escalation> due;
+  for (auto it = escalations_.begin(); it != escalations_.end();) {
+    if (it->due_ms <= now) {
+      due.push_back(std::move(*it));
+      it = escalations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (Escalation& e : due) {
+    Get(e.build_path + ApiJson(kTreeBuild), [this, e](RestResult&& r) {
+      if (!r.ok() || r.status() != 200) return;  // gone, or the master is away: give up
+      auto info = ParseBuild(r.body());
+      if (!info.ok() || !info.value().building) return;  // the stop worked
+      const char* action = e.stage == 0 ? "term" : "kill";
+      RH_LOG(kNotice, "jenkins master=%s: %s still building %lld s after stop: %s",
+             settings_.name.c_str(), e.build_path.c_str(),
+             static_cast<long long>(settings_.stop_escalation_ms / 1000), action);
+      Post(e.build_path + action, {}, [](RestResult&&) {});
+      if (e.stage == 0) {
+        Escalation next = e;
+        next.stage = 1;
+        next.due_ms = clock_.MonotonicMs() + settings_.stop_escalation_ms;
+        escalations_.push_back(std::move(next));
+      }
+    });
+  }
 }
 
 }  // namespace roundhouse::jenkins

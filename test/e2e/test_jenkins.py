@@ -839,6 +839,39 @@ class Unroutable(JenkinsTestCase):
         self.assertEqual(self.status().get("build:dj"), (0, 0, 0))
 
 
+
+class PipelineStop(JenkinsTestCase):
+    """§1.7: a Pipeline still building stop_escalation_s after `stop` gets `term`, then `kill`;
+    §1.5: an unpinned flyweight build reports worker <MANAGER>_flyweight and no node."""
+
+    def test_stop_escalates_to_term_then_kill(self):
+        sim = self.start_sim("m1", make_world(
+            [{"name": "n1", "labels": ["lin"], "numExecutors": 1}],
+            [{"name": "pipe", "type": "pipeline", "build": {"duration": None}}],
+            stopLatencyMs=600000))  # this Pipeline ignores stop and term
+        self.start_rh(stop_escalation_s=0.3)
+        self.wait_workers(["build:pipe"])
+        conn = self.client()
+        handle = self.submit(conn, b"build:pipe", uniq().encode())
+        start = json.loads(self.expect(conn, gw.WORK_DATA, handle))
+        self.assertEqual(start["worker"], "m1_flyweight")
+        self.assertNotIn("node_name", start)
+        self.expect(conn, gw.WORK_STATUS, handle)
+        with self.client() as meta:
+            job = meta.request(gw.SUBMIT_JOB, b"stop:m1", uniq().encode(),
+                               json.dumps({"name": "pipe", "number": start["number"]}).encode())
+            self.assertEqual(job.type, gw.JOB_CREATED)
+            self.expect(meta, gw.WORK_COMPLETE, job.payload)
+        base = "/job/pipe/%d/" % start["number"]
+        posted = lambda: [e["path"] for e in sim.requests() if e["method"] == "POST"
+                          and e["path"].startswith(base)]
+        self.wait_until(lambda: posted() == [base + "stop", base + "term", base + "kill"], WAIT,
+                        "stop, term and kill in that order")
+        self.expect(conn, gw.WORK_DATA, handle)
+        done = json.loads(self.expect(conn, gw.WORK_COMPLETE, handle))
+        self.assertEqual(done["result"], "ABORTED")
+
+
 # ------------------------------------------------------------------- journal and restarts (§4.11)
 
 class Journal(JenkinsTestCase):
