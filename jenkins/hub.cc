@@ -8,12 +8,17 @@
 
 namespace roundhouse::jenkins {
 
-Result<std::map<std::string, std::string>> ParseSettingList(std::string_view text) {
+namespace {
+
+// `key=value` items separated by `separator`; empty items are skipped. Duplicate keys are an
+// error when `refuse_duplicates`, else the first stays.
+Result<std::map<std::string, std::string>> SplitKeyValues(std::string_view text, char separator,
+                                                          bool refuse_duplicates) {
   std::map<std::string, std::string> out;
   while (!text.empty()) {
-    const size_t comma = text.find(',');
-    const std::string_view item = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    const size_t end = text.find(separator);
+    const std::string_view item = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
     if (item.empty()) continue;
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0) {
@@ -21,9 +26,17 @@ Result<std::map<std::string, std::string>> ParseSettingList(std::string_view tex
                            "' is not KEY=VALUE");
     }
     auto [it, inserted] = out.emplace(item.substr(0, eq), item.substr(eq + 1));
-    if (!inserted) return Status::Error("key '" + it->first + "' given twice");
+    if (!inserted && refuse_duplicates) {
+      return Status::Error("key '" + it->first + "' given twice");
+    }
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> ParseSettingList(std::string_view text) {
+  return SplitKeyValues(text, ',', /*refuse_duplicates=*/true);
 }
 
 std::string EncodeSettings(const std::map<std::string, std::string>& raw) {
@@ -33,17 +46,7 @@ std::string EncodeSettings(const std::map<std::string, std::string>& raw) {
 }
 
 Result<std::map<std::string, std::string>> DecodeSettings(std::string_view text) {
-  std::map<std::string, std::string> out;
-  while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (line.empty()) continue;
-    const size_t eq = line.find('=');
-    if (eq == std::string_view::npos || eq == 0) return Status::Error("malformed settings line");
-    out.emplace(line.substr(0, eq), line.substr(eq + 1));
-  }
-  return out;
+  return SplitKeyValues(text, '\n', /*refuse_duplicates=*/false);
 }
 
 Hub::Hub(uv_loop_t* loop, broker::Broker& broker, Clock& clock, storage::JobStore* store)

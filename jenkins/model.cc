@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "protocol/http.h"
+
 namespace roundhouse::jenkins {
 namespace {
 
@@ -28,27 +30,9 @@ constexpr unsigned kArgumentFlags = kParseFlags | rapidjson::kParseNumbersAsStri
 // Folders nested deeper than this in an R2 answer are an error (folder_depth is at most 10).
 constexpr int kMaxFolderNesting = 64;
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-// RFC 3986: every byte outside the unreserved set as %XX (upper-case hex).
+// RFC 3986: every byte outside the unreserved set as %XX, as in any path segment or query value.
 std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
+  return protocol::http::PercentEncodePathSegment(text);
 }
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms, no

@@ -206,12 +206,8 @@ Result<std::vector<JournalRow>> SqliteStore::LoadJournal() {
   sqlite3_stmt* r = rows.value().get();
   int rc;
   while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
-    auto text = [&](int col) {
-      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(r, col));
-      return p == nullptr ? std::string()
-                          : std::string(p, static_cast<size_t>(sqlite3_column_bytes(r, col)));
-    };
-    out.push_back(JournalRow{text(0), text(1), text(2)});
+    out.push_back(JournalRow{sql::ColumnBytes(r, 0), sql::ColumnBytes(r, 1),
+                             sql::ColumnBytes(r, 2)});
   }
   if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the jenkins journal");
   return out;
@@ -227,12 +223,7 @@ Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadMaster
   sqlite3_stmt* r = rows.value().get();
   int rc;
   while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
-    auto text = [&](int col) {
-      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(r, col));
-      return p == nullptr ? std::string()
-                          : std::string(p, static_cast<size_t>(sqlite3_column_bytes(r, col)));
-    };
-    out.emplace_back(text(0), text(1));
+    out.emplace_back(sql::ColumnBytes(r, 0), sql::ColumnBytes(r, 1));
   }
   if (rc != SQLITE_DONE) return sql::Error(db, "cannot read jenkins masters");
   return out;
