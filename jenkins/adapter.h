@@ -14,8 +14,14 @@
 //   following (§4.8)   queue item (R7) → started (WORK_DATA + WORK_STATUS) → build (R9) → result
 //                      (final WORK_DATA + WORK_COMPLETE); queue-wait timeout cancels the item and
 //                      puts the Gearman job back invisibly
-//   meta (§1.7, §1.8)  stop:<MANAGER>, set_description:<MANAGER>
-//   cancel (§1.9)      a withdrawn job's queue item is cancelled (W3) or its build stopped (W4)
+//   meta (§1.7, §1.8)  stop:<MANAGER> (with term/kill escalation for Pipelines),
+//                      set_description:<MANAGER>
+//   cancel (§1.9)      a withdrawn job's queue item is cancelled (W3) or its build stopped (W4);
+//                      a job abandoned by its client is kept resume_window_s for it (J8)
+//   failures (§4.9-11) OFFLINE_NODE_WHEN_COMPLETE taints (adapter_offline.cc), grace periods,
+//                      controller restarts, lost nodes, and the journal that lets a restarted
+//                      server re-bind its builds instead of triggering them again
+//                      (adapter_journal.cc)
 //
 // Health (§4.10): masters start SUSPECT; 2 consecutive successful requests make them HEALTHY;
 // `unhealthy_after` consecutive failures (or 401/403 on a read) make them DOWN, which withdraws
@@ -164,11 +170,6 @@ class Adapter final : public PseudoWorkerOwner {
   // Builds of ours holding a reservation on `node` (the O1 check: only the one being triggered).
   int ReservedBuildsOn(const std::string& node) const;
   const Node* FindNode(const std::string& name) const;
-  void Taint(const std::string& node, const std::string& handle);
-  void TakeNodeOffline(const std::string& node);
-  void FinishPending();
-  void ServiceTaints();
-  void UpdateTaints();
   void AbortBuild(Build& build);
   // Admin cancel: W3/W4 at once. Abandoned by its last client: followed on for resume_window_s
   // (J8), so a client resubmitting the same function and unique (which coalesces onto the job)
@@ -192,7 +193,12 @@ class Adapter final : public PseudoWorkerOwner {
   std::string BuiltinName() const;
   bool IsBuiltinNode(const std::string& node) const;
 
-  // (OFFLINE_NODE_WHEN_COMPLETE: adapter_offline.cc)
+  // ---- OFFLINE_NODE_WHEN_COMPLETE (adapter_offline.cc)
+  void Taint(const std::string& node, const std::string& handle);
+  void TakeNodeOffline(const std::string& node);
+  void FinishPending();
+  void ServiceTaints();
+  void UpdateTaints();
 
   // ---- journal (adapter_journal.cc)
   std::string EncodeJournal(const Build& build, JournalState state) const;
