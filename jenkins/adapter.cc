@@ -137,46 +137,36 @@ void Adapter::SetDraining(bool draining) {
 
 void Adapter::Get(std::string path, std::function<void(RestResult&&)> done) {
   ++requests_;
-  std::weak_ptr<bool> alive = alive_;
-  rest_->Get(std::move(path), [this, alive, done = std::move(done)](RestResult&& r) {
-    auto a = alive.lock();
-    if (!a || !*a) return;
-    if (!r.ok() || r.status() >= 500) {
-      ++request_errors_;
-      RequestFailed(r.ok() ? "HTTP " + std::to_string(r.status()) : r.http.error_text, false);
-    } else if (r.status() == 401 || r.status() == 403) {
-      ++request_errors_;
-      RequestFailed("HTTP " + std::to_string(r.status()) + " on a read (check user and token)",
-                    true);
-    } else {
-      RequestSucceeded();
-    }
-    CheckInstance();
-    done(std::move(r));
-  });
+  rest_->Get(std::move(path), Accounted(/*post=*/false, std::move(done)));
 }
 
 void Adapter::Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
                    std::function<void(RestResult&&)> done) {
   ++requests_;
+  rest_->Post(std::move(path), std::move(form), Accounted(/*post=*/true, std::move(done)));
+}
+
+// Wraps a request's callback: nothing runs once the adapter is closing; otherwise the outcome
+// feeds the health state (§4.10) and restart detection before `done` sees it. A 403 on a POST is
+// a missing permission for that action, not a broken master, so only reads count it.
+RestClient::Callback Adapter::Accounted(bool post, std::function<void(RestResult&&)> done) {
   std::weak_ptr<bool> alive = alive_;
-  rest_->Post(std::move(path), std::move(form),
-              [this, alive, done = std::move(done)](RestResult&& r) {
-                auto a = alive.lock();
-                if (!a || !*a) return;
-                if (!r.ok() || r.status() >= 500) {
-                  ++request_errors_;
-                  RequestFailed(
-                      r.ok() ? "HTTP " + std::to_string(r.status()) : r.http.error_text, false);
-                } else if (r.status() == 401) {
-                  ++request_errors_;
-                  RequestFailed("HTTP 401 (bad credentials)", true);
-                } else {
-                  RequestSucceeded();
-                }
-                CheckInstance();
-                done(std::move(r));
-              });
+  return [this, alive, post, done = std::move(done)](RestResult&& r) {
+    auto a = alive.lock();
+    if (!a || !*a) return;
+    const int status = r.status();
+    if (!r.ok() || status >= 500) {
+      ++request_errors_;
+      RequestFailed(r.ok() ? "HTTP " + std::to_string(status) : r.http.error_text, false);
+    } else if (status == 401 || (status == 403 && !post)) {
+      ++request_errors_;
+      RequestFailed("HTTP " + std::to_string(status) + " (check user and token)", true);
+    } else {
+      RequestSucceeded();
+    }
+    CheckInstance();
+    done(std::move(r));
+  };
 }
 
 // §4.10 M3: a new X-Jenkins-Session means the controller restarted. Queue items keep their ids

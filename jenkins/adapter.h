@@ -150,6 +150,7 @@ class Adapter final : public PseudoWorkerOwner {
   void Get(std::string path, std::function<void(RestResult&&)> done);
   void Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
             std::function<void(RestResult&&)> done);
+  RestClient::Callback Accounted(bool post, std::function<void(RestResult&&)> done);
 
   // ---- builds (adapter_builds.cc)
   void Claim(PseudoWorker& worker, const broker::Job& job, Node& node);

@@ -515,7 +515,6 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   b->next_poll_ms = now + (b->start_sent ? b->poll_interval_ms : settings_.poll_queue_item_ms);
   if (!r.ok() || r.status() >= 500) return;
   if (r.status() != 200) {
-    ++b->not_found;
     RH_LOG(kWarning, "jenkins master=%s handle=%s: build %s answered %d", settings_.name.c_str(),
            handle.c_str(), b->url.c_str(), r.status());
     return;
@@ -643,14 +642,19 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
 
 // ---- endings (§1.6)
 
-void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
-  if (b.holder == nullptr) return;
-  std::string payload = b.handle;
-  std::string_view numerator, denominator;
-  if (type != PacketType::kWorkFail) {
+std::string WorkPayload(std::string_view handle, PacketType type, std::string_view body) {
+  std::string payload(handle);
+  if (type != PacketType::kWorkFail) {  // WORK_FAIL carries the handle alone
     payload.push_back('\0');
     payload.append(body);
   }
+  return payload;
+}
+
+void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
+  if (b.holder == nullptr) return;
+  const std::string payload = WorkPayload(b.handle, type, body);
+  std::string_view numerator, denominator;
   if (type == PacketType::kWorkStatus) {
     const size_t nul = body.find('\0');
     numerator = body.substr(0, nul);

@@ -53,6 +53,10 @@ enum class Adapter::BuildState {
 
 const char* BuildStateName(int state);
 
+// The body of a WORK_* packet from a pseudo-worker: "HANDLE\0" + `body` (WORK_STATUS: body is
+// "NUM\0DEN"); WORK_FAIL is the handle alone.
+std::string WorkPayload(std::string_view handle, protocol::PacketType type, std::string_view body);
+
 struct Adapter::Build {
   std::string handle;
   std::string unique;    // as submitted (may be empty)
@@ -95,8 +99,7 @@ struct Adapter::Build {
   std::string url;        // build URL
   std::string build_path;  // relative path of the build
   StartInfo start;
-  int server_errors = 0;  // consecutive 5xx answers to the trigger
-  int not_found = 0;      // consecutive 404s while following
+  int not_found = 0;      // lookups of a vanished queue item (R7 404 → R10), §4.8 Q4
 };
 
 }  // namespace roundhouse::jenkins

@@ -59,12 +59,7 @@ void Adapter::RetryMeta(int64_t now) {
 
 void Adapter::EndMeta(const std::string& handle, PacketType type, std::string_view text) {
   if (manager_ == nullptr) return;
-  std::string payload = handle;
-  if (type != PacketType::kWorkFail) {
-    payload.push_back('\0');
-    payload.append(text);
-  }
-  broker_.Work(*manager_, type, handle, payload);
+  broker_.Work(*manager_, type, handle, WorkPayload(handle, type, text));
 }
 
 void Adapter::RunMeta(MetaRequest request) {
