@@ -1,5 +1,7 @@
-// The writer side of SqliteStore: one connection, its prepared statements, and the commit of
-// one batch of records in one transaction (group commit).
+// The writer side of SqliteStore: one connection, its prepared statements, the index of the job
+// segments (segment_index.h), and the commit of one batch of records in one transaction (group
+// commit): the batch's new jobs become one new segment row (or a few, past kSegmentBytes), its
+// removes set bits in the segments' done bitmaps.
 //
 // Thread-safety: owned and used by the store's writer thread only (constructed on the loop
 // thread before that thread starts).
@@ -15,6 +17,7 @@
 
 #include "protocol/status.h"
 #include "storage/job_store.h"
+#include "storage/segment_index.h"
 #include "storage/sqlite_util.h"
 
 namespace roundhouse::storage {
@@ -48,30 +51,39 @@ using WriteOp = std::variant<JobRecord, RemoveOp, CeilingOp, RowOp>;
 
 class BatchWriter {
  public:
-  // Takes a connection whose schema is current (PrepareSchema ran) and prepares the statements.
+  // Takes a connection whose schema is current (PrepareSchema ran), prepares the statements and
+  // loads the segment index (reads every segment's job ids; a corrupt segment is an error that
+  // names it).
   static Result<BatchWriter> Create(sql::Db db, std::string path);
 
   BatchWriter(BatchWriter&&) = default;
   BatchWriter& operator=(BatchWriter&&) = default;
 
   // Applies `ops` in order in one IMMEDIATE transaction and commits (durable on return, as
-  // synchronous=FULL). An add followed by a remove of the same id in the batch writes neither
-  // row. On failure the transaction is rolled back, nothing of the batch is stored, and the
-  // Status carries SQLite's message; the connection stays usable for later batches.
+  // synchronous=FULL). An add followed by a remove of the same id in the batch writes nothing.
+  // On failure the transaction is rolled back, nothing of the batch is stored (the index is left
+  // as it was), and the Status carries SQLite's message; the connection stays usable.
   Status Commit(const std::vector<WriteOp>& ops);
+
+  const SegmentIndex& index() const { return index_; }
 
  private:
   BatchWriter(sql::Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  Status LoadIndex();
   Status Apply(const std::vector<WriteOp>& ops);
+  // Plans the batch's compaction into delta_: reads each chosen segment, copies its live records.
+  Status PlanCompaction();
+  // Writes delta_'s segment rows and bitmaps.
+  Status WriteSegments();
 
   // Statements are declared after db_ so they are finalized before the connection closes.
   sql::Db db_;
   std::string path_;
-  sql::Stmt begin_, commit_, rollback_, insert_, remove_, ceiling_, put_master_, delete_master_,
-      put_journal_, delete_journal_;
-  // kRowsPerInsert rows per statement: one cursor and one step for many appended rows.
-  sql::Stmt insert_many_;
-  std::vector<const JobRecord*> inserts_;  // Apply's scratch: the adds that are written
+  sql::Stmt begin_, commit_, rollback_, insert_segment_, read_segment_, delete_segment_, put_done_,
+      delete_done_, remove_row_, ceiling_, put_master_, delete_master_, put_journal_,
+      delete_journal_;
+  SegmentIndex index_;
+  SegmentIndex::Delta delta_;  // the batch being committed; applied to index_ after COMMIT
 };
 
 }  // namespace roundhouse::storage

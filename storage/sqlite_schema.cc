@@ -2,6 +2,7 @@
 
 #include <iterator>
 #include <string>
+#include <unordered_map>
 
 #include "storage/sqlite_util.h"
 
@@ -35,6 +36,15 @@ constexpr const char* kMigrations[] = {
     "  handle TEXT NOT NULL,"
     "  entry TEXT NOT NULL,"
     "  PRIMARY KEY(master, handle));",
+    // 2 -> 3: background jobs in segments, one row per group commit (segment_index.h, format in
+    // segment_codec.h), and the bitmaps of their finished jobs. roundhouse_jobs stays: rows
+    // stored before, and jobs imported from gearmand, are replayed and deleted from there.
+    "CREATE TABLE roundhouse_job_segments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  records BLOB NOT NULL);"
+    "CREATE TABLE roundhouse_job_segment_done ("
+    "  segment INTEGER PRIMARY KEY,"
+    "  done BLOB NOT NULL);",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "kSchemaVersion must equal the number of migrations");
@@ -139,6 +149,45 @@ Status PrepareSchema(sqlite3* db, const std::string& path, uint32_t max_page_cou
     return Status::Error(path + ": " + s.message());
   }
   return Migrate(db, path);
+}
+
+Status ScanSegments(sqlite3* db, const std::function<void(const SegmentScan&)>& fn) {
+  std::unordered_map<uint64_t, std::string> done;
+  auto bitmaps = sql::Prepare(db, "SELECT segment, done FROM roundhouse_job_segment_done");
+  if (!bitmaps.ok()) return bitmaps.status();
+  sqlite3_stmt* b = bitmaps.value().get();
+  int rc;
+  while ((rc = sqlite3_step(b)) == SQLITE_ROW) {
+    done[static_cast<uint64_t>(sqlite3_column_int64(b, 0))] = sql::ColumnBytes(b, 1);
+  }
+  if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the job segment bitmaps");
+
+  auto segments = sql::Prepare(db, "SELECT id, records FROM roundhouse_job_segments ORDER BY id");
+  if (!segments.ok()) return segments.status();
+  sqlite3_stmt* r = segments.value().get();
+  SegmentScan scan;
+  while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+    scan.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
+    const void* blob = sqlite3_column_blob(r, 1);
+    scan.blob = blob == nullptr ? std::string_view()
+                                : std::string_view(static_cast<const char*>(blob),
+                                                   static_cast<size_t>(sqlite3_column_bytes(r, 1)));
+    auto bits = done.find(scan.id);
+    scan.done = bits == done.end() ? std::string_view() : std::string_view(bits->second);
+    scan.records.clear();
+    segment::Reader reader(scan.blob);
+    while (!reader.done()) {
+      auto entry = reader.Next();
+      if (!entry.ok()) {
+        return Status::Error("job segment " + std::to_string(scan.id) + " is corrupt: " +
+                             entry.status().message());
+      }
+      scan.records.push_back(entry.value());
+    }
+    fn(scan);
+  }
+  if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the job segments");
+  return Status::Ok();
 }
 
 Result<uint64_t> ReadHandleCeiling(sqlite3* db) {

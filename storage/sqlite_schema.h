@@ -9,8 +9,15 @@
 // `id` is the number in the job's handle, so id order is submission order. Every column is NOT
 // NULL; an empty unique is an empty BLOB and never collides (one row per job).
 //
-// A later version adds the Jenkins journal as migration 1 -> 2; append to the migration table in
-// sqlite_schema.cc and raise kSchemaVersion.
+// Version 2 adds the Jenkins tables (roundhouse_jenkins_masters, roundhouse_jenkins_journal).
+// Version 3 stores new background jobs in segments, one row per group commit:
+//   roundhouse_job_segments(id INTEGER PRIMARY KEY, records BLOB)   format: segment_codec.h
+//   roundhouse_job_segment_done(segment INTEGER PRIMARY KEY, done BLOB)  finished-job bitmaps
+// (why, and how segments are deleted and compacted: segment_index.h). roundhouse_jobs keeps the
+// rows of earlier versions and the jobs imported from gearmand; both tables are replayed.
+//
+// To change the schema, append a migration to the table in sqlite_schema.cc and raise
+// kSchemaVersion.
 //
 // Thread-safety: functions take the connection they use; call them from its owning thread.
 #pragma once
@@ -18,13 +25,17 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "protocol/status.h"
+#include "storage/segment_codec.h"
 
 namespace roundhouse::storage {
 
-inline constexpr int kSchemaVersion = 2;  // 2: the Jenkins tables
+inline constexpr int kSchemaVersion = 3;  // 2: the Jenkins tables; 3: job segments
 inline constexpr char kJobsTable[] = "roundhouse_jobs";
 inline constexpr char kMetaTable[] = "roundhouse_meta";
 
@@ -47,5 +58,23 @@ Result<uint64_t> ReadHandleCeiling(sqlite3* db);
 
 // SQL that raises the persisted handle ceiling to ?1 and never lowers it.
 extern const char kRaiseCeilingSql[];
+
+// One stored job segment as ScanSegments hands it over: its records (bytes pointing into `blob`)
+// and its finished-job bitmap (bit i = record i removed; shorter than needed reads as zeros).
+// Valid during the callback only.
+struct SegmentScan {
+  uint64_t id = 0;
+  std::string_view blob;
+  std::string_view done;
+  std::vector<segment::Reader::Entry> records;
+
+  bool finished(size_t slot) const {
+    return slot / 8 < done.size() && (static_cast<uint8_t>(done[slot / 8]) >> (slot % 8) & 1) != 0;
+  }
+};
+
+// Calls `fn` for every job segment in id order, inside the caller's transaction. A segment that
+// does not parse is an error naming it ("job segment N is corrupt: ...").
+Status ScanSegments(sqlite3* db, const std::function<void(const SegmentScan&)>& fn);
 
 }  // namespace roundhouse::storage

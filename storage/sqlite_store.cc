@@ -7,10 +7,13 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "server/base/log.h"
 #include "storage/gearmand_import.h"
+#include "storage/segment_codec.h"
 #include "storage/sqlite_schema.h"
 #include "storage/sqlite_util.h"
 
@@ -22,6 +25,44 @@ std::string DefaultHandlePrefix() {
   struct utsname name {};
   std::string node = uname(&name) == 0 ? name.nodename : "localhost";
   return "H:" + node.substr(0, 40);
+}
+
+// The live records of every job segment, for replay: the blobs in memory and the place of each
+// live record, sorted by job id (compaction moves old records into new segments).
+struct LiveSegments {
+  struct Place {
+    uint64_t id;
+    uint64_t segment;
+    size_t blob;
+    size_t offset;
+    size_t size;
+  };
+  std::vector<std::string> blobs;
+  std::vector<Place> places;
+};
+
+Result<LiveSegments> ReadSegments(sqlite3* db) {
+  LiveSegments out;
+  bool sorted = true;
+  const Status status = ScanSegments(db, [&](const SegmentScan& scan) {
+    bool kept = false;  // the blob is copied once it holds a live record
+    for (size_t slot = 0; slot < scan.records.size(); ++slot) {
+      if (scan.finished(slot)) continue;
+      if (!kept) out.blobs.emplace_back(scan.blob);
+      kept = true;
+      const segment::Reader::Entry& entry = scan.records[slot];
+      if (!out.places.empty() && entry.id <= out.places.back().id) sorted = false;
+      out.places.push_back(LiveSegments::Place{
+          entry.id, scan.id, out.blobs.size() - 1,
+          static_cast<size_t>(entry.bytes.data() - scan.blob.data()), entry.bytes.size()});
+    }
+  });
+  if (!status.ok()) return status;
+  if (!sorted) {
+    std::sort(out.places.begin(), out.places.end(),
+              [](const LiveSegments::Place& a, const LiveSegments::Place& b) { return a.id < b.id; });
+  }
+  return out;
 }
 
 void FreeAsync(uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); }
@@ -94,36 +135,59 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
            static_cast<unsigned long long>(info.imported), import.table.c_str());
   }
 
-  // One read transaction, so the ceiling and the rows are one snapshot.
+  // One read transaction, so the ceiling and the jobs are one snapshot.
   if (Status s = sql::Exec(db, "BEGIN"); !s.ok()) return s;
   auto ceiling = ReadHandleCeiling(db);
   if (!ceiling.ok()) return ceiling.status();
+  auto segments = ReadSegments(db);
+  if (!segments.ok()) return Status::Error(options_.path + ": " + segments.status().message());
   auto rows = sql::Prepare(db,
                            "SELECT id, handle, function, unique_key, reducer, data, priority, "
                            "when_to_run FROM roundhouse_jobs ORDER BY id");
   if (!rows.ok()) return rows.status();
   sqlite3_stmt* r = rows.value().get();
-  uint64_t last_id = 0;
-  int rc;
-  while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
+  // Two sorted streams, the rows and the segments' live records, merged by id (FIFO per
+  // priority, as submitted).
+  const LiveSegments& live = segments.value();
+  size_t next_place = 0;
+  uint64_t max_id = 0;
+  int rc = sqlite3_step(r);
+  for (;;) {
+    const bool have_row = rc == SQLITE_ROW;
+    const bool have_place = next_place < live.places.size();
+    if (!have_row && !have_place) break;
     JobRecord rec;
-    rec.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
-    rec.handle = sql::ColumnBytes(r, 1);
-    rec.function = sql::ColumnBytes(r, 2);
-    rec.unique = sql::ColumnBytes(r, 3);
-    rec.reducer = sql::ColumnBytes(r, 4);
-    rec.data = sql::ColumnBytes(r, 5);
-    const int64_t priority = sqlite3_column_int64(r, 6);
-    rec.priority = priority >= 0 && priority <= 2 ? static_cast<uint8_t>(priority) : 1;
-    rec.when = sqlite3_column_int64(r, 7);
-    last_id = rec.id;
+    if (have_place &&
+        (!have_row || live.places[next_place].id <
+                          static_cast<uint64_t>(sqlite3_column_int64(r, 0)))) {
+      const LiveSegments::Place& place = live.places[next_place++];
+      const std::string& blob = live.blobs[place.blob];
+      if (Status s = segment::DecodeRecord(std::string_view(blob).substr(place.offset, place.size),
+                                           &rec);
+          !s.ok()) {
+        return Status::Error(options_.path + ": job segment " + std::to_string(place.segment) +
+                             " is corrupt: " + s.message());
+      }
+    } else {
+      rec.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
+      rec.handle = sql::ColumnBytes(r, 1);
+      rec.function = sql::ColumnBytes(r, 2);
+      rec.unique = sql::ColumnBytes(r, 3);
+      rec.reducer = sql::ColumnBytes(r, 4);
+      rec.data = sql::ColumnBytes(r, 5);
+      const int64_t priority = sqlite3_column_int64(r, 6);
+      rec.priority = priority >= 0 && priority <= 2 ? static_cast<uint8_t>(priority) : 1;
+      rec.when = sqlite3_column_int64(r, 7);
+      rc = sqlite3_step(r);
+    }
+    max_id = std::max(max_id, rec.id);
     sink(std::move(rec));
     ++info.jobs;
   }
   if (rc != SQLITE_DONE) return sql::Error(db, "replay of " + options_.path + " failed");
   rows.value().reset();
   if (Status s = sql::Exec(db, "COMMIT"); !s.ok()) return s;
-  info.handle_ceiling = std::max(ceiling.value(), info.jobs != 0 ? last_id + 1 : 0);
+  info.handle_ceiling = std::max(ceiling.value(), info.jobs != 0 ? max_id + 1 : 0);
   return info;
 }
 

@@ -5,7 +5,8 @@
 // (a mutex-guarded hand-off queue: the only thing the two threads share); the writer takes
 // everything pending, commits it in one transaction (WAL, synchronous=FULL: durable when the
 // commit returns) and posts the outcome back through a uv_async_t. While one commit is in flight
-// new records accumulate and go into the next (group commit). The loop-side async callback runs
+// new records accumulate and go into the next (group commit). A commit's new jobs are stored as
+// one job segment row (segment_index.h). The loop-side async callback runs
 // the `done` callbacks in Add order; the callbacks never leave the loop thread.
 //
 // The hand-off happens in a uv_idle_t callback, not inside Add: everything queued during one
@@ -67,7 +68,9 @@ class SqliteStore final : public JobStore {
   // Imports the gearmand table (SqliteOptions::import_table) with `options`, then calls `sink`
   // for every stored job in id order (FIFO per priority). Uses its own connection, so it may run
   // while the writer is idle; call it before any Add (records still queued are not seen).
-  // ReplayInfo::handle_ceiling is above every stored id and the persisted ceiling.
+  // ReplayInfo::handle_ceiling is above every stored id and the persisted ceiling. Holds the
+  // stored segments in memory while it runs (about the size of the stored jobs), to hand the
+  // jobs over in id order even after compaction moved old ones into newer segments.
   Result<ReplayInfo> Replay(const ReplayOptions& options,
                             const std::function<void(JobRecord&&)>& sink) override;
   Result<ReplayInfo> Replay(const std::function<void(JobRecord&&)>& sink) override;

@@ -769,14 +769,19 @@ class UnusableDatabase(DurableTestCase):
         h = self.submit(self.connect(server), gw.SUBMIT_JOB_BG, b"f", b"keep", b"x")
         self.stop(server)
         conn = sqlite3.connect(self.db)
+        ours = conn.execute(
+            "SELECT value FROM roundhouse_meta WHERE key = 'schema_version'").fetchone()[0]
         conn.execute("UPDATE roundhouse_meta SET value = 99 WHERE key = 'schema_version'")
         conn.commit()
         conn.close()
         self.assertRefusedAndUntouched(self.db, "schema version 99", "newer")
-        conn = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
-        rows = conn.execute("SELECT handle FROM roundhouse_jobs").fetchall()
+        # Back to our version: the job is still there.
+        conn = sqlite3.connect(self.db)
+        conn.execute("UPDATE roundhouse_meta SET value = ? WHERE key = 'schema_version'", (ours,))
+        conn.commit()
         conn.close()
-        self.assertEqual(rows, [(h.decode(),)])
+        server = self.start_durable()
+        self.assertEqual(self.show_jobs(server), [h])
 
     def test_database_on_read_only_filesystem_is_refused_and_unchanged(self):
         mount = mount_tmpfs(self, "4m")

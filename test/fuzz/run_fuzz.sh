@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs fuzz_frames and fuzz_http (half the time each) on scratch copies of their seed corpora
+# Runs fuzz_frames, fuzz_http and fuzz_segment (a third of the time each) on scratch copies of
+# their seed corpora
 # (the tree's seeds are never written to). Exits non-zero if a fuzzer finds a crash or an
 # invariant failure; the reproducer is kept in BUILD_DIR/fuzz-artifacts/.
 #
@@ -12,16 +13,16 @@ if [ $# -ne 2 ]; then
 fi
 build_dir=$1
 duration=$2
-# Each target gets half the time, on its own seed directory.
-half=$((duration / 2))
-if [ "$half" -lt 1 ]; then half=1; fi
+# Each target gets a third of the time, on its own seed directory.
+share=$((duration / 3))
+if [ "$share" -lt 1 ]; then share=1; fi
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 status=0
-for target in frames http; do
+for target in frames http segment; do
   fuzzer="$build_dir/test/fuzz/fuzz_$target"
   seeds="$(cd "$(dirname "$0")" && pwd)/seeds/$target"
   if [ ! -x "$fuzzer" ]; then
@@ -31,7 +32,7 @@ for target in frames http; do
   mkdir "$work/$target"
   cp "$seeds"/* "$work/$target/"
   rc=0
-  "$fuzzer" -max_total_time="$half" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
+  "$fuzzer" -max_total_time="$share" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/$target" || rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "fuzz_$target failed (exit $rc); reproducer in $artifacts/" >&2

@@ -47,8 +47,7 @@ TEST_CASE("store reopens its own file without migrating again", "[storage]") {
                [](const Status& s) { CHECK(s.ok()); });
     loop.Run();
   }
-  RawDb raw(path);
-  CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 3);
+  CHECK(testing::StoredIds(path) == "1,2,3");
 }
 
 TEST_CASE("store adds its tables beside a gearmand table and leaves that table", "[storage]") {

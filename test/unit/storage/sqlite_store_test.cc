@@ -257,8 +257,9 @@ TEST_CASE("store Close commits what is queued and runs the owed callbacks", "[st
     CHECK(ok == 100);
     store->Close();  // twice is fine
   }                  // the loop then frees the async handle; ~Loop checks nothing leaked
-  RawDb raw(path);
-  CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 100);
+  std::string expected;
+  for (int id = 1; id <= 100; ++id) expected += (id == 1 ? "" : ",") + std::to_string(id);
+  CHECK(testing::StoredIds(path) == expected);
 }
 
 TEST_CASE("store may be closed from inside a done callback", "[storage]") {
@@ -361,10 +362,7 @@ TEST_CASE("store fails every add of a batch that cannot commit and stores none o
   loop.Run();
   CHECK(after.status.ok());
 
-  RawDb raw(path);
-  CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs WHERE id IN (3, 4)") == 0);
-  CHECK(raw.Text("SELECT group_concat(id) FROM (SELECT id FROM roundhouse_jobs ORDER BY id)") ==
-        "1,2,5");
+  CHECK(testing::StoredIds(path) == "1,2,5");
 }
 
 TEST_CASE("store retries removes of a failed batch with the next one", "[storage]") {
@@ -391,11 +389,156 @@ TEST_CASE("store retries removes of a failed batch with the next one", "[storage
   AddAndRecord(*store, Record(4, "fn", "ok"), &next);
   loop.Run();
   CHECK(next.status.ok());
+  CHECK(testing::StoredIds(path) == "2,4");
   RawDb raw(path);
-  CHECK(raw.Text("SELECT group_concat(id) FROM (SELECT id FROM roundhouse_jobs ORDER BY id)") ==
-        "2,4");
   CHECK(raw.Int("SELECT value FROM roundhouse_meta WHERE key = 'handle_ceiling'") == 200);
 }
 
 }  // namespace
+// ---- job segments (schema v3, segment_index.h)
+
+// Adds ids [first, last] in one batch and runs until they are committed.
+void AddBatch(Loop& loop, SqliteStore& store, uint64_t first, uint64_t last) {
+  for (uint64_t id = first; id <= last; ++id) {
+    store.Add(Record(id, "fn", "job " + std::to_string(id)), [](const Status& s) {
+      CHECK(s.ok());
+    });
+  }
+  loop.Run();
+}
+
+void RemoveRange(Loop& loop, SqliteStore& store, uint64_t first, uint64_t last) {
+  for (uint64_t id = first; id <= last; ++id) store.Remove(id);
+  // Removes have no callback: one more add carries them into a commit we can wait for.
+  loop.RunOnce();
+}
+
+std::string Ids(uint64_t first, uint64_t last) {
+  std::string out;
+  for (uint64_t id = first; id <= last; ++id) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+TEST_CASE("store writes one segment row per commit and deletes it with its last job",
+          "[storage][segment]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  Loop loop;
+  auto store = OpenStore(loop, path);
+  AddBatch(loop, *store, 1, 100);
+  RawDb raw(path);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments") == 1);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 0);
+
+  RemoveRange(loop, *store, 1, 60);
+  AddBatch(loop, *store, 101, 101);  // its commit carries the removes
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments") == 2);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segment_done") == 1);
+  CHECK(testing::StoredIds(path) == Ids(61, 101));
+
+  RemoveRange(loop, *store, 61, 101);
+  AddBatch(loop, *store, 102, 102);
+  CHECK(testing::StoredIds(path) == "102");
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments") == 1);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segment_done") == 0);
+}
+
+TEST_CASE("store compacts a segment down to a quarter, and replay keeps id order",
+          "[storage][segment]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  {
+    Loop loop;
+    auto store = OpenStore(loop, path);
+    AddBatch(loop, *store, 1, 100);    // segment 1
+    AddBatch(loop, *store, 200, 200);  // segment 2: a later id
+    RemoveRange(loop, *store, 1, 74);  // 26 of 100 left: not yet sparse
+    AddBatch(loop, *store, 201, 201);
+    RawDb raw(path);
+    CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments WHERE id = 1") == 1);
+    RemoveRange(loop, *store, 75, 75);  // 25 of 100: copied into the next segment
+    AddBatch(loop, *store, 202, 202);
+    CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments WHERE id = 1") == 0);
+    CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segment_done WHERE segment = 1") == 0);
+    // Jobs 76..100 now sit in a segment after the one holding 200: replay sorts them back.
+    CHECK(testing::StoredIds(path) == Ids(76, 100) + ",200,201,202");
+    // The moved jobs are still removable where they now live.
+    RemoveRange(loop, *store, 76, 99);
+    AddBatch(loop, *store, 203, 203);
+    store->Close();
+  }
+  CHECK(testing::StoredIds(path) == "100,200,201,202,203");
+  // A restart reloads the index: removes keep working on the reopened store.
+  Loop loop;
+  auto store = OpenStore(loop, path);
+  (void)ReplayAll(*store);
+  RemoveRange(loop, *store, 100, 100);
+  RemoveRange(loop, *store, 201, 201);
+  AddBatch(loop, *store, 204, 204);
+  store->Close();
+  CHECK(testing::StoredIds(path) == "200,202,203,204");
+}
+
+TEST_CASE("store replays rows of a schema-2 file with its segments and deletes them by row",
+          "[storage][segment]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  {
+    RawDb raw(path);
+    raw.Exec("PRAGMA journal_mode = WAL");
+    raw.Exec(
+        "CREATE TABLE roundhouse_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+        "CREATE TABLE roundhouse_jobs (id INTEGER PRIMARY KEY, handle TEXT NOT NULL,"
+        " function BLOB NOT NULL, unique_key BLOB NOT NULL, priority INTEGER NOT NULL,"
+        " when_to_run INTEGER NOT NULL, reducer BLOB NOT NULL, data BLOB NOT NULL);"
+        "CREATE TABLE roundhouse_jenkins_masters (name TEXT PRIMARY KEY NOT NULL,"
+        " settings TEXT NOT NULL);"
+        "CREATE TABLE roundhouse_jenkins_journal (master TEXT NOT NULL, handle TEXT NOT NULL,"
+        " entry TEXT NOT NULL, PRIMARY KEY(master, handle));"
+        "INSERT INTO roundhouse_meta VALUES('schema_version', 2);"
+        "INSERT INTO roundhouse_jobs VALUES(3, 'H:old:3', 'fn', '', 1, 0, '', 'three');"
+        "INSERT INTO roundhouse_jobs VALUES(9, 'H:old:9', 'fn', 'u', 0, 0, '', 'nine');");
+  }
+  Loop loop;
+  auto store = OpenStore(loop, path);
+  {
+    RawDb raw(path);
+    CHECK(raw.Int("SELECT value FROM roundhouse_meta WHERE key = 'schema_version'") ==
+          kSchemaVersion);
+  }
+  auto replayed = ReplayAll(*store);
+  REQUIRE(replayed.size() == 2);
+  CHECK(replayed[1].data == "nine");
+  CHECK(replayed[1].priority == 0);
+  AddBatch(loop, *store, 5, 5);  // between the two old rows
+  CHECK(testing::StoredIds(path) == "3,5,9");
+  RemoveRange(loop, *store, 3, 3);
+  AddBatch(loop, *store, 10, 10);
+  RawDb raw(path);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_jobs") == 1);
+  CHECK(testing::StoredIds(path) == "5,9,10");
+}
+
+TEST_CASE("store refuses to open a file with a corrupt segment, naming it", "[storage][segment]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  {
+    Loop loop;
+    auto store = OpenStore(loop, path);
+    AddBatch(loop, *store, 1, 3);
+    store->Close();
+  }
+  {
+    RawDb raw(path);
+    raw.Exec("INSERT INTO roundhouse_job_segments(id, records) VALUES(7, x'ff01')");
+  }
+  Loop loop;
+  SqliteOptions options;
+  options.path = path;
+  auto store = SqliteStore::Open(loop.get(), options);
+  REQUIRE_FALSE(store.ok());
+  CHECK_THAT(store.status().message(), Catch::Contains("job segment 7 is corrupt"));
+  CHECK_THAT(store.status().message(), Catch::Contains(path));
+}
+
 }  // namespace roundhouse::storage

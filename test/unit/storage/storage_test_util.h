@@ -156,6 +156,26 @@ inline std::unique_ptr<SqliteStore> OpenStore(Loop& loop, const std::string& pat
   return std::move(store).value();
 }
 
+// The ids of the jobs stored in `path`, in replay order, as "1,2,5": what a restart would bring
+// back, whichever table holds them (segments or roundhouse_jobs rows). Imports nothing.
+inline std::string StoredIds(const std::string& path) {
+  Loop loop;
+  SqliteOptions options;
+  options.path = path;
+  options.import_table.clear();
+  auto store = SqliteStore::Open(loop.get(), options);
+  INFO(store.status().message());
+  REQUIRE(store.ok());
+  std::string ids;
+  auto replayed = store.value()->Replay([&](JobRecord&& rec) {
+    ids += (ids.empty() ? "" : ",") + std::to_string(rec.id);
+  });
+  INFO(replayed.status().message());
+  REQUIRE(replayed.ok());
+  store.value()->Close();
+  return ids;
+}
+
 // Adds `rec` and records the Status its callback receives.
 struct Outcome {
   bool called = false;
