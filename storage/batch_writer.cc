@@ -66,6 +66,7 @@ Status BatchWriter::LoadIndex() {
     for (const auto& entry : scan.records) ids.push_back(entry.id);
     index_.Load(scan.id, std::move(ids), scan.blob.size(),
                 std::vector<uint8_t>(scan.done.begin(), scan.done.end()));
+    return Status::Ok();
   });
   (void)sql::Exec(db, "COMMIT");
   if (!status.ok()) return Status::Error(path_ + ": " + status.message());
@@ -152,7 +153,8 @@ Status BatchWriter::PlanCompaction() {
         status = Status::Error("job segment " + std::to_string(id) + " changed or is corrupt");
         break;
       }
-      if (!state->is_done(slot)) index_.PlanAppend(entry.value().id, &delta_)->append(entry.value().bytes);
+      if (!state->is_done(slot))
+        index_.PlanAppend(entry.value().id, &delta_)->append(entry.value().bytes);
     }
     sqlite3_reset(r);
     if (!status.ok()) return status;
@@ -184,14 +186,14 @@ Status BatchWriter::WriteSegments() {
       continue;
     }
     // A compacted segment is gone already; the bitmap of a live one is replaced.
-    if (std::find(delta_.compacted.begin(), delta_.compacted.end(), id) !=
-        delta_.compacted.end()) {
+    if (std::find(delta_.compacted.begin(), delta_.compacted.end(), id) != delta_.compacted.end()) {
       continue;
     }
     sqlite3_stmt* s = put_done_.get();
     sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id));
-    sql::BindBlob(s, 2, std::string_view(reinterpret_cast<const char*>(state.done.data()),
-                                         state.done.size()));
+    sql::BindBlob(
+        s, 2,
+        std::string_view(reinterpret_cast<const char*>(state.done.data()), state.done.size()));
     if (Status st = sql::StepDone(db, s, "cannot mark jobs finished"); !st.ok()) return st;
   }
   return Status::Ok();

@@ -58,8 +58,8 @@ size_t StringSize(const std::string& s) { return VarintSize(s.size()) + s.size()
 void AppendRecord(const JobRecord& rec, std::string* out) {
   const uint64_t when = ZigZag(rec.when);
   const size_t body = VarintSize(rec.id) + 1 + VarintSize(when) + StringSize(rec.handle) +
-                      StringSize(rec.function) + StringSize(rec.unique) +
-                      StringSize(rec.reducer) + StringSize(rec.data);
+                      StringSize(rec.function) + StringSize(rec.unique) + StringSize(rec.reducer) +
+                      StringSize(rec.data);
   out->reserve(out->size() + VarintSize(body) + body);
   AppendVarint(body, out);
   AppendVarint(rec.id, out);

@@ -51,9 +51,9 @@ class SegmentIndex {
     uint32_t slot = 0;
   };
   struct Segment {
-    uint32_t slots = 0;  // records in the blob
-    uint32_t live = 0;   // records not removed
-    size_t bytes = 0;    // blob size
+    uint32_t slots = 0;         // records in the blob
+    uint32_t live = 0;          // records not removed
+    size_t bytes = 0;           // blob size
     std::vector<uint8_t> done;  // bitmap, (slots + 7) / 8 bytes
 
     bool is_done(uint32_t slot) const { return (done[slot / 8] >> (slot % 8) & 1) != 0; }

@@ -151,7 +151,7 @@ Status PrepareSchema(sqlite3* db, const std::string& path, uint32_t max_page_cou
   return Migrate(db, path);
 }
 
-Status ScanSegments(sqlite3* db, const std::function<void(const SegmentScan&)>& fn) {
+Status ScanSegments(sqlite3* db, const std::function<Status(const SegmentScan&)>& fn) {
   std::unordered_map<uint64_t, std::string> done;
   auto bitmaps = sql::Prepare(db, "SELECT segment, done FROM roundhouse_job_segment_done");
   if (!bitmaps.ok()) return bitmaps.status();
@@ -179,12 +179,12 @@ Status ScanSegments(sqlite3* db, const std::function<void(const SegmentScan&)>& 
     while (!reader.done()) {
       auto entry = reader.Next();
       if (!entry.ok()) {
-        return Status::Error("job segment " + std::to_string(scan.id) + " is corrupt: " +
-                             entry.status().message());
+        return Status::Error("job segment " + std::to_string(scan.id) +
+                             " is corrupt: " + entry.status().message());
       }
       scan.records.push_back(entry.value());
     }
-    fn(scan);
+    if (Status s = fn(scan); !s.ok()) return s;
   }
   if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the job segments");
   return Status::Ok();

@@ -73,8 +73,9 @@ struct SegmentScan {
   }
 };
 
-// Calls `fn` for every job segment in id order, inside the caller's transaction. A segment that
-// does not parse is an error naming it ("job segment N is corrupt: ...").
-Status ScanSegments(sqlite3* db, const std::function<void(const SegmentScan&)>& fn);
+// Calls `fn` for every job segment in id order, inside the caller's transaction, and stops at
+// the first error it returns. A segment that does not parse is an error naming it ("job segment
+// N is corrupt: ...").
+Status ScanSegments(sqlite3* db, const std::function<Status(const SegmentScan&)>& fn);
 
 }  // namespace roundhouse::storage

@@ -27,42 +27,28 @@ std::string DefaultHandlePrefix() {
   return "H:" + node.substr(0, 40);
 }
 
-// The live records of every job segment, for replay: the blobs in memory and the place of each
-// live record, sorted by job id (compaction moves old records into new segments).
-struct LiveSegments {
-  struct Place {
-    uint64_t id;
-    uint64_t segment;
-    size_t blob;
-    size_t offset;
-    size_t size;
-  };
-  std::vector<std::string> blobs;
-  std::vector<Place> places;
-};
-
-Result<LiveSegments> ReadSegments(sqlite3* db) {
-  LiveSegments out;
-  bool sorted = true;
-  const Status status = ScanSegments(db, [&](const SegmentScan& scan) {
-    bool kept = false;  // the blob is copied once it holds a live record
+// Calls `fn(segment, entry, in_order)` for every live (not removed) record of every job segment,
+// in segment order. `in_order` is false for a record whose id is below one already seen: one
+// that compaction moved into a newer segment. The same snapshot always gives the same answer.
+Status ScanLiveRecords(
+    sqlite3* db, const std::function<Status(uint64_t, const segment::Reader::Entry&, bool)>& fn) {
+  uint64_t highest = 0;
+  return ScanSegments(db, [&](const SegmentScan& scan) {
     for (size_t slot = 0; slot < scan.records.size(); ++slot) {
       if (scan.finished(slot)) continue;
-      if (!kept) out.blobs.emplace_back(scan.blob);
-      kept = true;
       const segment::Reader::Entry& entry = scan.records[slot];
-      if (!out.places.empty() && entry.id <= out.places.back().id) sorted = false;
-      out.places.push_back(LiveSegments::Place{
-          entry.id, scan.id, out.blobs.size() - 1,
-          static_cast<size_t>(entry.bytes.data() - scan.blob.data()), entry.bytes.size()});
+      const bool in_order = entry.id > highest;
+      if (in_order) highest = entry.id;
+      if (Status s = fn(scan.id, entry, in_order); !s.ok()) return s;
     }
+    return Status::Ok();
   });
-  if (!status.ok()) return status;
-  if (!sorted) {
-    std::sort(out.places.begin(), out.places.end(),
-              [](const LiveSegments::Place& a, const LiveSegments::Place& b) { return a.id < b.id; });
-  }
-  return out;
+}
+
+Status DecodeSegmentRecord(uint64_t segment, const segment::Reader::Entry& entry, JobRecord* rec) {
+  Status s = segment::DecodeRecord(entry.bytes, rec);
+  if (s.ok()) return s;
+  return Status::Error("job segment " + std::to_string(segment) + " is corrupt: " + s.message());
 }
 
 void FreeAsync(uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); }
@@ -139,36 +125,47 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
   if (Status s = sql::Exec(db, "BEGIN"); !s.ok()) return s;
   auto ceiling = ReadHandleCeiling(db);
   if (!ceiling.ok()) return ceiling.status();
-  auto segments = ReadSegments(db);
-  if (!segments.ok()) return Status::Error(options_.path + ": " + segments.status().message());
+
+  // Jobs go to `sink` in id order (FIFO per priority, as submitted), merged from three sorted
+  // sources: the rows of roundhouse_jobs, the segment records in segment order, and the records
+  // compaction moved out of that order. Only the last are held in memory (first pass); the rest
+  // stream (second pass).
+  std::vector<JobRecord> moved;
+  Status status = ScanLiveRecords(
+      db, [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
+        if (in_order) return Status::Ok();
+        return DecodeSegmentRecord(segment, entry, &moved.emplace_back());
+      });
+  if (!status.ok()) return Status::Error(options_.path + ": " + status.message());
+  std::sort(moved.begin(), moved.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.id < b.id; });
+
   auto rows = sql::Prepare(db,
                            "SELECT id, handle, function, unique_key, reducer, data, priority, "
                            "when_to_run FROM roundhouse_jobs ORDER BY id");
   if (!rows.ok()) return rows.status();
   sqlite3_stmt* r = rows.value().get();
-  // Two sorted streams, the rows and the segments' live records, merged by id (FIFO per
-  // priority, as submitted).
-  const LiveSegments& live = segments.value();
-  size_t next_place = 0;
-  uint64_t max_id = 0;
   int rc = sqlite3_step(r);
-  for (;;) {
-    const bool have_row = rc == SQLITE_ROW;
-    const bool have_place = next_place < live.places.size();
-    if (!have_row && !have_place) break;
-    JobRecord rec;
-    if (have_place &&
-        (!have_row || live.places[next_place].id <
-                          static_cast<uint64_t>(sqlite3_column_int64(r, 0)))) {
-      const LiveSegments::Place& place = live.places[next_place++];
-      const std::string& blob = live.blobs[place.blob];
-      if (Status s = segment::DecodeRecord(std::string_view(blob).substr(place.offset, place.size),
-                                           &rec);
-          !s.ok()) {
-        return Status::Error(options_.path + ": job segment " + std::to_string(place.segment) +
-                             " is corrupt: " + s.message());
+  size_t next_moved = 0;
+  uint64_t max_id = 0;
+  auto emit = [&](JobRecord&& rec) {
+    max_id = std::max(max_id, rec.id);
+    ++info.jobs;
+    sink(std::move(rec));
+  };
+  // Emits the rows and moved records with ids below `id`, in id order.
+  auto emit_below = [&](uint64_t id) {
+    for (;;) {
+      const bool have_row =
+          rc == SQLITE_ROW && static_cast<uint64_t>(sqlite3_column_int64(r, 0)) < id;
+      const bool have_moved = next_moved < moved.size() && moved[next_moved].id < id;
+      if (!have_row && !have_moved) return;
+      if (have_moved &&
+          (!have_row || moved[next_moved].id < static_cast<uint64_t>(sqlite3_column_int64(r, 0)))) {
+        emit(std::move(moved[next_moved++]));
+        continue;
       }
-    } else {
+      JobRecord rec;
       rec.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
       rec.handle = sql::ColumnBytes(r, 1);
       rec.function = sql::ColumnBytes(r, 2);
@@ -179,11 +176,20 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
       rec.priority = priority >= 0 && priority <= 2 ? static_cast<uint8_t>(priority) : 1;
       rec.when = sqlite3_column_int64(r, 7);
       rc = sqlite3_step(r);
+      emit(std::move(rec));
     }
-    max_id = std::max(max_id, rec.id);
-    sink(std::move(rec));
-    ++info.jobs;
-  }
+  };
+  status = ScanLiveRecords(
+      db, [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
+        if (!in_order) return Status::Ok();  // emitted from `moved`
+        emit_below(entry.id);
+        JobRecord rec;
+        if (Status s = DecodeSegmentRecord(segment, entry, &rec); !s.ok()) return s;
+        emit(std::move(rec));
+        return Status::Ok();
+      });
+  if (!status.ok()) return Status::Error(options_.path + ": " + status.message());
+  emit_below(std::numeric_limits<uint64_t>::max());
   if (rc != SQLITE_DONE) return sql::Error(db, "replay of " + options_.path + " failed");
   rows.value().reset();
   if (Status s = sql::Exec(db, "COMMIT"); !s.ok()) return s;
@@ -270,8 +276,8 @@ Result<std::vector<JournalRow>> SqliteStore::LoadJournal() {
   sqlite3_stmt* r = rows.value().get();
   int rc;
   while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
-    out.push_back(JournalRow{sql::ColumnBytes(r, 0), sql::ColumnBytes(r, 1),
-                             sql::ColumnBytes(r, 2)});
+    out.push_back(
+        JournalRow{sql::ColumnBytes(r, 0), sql::ColumnBytes(r, 1), sql::ColumnBytes(r, 2)});
   }
   if (rc != SQLITE_DONE) return sql::Error(db, "cannot read the jenkins journal");
   return out;
@@ -281,7 +287,8 @@ Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadMaster
   auto opened = sql::OpenDb(options_.path, options_.busy_timeout_ms);
   if (!opened.ok()) return opened.status();
   sqlite3* db = opened.value().get();
-  auto rows = sql::Prepare(db, "SELECT name, settings FROM roundhouse_jenkins_masters ORDER BY name");
+  auto rows =
+      sql::Prepare(db, "SELECT name, settings FROM roundhouse_jenkins_masters ORDER BY name");
   if (!rows.ok()) return rows.status();
   std::vector<std::pair<std::string, std::string>> out;
   sqlite3_stmt* r = rows.value().get();

@@ -22,9 +22,8 @@ void Require(bool ok, const char* what) {
 }
 
 bool Same(const JobRecord& a, const JobRecord& b) {
-  return a.id == b.id && a.handle == b.handle && a.function == b.function &&
-         a.unique == b.unique && a.reducer == b.reducer && a.data == b.data &&
-         a.priority == b.priority && a.when == b.when;
+  return a.id == b.id && a.handle == b.handle && a.function == b.function && a.unique == b.unique &&
+         a.reducer == b.reducer && a.data == b.data && a.priority == b.priority && a.when == b.when;
 }
 
 }  // namespace

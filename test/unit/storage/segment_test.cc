@@ -1,8 +1,7 @@
 // Job segments: the record format (segment_codec.h) and the writer's index of where each job
 // lives (segment_index.h): plan against the index, apply after the commit, compaction choice.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 

@@ -90,7 +90,8 @@ TEST_CASE("store keeps jenkins masters and journal entries across a restart", "[
   auto masters = store->LoadMasters();
   REQUIRE(masters.ok());
   REQUIRE(masters.value().size() == 2);
-  CHECK(masters.value()[0] == std::pair<std::string, std::string>("ci1", "base_url=http://a/\nuser=u\n"));
+  CHECK(masters.value()[0] ==
+        std::pair<std::string, std::string>("ci1", "base_url=http://a/\nuser=u\n"));
   CHECK(masters.value()[1] == std::pair<std::string, std::string>("ci2", "base_url=http://c/\n"));
   auto journal = store->LoadJournal();
   REQUIRE(journal.ok());
@@ -400,9 +401,8 @@ TEST_CASE("store retries removes of a failed batch with the next one", "[storage
 // Adds ids [first, last] in one batch and runs until they are committed.
 void AddBatch(Loop& loop, SqliteStore& store, uint64_t first, uint64_t last) {
   for (uint64_t id = first; id <= last; ++id) {
-    store.Add(Record(id, "fn", "job " + std::to_string(id)), [](const Status& s) {
-      CHECK(s.ok());
-    });
+    store.Add(Record(id, "fn", "job " + std::to_string(id)),
+              [](const Status& s) { CHECK(s.ok()); });
   }
   loop.Run();
 }

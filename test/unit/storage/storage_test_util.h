@@ -167,9 +167,8 @@ inline std::string StoredIds(const std::string& path) {
   INFO(store.status().message());
   REQUIRE(store.ok());
   std::string ids;
-  auto replayed = store.value()->Replay([&](JobRecord&& rec) {
-    ids += (ids.empty() ? "" : ",") + std::to_string(rec.id);
-  });
+  auto replayed = store.value()->Replay(
+      [&](JobRecord&& rec) { ids += (ids.empty() ? "" : ",") + std::to_string(rec.id); });
   INFO(replayed.status().message());
   REQUIRE(replayed.ok());
   store.value()->Close();
