@@ -153,8 +153,9 @@ Status BatchWriter::PlanCompaction() {
         status = Status::Error("job segment " + std::to_string(id) + " changed or is corrupt");
         break;
       }
-      if (!state->is_done(slot))
+      if (!state->is_done(slot)) {
         index_.PlanAppend(entry.value().id, &delta_)->append(entry.value().bytes);
+      }
     }
     sqlite3_reset(r);
     if (!status.ok()) return status;

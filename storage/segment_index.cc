@@ -32,8 +32,10 @@ bool SegmentIndex::PlanRemove(uint64_t id, Delta* delta) const {
   auto it = where_.find(id);
   if (it == where_.end()) return false;
   const Location loc = it->second;
+  auto known = segments_.find(loc.segment);
+  if (known == segments_.end()) return false;  // cannot happen: Apply keeps both maps in step
   auto [t, inserted] = delta->touched.try_emplace(loc.segment);
-  if (inserted) t->second = segments_.at(loc.segment);
+  if (inserted) t->second = known->second;
   Segment& s = t->second;
   if (!s.is_done(loc.slot)) {
     s.done[loc.slot / 8] = static_cast<uint8_t>(s.done[loc.slot / 8] | 1u << (loc.slot % 8));
