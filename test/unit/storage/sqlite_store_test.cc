@@ -479,6 +479,40 @@ TEST_CASE("store compacts a segment down to a quarter, and replay keeps id order
   CHECK(testing::StoredIds(path) == "200,202,203,204");
 }
 
+TEST_CASE("a failed commit that compacts leaves the segments as they were; the next one compacts",
+          "[storage][segment]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  Loop loop;
+  auto store = OpenStore(loop, path, 40);  // no room for a 1 MB job
+  AddBatch(loop, *store, 1, 100);
+  RemoveRange(loop, *store, 1, 74);  // 26 of 100 left
+  AddBatch(loop, *store, 101, 101);
+
+  WriteLock lock(path);
+  store->Add(Record(102, "fn", "blocker"), [](const Status& s) { CHECK(s.ok()); });
+  LetWriterBlock(loop);
+  store->Remove(75);  // 25 of 100: this batch compacts segment 1 ...
+  Outcome big;
+  AddAndRecord(*store, Record(103, "fn", std::string(1 << 20, 'x')), &big);  // ... and fails
+  lock.Release();
+  loop.Run();
+  REQUIRE_FALSE(big.status.ok());
+  {
+    RawDb raw(path);
+    CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments WHERE id = 1") == 1);
+  }
+  CHECK(testing::StoredIds(path) == Ids(75, 102));
+
+  AddBatch(loop, *store, 104, 104);  // carries the remove of 75 again, and compacts
+  RawDb raw(path);
+  CHECK(raw.Int("SELECT count(*) FROM roundhouse_job_segments WHERE id = 1") == 0);
+  CHECK(testing::StoredIds(path) == Ids(76, 102) + ",104");
+  RemoveRange(loop, *store, 76, 100);  // the moved jobs are found where they went
+  AddBatch(loop, *store, 105, 105);
+  CHECK(testing::StoredIds(path) == "101,102,104,105");
+}
+
 TEST_CASE("store replays rows of a schema-2 file with its segments and deletes them by row",
           "[storage][segment]") {
   TempDir dir;
