@@ -65,8 +65,6 @@ class BatchWriter {
   // as it was), and the Status carries SQLite's message; the connection stays usable.
   Status Commit(const std::vector<WriteOp>& ops);
 
-  const SegmentIndex& index() const { return index_; }
-
  private:
   BatchWriter(sql::Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
   Status LoadIndex();

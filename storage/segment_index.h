@@ -97,7 +97,7 @@ class SegmentIndex {
   std::vector<uint64_t> PlanCompaction(const Delta& delta) const;
   // The state a segment has in `delta` (touched) or else in the index; nullptr if unknown.
   const Segment* Find(uint64_t segment, const Delta& delta) const;
-  // Where job `id` is stored in the index; nullptr if in no segment.
+  // Where job `id` is stored in the index; nullptr if in no segment. (Tests.)
   const Location* Where(uint64_t id) const;
 
   // After the commit of `delta`'s batch: makes it the index's state.

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <limits>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 #include "server/base/log.h"
@@ -153,20 +152,19 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
     ++info.jobs;
     sink(std::move(rec));
   };
+  auto row_id = [&] { return static_cast<uint64_t>(sqlite3_column_int64(r, 0)); };
   // Emits the rows and moved records with ids below `id`, in id order.
   auto emit_below = [&](uint64_t id) {
     for (;;) {
-      const bool have_row =
-          rc == SQLITE_ROW && static_cast<uint64_t>(sqlite3_column_int64(r, 0)) < id;
+      const bool have_row = rc == SQLITE_ROW && row_id() < id;
       const bool have_moved = next_moved < moved.size() && moved[next_moved].id < id;
       if (!have_row && !have_moved) return;
-      if (have_moved &&
-          (!have_row || moved[next_moved].id < static_cast<uint64_t>(sqlite3_column_int64(r, 0)))) {
+      if (have_moved && (!have_row || moved[next_moved].id < row_id())) {
         emit(std::move(moved[next_moved++]));
         continue;
       }
       JobRecord rec;
-      rec.id = static_cast<uint64_t>(sqlite3_column_int64(r, 0));
+      rec.id = row_id();
       rec.handle = sql::ColumnBytes(r, 1);
       rec.function = sql::ColumnBytes(r, 2);
       rec.unique = sql::ColumnBytes(r, 3);
