@@ -24,16 +24,8 @@ constexpr size_t kMaxTokenFileBytes = 64 * 1024;
 // overflow and typos like `poll.jobs_s = 60000000` are caught.
 constexpr int64_t kMaxSeconds = 1000000;
 
-// A value for an error text: at most 64 bytes, control bytes as '?'. Never used for secrets.
-std::string Printable(std::string_view s) {
-  std::string out(s.substr(0, 64));
-  for (char& ch : out) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) ch = '?';
-  }
-  if (s.size() > 64) out += "...";
-  return "'" + out + "'";
-}
+// A value for an error text, quoted (ErrorExcerpt). Never used for secrets.
+std::string Printable(std::string_view s) { return "'" + ErrorExcerpt(s) + "'"; }
 
 bool HasControlOrSpace(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char ch) {

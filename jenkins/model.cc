@@ -130,17 +130,6 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-// A client-controlled name for an error text: at most 64 bytes, control bytes as '?'.
-std::string Printable(std::string_view s) {
-  std::string out(s.substr(0, 64));
-  for (char& ch : out) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) ch = '?';
-  }
-  if (s.size() > 64) out += "...";
-  return out;
-}
-
 template <unsigned kFlags>
 Status ParseDocument(std::string_view json, std::string_view what, rapidjson::Document* doc) {
   if (json.empty()) return Status::Error(std::string(what) + ": empty document");
@@ -712,7 +701,7 @@ Result<BuildArguments> ParseBuildArguments(std::string_view data) {
     } else if (v.IsBool()) {
       text = v.GetBool() ? "true" : "false";
     } else if (!v.IsNull()) {
-      return Status::Error("argument '" + Printable(key) + "' is " +
+      return Status::Error("argument '" + ErrorExcerpt(key) + "' is " +
                            (v.IsObject() ? "an object" : "an array") +
                            "; only strings, numbers, booleans and null are allowed");
     }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -42,5 +43,17 @@ class [[nodiscard]] Result {
  private:
   std::variant<T, Status> v_;
 };
+
+// A value from a peer or a file, fit for an error text: at most 64 bytes, control bytes as '?',
+// "..." when cut. Never pass secrets.
+inline std::string ErrorExcerpt(std::string_view s) {
+  std::string out(s.substr(0, 64));
+  for (char& ch : out) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) ch = '?';
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
 
 }  // namespace roundhouse
