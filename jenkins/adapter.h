@@ -1,8 +1,8 @@
-// Adapter: serves one Jenkins master over its REST API (spec jenkins.md §4) and presents its
+// Adapter: serves one Jenkins master over its REST API (doc/jenkins.md §4) and presents its
 // executors to the broker as pseudo-workers, so `build:*` jobs are dispatched to it exactly like
 // jobs to network workers.
 //
-// What it does, in the spec's terms:
+// What it does, in the terms of doc/jenkins.md:
 //   view (§4.2)        polls R1 (health), R2 (jobs), R4 (computers), R5 (node modes) with tree=
 //   functions (§4.3)   derives the function table (jenkins/functions.h), has the broker list every
 //                      derived name (V1) and registers each executor pseudo-worker for its node's
@@ -219,7 +219,7 @@ class Adapter final : public PseudoWorkerOwner {
   void RunManager();
   void RunMeta(MetaRequest request);
   void RetryMeta(int64_t now);
-  // Resolves `name`/`number` to a build path (spec §1.7 resolution order); empty if unknown.
+  // Resolves `name`/`number` to a build path (§1.7 resolution order); empty if unknown.
   // `full_name` (optional) receives the job's fullName.
   std::string ResolveBuildPath(const std::string& name, int64_t number,
                                std::string* full_name = nullptr) const;

@@ -41,7 +41,7 @@ struct Adapter::Route {
   std::string full_name;
 };
 
-// Spec §4.8 states of a build the adapter handles.
+// doc/jenkins.md §4.8 states of a build the adapter handles.
 enum class Adapter::BuildState {
   kClaimed,     // grabbed, about to trigger
   kTriggering,  // POST in flight

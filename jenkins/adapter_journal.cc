@@ -1,4 +1,4 @@
-// Adapter, part 5: the journal of dispatched builds and restart reconciliation (spec jenkins.md
+// Adapter, part 5: the journal of dispatched builds and restart reconciliation (doc/jenkins.md
 // §4.11). An entry per Gearman handle lives in the queue database, written through the store's
 // writer thread: TRIGGERING is committed before the trigger POST it authorises; QUEUED and
 // STARTED follow as the build moves; the entry is deleted when the build is done with.

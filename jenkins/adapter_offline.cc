@@ -1,4 +1,4 @@
-// Adapter, part 4: OFFLINE_NODE_WHEN_COMPLETE (spec jenkins.md §4.9). A build that asks for it
+// Adapter, part 4: OFFLINE_NODE_WHEN_COMPLETE (doc/jenkins.md §4.9). A build that asks for it
 // taints its node: no capacity there until the node has been seen offline and online again (O1,
 // O2). The node is taken offline with W6 when the build starts (`on-start`) or after it ends and
 // before its final packets (`on-complete`), retried with back-off while the taint holds (O3, O4).

@@ -1,4 +1,4 @@
-// Function-name derivation (spec jenkins.md §1.2, §3.3, §4.5 label-only, §4.12 N1/N2).
+// Function-name derivation (doc/jenkins.md §1.2, §3.3, §4.5 label-only, §4.12 N1/N2).
 #include "jenkins/functions.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Gearman function names derived from a Jenkins master's jobs and nodes (spec jenkins.md §1.1-1.3,
+// Gearman function names derived from a Jenkins master's jobs and nodes (doc/jenkins.md §1.1-1.3,
 // §3.3, the `label-only` rule of §4.5, and name rules N1/N2 of §4.12).
 //
 // Pure functions over plain value types: no I/O, no logging, no clock. Callers (the adapter's

@@ -4,7 +4,7 @@
 // cookie jar. Nothing blocks the loop: name resolution uses uv_getaddrinfo.
 //
 // Used by RestClient (one per Jenkins master). Deliberately shares no code with the Jenkins
-// simulator in tools/ (spec jenkins.md §6).
+// simulator in tools/ (doc/jenkins.md §6).
 //
 // Every Send() gets exactly one callback, never from inside Send() itself, also when the client
 // is closed first (error kCancelled). After Close() no callback runs except those kCancelled
@@ -58,7 +58,7 @@ struct HttpResult {
   HttpError error = HttpError::kNone;
   std::string error_text;  // human-readable cause when error != kNone (no secrets)
   // True once every byte of the request was written: a POST that then fails with kTimeout or
-  // kReset may have taken effect on the server (the ambiguous trigger of spec §4.7).
+  // kReset may have taken effect on the server (the ambiguous trigger of doc/jenkins.md §4.7).
   bool request_sent = false;
   protocol::http::Response response;  // valid when error == kNone
 };

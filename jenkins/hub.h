@@ -1,4 +1,4 @@
-// Hub: the set of registered Jenkins masters, one Adapter each (spec jenkins.md §4.1), and the
+// Hub: the set of registered Jenkins masters, one Adapter each (doc/jenkins.md §4.1), and the
 // dispatch rounds that offer queued jobs to them (§4.4 D3, D4).
 //
 // A round runs from its own loop callback whenever any adapter asks (a pseudo-worker was woken

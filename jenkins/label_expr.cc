@@ -1,4 +1,4 @@
-// Label expression lexer, parser and evaluator (spec jenkins.md §3.1-3.2).
+// Label expression lexer, parser and evaluator (doc/jenkins.md §3.1-3.2).
 #include "jenkins/label_expr.h"
 
 #include <cassert>

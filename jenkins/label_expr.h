@@ -1,4 +1,4 @@
-// Jenkins label expressions (spec jenkins.md §3.1-3.2): a lexer and recursive-descent parser
+// Jenkins label expressions (doc/jenkins.md §3.1-3.2): a lexer and recursive-descent parser
 // producing a small immutable AST, evaluation against a node's label set, and the list of atoms
 // an expression mentions (used to derive `build:J:A` function names, §3.3).
 //

@@ -1,4 +1,4 @@
-// Master settings (spec jenkins.md §4.1): see master_settings.h.
+// Master settings (doc/jenkins.md §4.1): see master_settings.h.
 
 #include "jenkins/master_settings.h"
 

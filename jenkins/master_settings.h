@@ -1,4 +1,4 @@
-// The settings of one registered Jenkins master (spec jenkins.md §4.1), parsed and validated from
+// The settings of one registered Jenkins master (doc/jenkins.md §4.1), parsed and validated from
 // the raw key/value pairs of a `[jenkins NAME]` config section, a `--jenkins NAME:K=V,...` flag or
 // an admin `jenkins add` command. Unknown keys, bad values, https:// URLs (TLS is a later issue)
 // and a missing token are errors naming the key. Secrets are kept here but never appear in

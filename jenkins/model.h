@@ -1,4 +1,4 @@
-// Jenkins JSON models (spec jenkins.md §2.3–2.5) and the JSON the adapter produces or reads from
+// Jenkins JSON models (doc/jenkins.md §2.3–2.5) and the JSON the adapter produces or reads from
 // Gearman clients (§1.4–1.8). RapidJSON inside, plain value types outside.
 //
 // Pure: no I/O, no clock, no logging. Every parser is total: any bytes give either a value or an
@@ -212,8 +212,8 @@ FilteredParameters FilterParameters(
     const BuildArguments& arguments, const JobInfo& job,
     const std::vector<std::pair<std::string, std::string>>& overrides);
 
-// §1.5 start JSON, compact, keys in the spec's order. `node_name`/`node_labels` are omitted when
-// `node_known` is false; labels are sorted by the function. `worker_*` only with
+// doc/jenkins.md §1.5 start JSON, compact, keys in that order. `node_name`/`node_labels` are
+// omitted when `node_known` is false; labels are sorted by the function. `worker_*` only with
 // `emit_worker_fields`.
 struct StartInfo {
   std::string name;

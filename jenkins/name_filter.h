@@ -1,5 +1,5 @@
 // A compiled regular expression over job and function names (`job_include`, `job_exclude`,
-// `name_filter`, spec jenkins.md §4.1 and §4.12 N3): ECMAScript syntax, searched anywhere in
+// `name_filter`, doc/jenkins.md §4.1 and §4.12 N3): ECMAScript syntax, searched anywhere in
 // the name. Kept behind this small type so <regex> is compiled in one place.
 //
 // Thread-safety: const methods may be called concurrently.

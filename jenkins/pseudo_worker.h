@@ -1,4 +1,4 @@
-// PseudoWorker: a Gearman worker identity without a socket (spec jenkins.md §1.3, DESIGN.md
+// PseudoWorker: a Gearman worker identity without a socket (doc/jenkins.md §1.3, doc/design.md
 // "every worker is a worker"). One per executor of a master's node (`<node>_exec-<i>`) and one
 // manager per master (`<MANAGER>_manager`). The broker sees it exactly like a network worker:
 // registrations, sleeping flag, client id, running jobs; `workers` lists it with fd -1 and the

@@ -1,4 +1,4 @@
-// The Jenkins-aware layer over HttpClient for one master (spec jenkins.md §2.1–2.2): paths are
+// The Jenkins-aware layer over HttpClient for one master (doc/jenkins.md §2.1–2.2): paths are
 // relative to the master's base URL (which may have a path prefix, e.g. http://h/jenkins/),
 // HTTP Basic auth is sent pre-emptively, POST bodies are form-encoded, and in password mode the
 // crumb (W0) and its session cookie are fetched before the first POST and re-fetched once when a

@@ -1,4 +1,4 @@
-// Admin text lines: tokenising (spec gearman.md §4.1), reply encodings (§4.2) and gearmand's
+// Admin text lines: tokenising (doc/protocol.md §4.1), reply encodings (§4.2) and gearmand's
 // lenient decimal parsing.
 #include "protocol/admin_line.h"
 

@@ -1,4 +1,4 @@
-// Admin text protocol: tokenising a command line and encoding replies (spec gearman.md §4).
+// Admin text protocol: tokenising a command line and encoding replies (doc/protocol.md §4).
 // Pure functions over byte strings.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Frame parsing and packet encoding (spec gearman.md §1). The parser is on the server's hot
+// Frame parsing and packet encoding (doc/protocol.md §1). The parser is on the server's hot
 // path: it allocates and copies nothing. A binary packet costs a header check plus one memchr per
 // separator; waiting for a body costs O(1) per call. A text line still missing its '\n' is
 // rescanned on the next call, a cost bounded by Limits::max_text_line.

@@ -1,5 +1,5 @@
 // Framing of one Gearman connection's input: binary packets and admin text lines on the same
-// socket (spec gearman.md §1), and encoders for outgoing packets.
+// socket (doc/protocol.md §1), and encoders for outgoing packets.
 //
 // Parsing never writes into its input and never reads a socket. The caller keeps the bytes it
 // received in a buffer, calls ParseFrame on the unconsumed part, acts on the frame, then drops
@@ -20,7 +20,7 @@ namespace roundhouse::protocol {
 enum class ParseResult {
   kOk,        // *out holds one frame; *consumed bytes belong to it
   kNeedMore,  // no complete frame yet; nothing consumed
-  kError,     // the stream is unusable (spec §1.4): close the connection without a reply
+  kError,     // the stream is unusable (§1.4): close the connection without a reply
 };
 
 enum class FrameKind {

@@ -8,7 +8,7 @@
 namespace roundhouse::protocol {
 
 struct Limits {
-  // Largest binary packet body accepted (spec gearman.md §1.1). A larger body is answered with
+  // Largest binary packet body accepted (doc/protocol.md §1.1). A larger body is answered with
   // ERROR DATA_TOO_LARGE and discarded as it arrives; the connection stays open.
   uint64_t max_packet_body = 64ull * 1024 * 1024;
   // Largest unique id (and SUBMIT_REDUCE_JOB reducer) accepted; 65+ bytes is ARGUMENT_TOO_LARGE.

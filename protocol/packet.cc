@@ -1,4 +1,4 @@
-// The per-type table behind RuleFor() and Name(), transcribed from spec gearman.md §2 (which
+// The per-type table behind RuleFor() and Name(), transcribed from doc/protocol.md §2 (which
 // follows gearmand libgearman/command.cc). Index = packet type number.
 #include "protocol/packet.h"
 

@@ -1,5 +1,5 @@
 // Gearman binary packet types and the table that says how each payload splits into arguments
-// (spec gearman.md §1.2, §2). Pure data; no I/O.
+// (doc/protocol.md §1.2, §2). Pure data; no I/O.
 #pragma once
 
 #include <array>

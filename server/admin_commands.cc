@@ -1,4 +1,4 @@
-// Admin text commands (spec gearman.md §4). Every reply is built completely, then appended to
+// Admin text commands (doc/protocol.md §4). Every reply is built completely, then appended to
 // the connection's output in one piece, so it leaves in one burst (gearadmin stops reading after
 // 5 ms of silence).
 #include <unistd.h>
@@ -178,7 +178,7 @@ void DropFunction(Connection& conn, const std::vector<std::string_view>& tok) {
   }
 }
 
-// maxqueue NAME [N | H N | H N L]; numbers atoi-like, negative -> 0 (spec §4.3).
+// maxqueue NAME [N | H N | H N L]; numbers atoi-like, negative -> 0 (doc/protocol.md §4.3).
 void MaxQueue(Connection& conn, const std::vector<std::string_view>& tok) {
   if (tok.size() < 2) {
     protocol::AppendInvalidArguments(conn.Out(), tok[0]);

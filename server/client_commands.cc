@@ -1,4 +1,4 @@
-// Client requests (spec gearman.md §2): SUBMIT_JOB*, GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ,
+// Client requests (doc/protocol.md §2): SUBMIT_JOB*, GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ,
 // ECHO_REQ. Also the family routing table (FamilyOf).
 #include <charconv>
 #include <cstdint>

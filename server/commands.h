@@ -1,4 +1,4 @@
-// Request handlers, one family per file (spec gearman.md §2, §4):
+// Request handlers, one family per file (doc/protocol.md §2, §4):
 //   client_commands.cc  submits, GET_STATUS*, OPTION_REQ, ECHO_REQ
 //   worker_commands.cc  CAN_DO*, CANT_DO, RESET_ABILITIES, PRE_SLEEP, GRAB_JOB*, WORK_*,
 //                       SET_CLIENT_ID
@@ -18,7 +18,8 @@ namespace roundhouse::server {
 
 class Connection;
 
-// Flow control for the connection after a request: keep going, or flush and close (spec §1.4).
+// Flow control for the connection after a request: keep going, or flush and close
+// (doc/protocol.md §1.4).
 enum class Disposition { kKeep, kClose };
 
 enum class Family { kClient, kWorker, kNotExpected };

@@ -1,4 +1,4 @@
-// Command line and config files (spec gearman.md §5.1, §5.2). The option table is in
+// Command line and config files (doc/protocol.md §5.1, §5.2). The option table is in
 // config_options.cc; the lexical side of config files in config_file.cc.
 //
 // Precedence follows gearmand 1.1.20, which stores the command line first and then the config

@@ -1,4 +1,4 @@
-// The server's configuration: gearmand's command line (spec gearman.md §5), gearmand config
+// The server's configuration: gearmand's command line (doc/protocol.md §5), gearmand config
 // files (option tokens) and roundhouse's own `key = value` files with `[jenkins NAME]` sections.
 // Parsing is pure (no I/O besides reading the named files) so it is unit-tested directly.
 #pragma once
@@ -56,7 +56,7 @@ struct Config {
 
   // Jenkins (issue 4)
   std::vector<JenkinsMasterConfig> jenkins;
-  // Spec jenkins.md §4.3 F5: a job queued this long for a function that only Jenkins masters
+  // doc/jenkins.md §4.3 F5: a job queued this long for a function that only Jenkins masters
   // listed and nobody serves now ends with an error; 0 = wait forever.
   int jenkins_unroutable_timeout_s = 600;
 

@@ -1,5 +1,5 @@
 // The option table (config_options.h): names, help, defaults and one handler per option that
-// validates the value and stores it in Config. Spec gearman.md §5.1, §5.2.
+// validates the value and stores it in Config. doc/protocol.md §5.1, §5.2.
 #include "server/config_options.h"
 
 #include <charconv>

@@ -1,5 +1,5 @@
 // One accepted TCP connection: a broker::Peer that speaks Gearman (binary packets and admin text
-// lines on the same socket, spec gearman.md §1.3).
+// lines on the same socket, doc/protocol.md §1.3).
 //
 // Input: reads land in an InputBuffer in large chunks; every complete frame of a read is handled
 // (by the command families in commands.h) before anything is written. Output: one OutputQueue
@@ -136,7 +136,7 @@ class Connection final : public broker::Peer {
   std::string writing_;
   size_t writing_offset_ = 0;
   bool write_in_flight_ = false;
-  // Body bytes of an oversized packet still to drop as they arrive (spec §1.1).
+  // Body bytes of an oversized packet still to drop as they arrive (doc/protocol.md §1.1).
   uint64_t discard_ = 0;
 
   int fd_ = -1;

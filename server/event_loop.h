@@ -1,4 +1,4 @@
-// The libuv loop that owns all server state (DESIGN.md "Threads and flow").
+// The libuv loop that owns all server state (doc/design.md "Threads and flow").
 //
 // EventLoop owns a uv_loop_t. Handles live inside the objects that own them (connections,
 // listeners, the server's timer and signal handles) and are freed only after their close

@@ -1,4 +1,4 @@
-// Listening sockets (spec gearman.md §5.1 -L/-p/-b, §5.3 socket options).
+// Listening sockets (doc/protocol.md §5.1 -L/-p/-b, §5.3 socket options).
 //
 // BindListeners resolves every -L address with getaddrinfo(AI_PASSIVE) (no -L: every local
 // address, IPv4 and IPv6) and binds each result with SO_REUSEADDR, IPV6_V6ONLY on IPv6 and

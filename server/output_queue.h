@@ -1,4 +1,4 @@
-// The bytes a connection still owes its peer, in reply order (spec gearman.md §1.3).
+// The bytes a connection still owes its peer, in reply order (doc/protocol.md §1.3).
 //
 // One FIFO per connection. Most of the time everything queued is writable at once and lives in
 // one contiguous string (`ready`). A reply that waits for a durable write (a SUBMIT_*_BG the

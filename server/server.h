@@ -1,5 +1,5 @@
 // The server: wires the event loop, the durable store, the broker, the listeners, the
-// connections, the broker's timer and the signals together (spec gearman.md §5, §6).
+// connections, the broker's timer and the signals together (doc/protocol.md §5, §6).
 //
 // Start-up order (Start()): open the store, bind the listeners, replay the durable jobs into the
 // broker. Connections are accepted only once Run() starts the loop, so replay always completes

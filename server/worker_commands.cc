@@ -1,4 +1,4 @@
-// Worker requests (spec gearman.md §2, §3): registrations, sleeping, grabbing, WORK_* results,
+// Worker requests (doc/protocol.md §2, §3): registrations, sleeping, grabbing, WORK_* results,
 // SET_CLIENT_ID.
 #include <algorithm>
 #include <cstdint>
@@ -18,7 +18,7 @@ using protocol::PacketType;
 namespace {
 
 // CAN_DO_TIMEOUT milliseconds: atoi-like, non-numeric or <= 0 is no timeout, 1..999 is 1000
-// (spec §3.8). The caller has already refused values over 20 characters.
+// (doc/protocol.md §3.8). The caller has already refused values over 20 characters.
 int64_t TimeoutMs(std::string_view text) {
   const long long ms = protocol::ParseLeadingInt(text);
   if (ms <= 0) return 0;
@@ -60,7 +60,7 @@ Disposition Grab(Connection& conn, broker::GrabKind kind) {
   return Disposition::kKeep;
 }
 
-// The JOB_NOT_FOUND text differs by packet type (spec §2.1).
+// The JOB_NOT_FOUND text differs by packet type (doc/protocol.md §2.1).
 std::string_view NotFoundText(PacketType type) {
   switch (type) {
     case PacketType::kWorkData:

@@ -1,4 +1,4 @@
-// Import of a gearmand libsqlite3 queue table (spec gearman.md §6.2, §6.4).
+// Import of a gearmand libsqlite3 queue table (doc/protocol.md §6.2, §6.4).
 //
 // gearmand's table: unique_key TEXT, function_name TEXT, priority INTEGER, data BLOB,
 // when_to_run INTEGER (absent in old files), primary key (unique_key, function_name). Each row

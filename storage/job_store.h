@@ -1,4 +1,4 @@
-// The durable queue as the broker sees it (spec gearman.md §6, ../shared/DESIGN.md "Storage").
+// The durable queue as the broker sees it (doc/protocol.md §6, format in doc/storage.md).
 //
 // Only background jobs are stored. The broker calls Add() when a background job is created and
 // acknowledges the job (JOB_CREATED, grabbable) only when `done` reports success. Removes are
@@ -38,7 +38,7 @@ struct ReplayInfo {
   uint64_t imported = 0;        // of which imported from a gearmand table this start
 };
 
-// How Replay() turns rows of a gearmand libsqlite3 table into jobs (spec gearman.md §6.4).
+// How Replay() turns rows of a gearmand libsqlite3 table into jobs (doc/protocol.md §6.4).
 // Imported jobs get fresh ids and handles; stores that never import ignore these.
 struct ReplayOptions {
   // Lowest id an imported job may get. The store raises it above its persisted handle ceiling
@@ -132,7 +132,7 @@ class JobStore {
     return std::vector<std::pair<std::string, std::string>>{};
   }
 
-  // The Jenkins adapters' journal (spec jenkins.md §4.11): one opaque entry per (master, Gearman
+  // The Jenkins adapters' journal (doc/jenkins.md §4.11): one opaque entry per (master, Gearman
   // handle), committed with the queue. PutJournal replaces; with `done` set, the put counts like
   // an Add: `done` runs after the commit (Ok, or the error: nothing stored), never synchronously.
   // DeleteJournal is idempotent. A store without durability keeps nothing and has no journal

@@ -29,7 +29,7 @@ constexpr const char* kMigrations[] = {
     "CREATE TABLE roundhouse_jenkins_masters ("
     "  name TEXT PRIMARY KEY NOT NULL,"
     "  settings TEXT NOT NULL);"
-    // and the journal of builds the adapters dispatched (spec jenkins.md §4.11), one entry per
+    // and the journal of builds the adapters dispatched (doc/jenkins.md §4.11), one entry per
     // master and Gearman handle.
     "CREATE TABLE roundhouse_jenkins_journal ("
     "  master TEXT NOT NULL,"

@@ -1,5 +1,5 @@
 // Our tables inside the --libsqlite3-db file, their version, and the migrations between versions
-// (spec gearman.md §6.4). Our tables carry a `roundhouse_` prefix so they sit beside a gearmand
+// (doc/protocol.md §6.4). Our tables carry a `roundhouse_` prefix so they sit beside a gearmand
 // table (default `gearman_queue`) in the same file.
 //
 // Version 1:

@@ -1,4 +1,4 @@
-// The SQLite JobStore (spec gearman.md §6.4, ../shared/DESIGN.md "Threads and flow").
+// The SQLite JobStore (doc/protocol.md §6.4, doc/design.md "Threads and flow").
 //
 // One writer thread owns the write connection. Add/Remove/SetHandleCeiling append to a staged
 // batch on the loop thread; once per loop iteration the staged records are handed to the writer

@@ -19,9 +19,9 @@ roundhouse-sqlite / gearmand-sqlite (target >= 40) and roundhouse-sqlite / round
 Replay: roundhouse-sqlite is filled with --replay-jobs (default 1,000,000) background jobs
 through the server itself, stopped with SIGTERM, and started again --replay-runs times; each
 time counts from the process start until it answers `version` (replay finishes before the
-listener accepts, spec gearman.md §6.1). Target < 5 s.
+listener accepts, doc/protocol.md §6.1). Target < 5 s.
 
-A benchmark, not a test (STYLE.md rule 14): it prints numbers and exits 0 when it could measure,
+A benchmark, not a test (doc/style.md rule 14): it prints numbers and exits 0 when it could measure,
 whether or not a target was met (the table marks misses), 1 when a measurement failed.
 Bounded: every step has a timeout and --max-seconds caps the whole run. Every server it starts
 is stopped when it exits, also on failure, timeout and Ctrl-C. Python 3 standard library only.

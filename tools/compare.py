@@ -6,12 +6,14 @@ Starts each server on a free loopback port, drives the same loads against each w
 the machine hits all of them alike), and prints per load the median rate, latency and the ratios
 roundhouse/gearmand and roundhouse/minbroker, as a table and optionally as JSON (--json FILE).
 
-minbroker (../shared/bench/minbroker.c) is the smallest broker that can run these loads; it
-marks what the machine allows. Memory is measured on fresh server processes: peak RSS (VmHWM)
+minbroker is the smallest broker that can run these loads; it marks what the machine allows. Its
+source (minbroker.c, a single C file) is NOT part of this repository: pass it with
+--minbroker-src or the MINBROKER_SRC environment variable. Without it, minbroker is left out of
+the default comparison with a message (asking for it with --servers is an error). Memory is measured on fresh server processes: peak RSS (VmHWM)
 holding 1,000,000 queued background jobs, and with 10,000 idle worker connections while
 round-trip latency is measured.
 
-A benchmark program, never a test (STYLE.md rule 14). Python 3 standard library only. Every
+A benchmark program, never a test (doc/style.md rule 14). Python 3 standard library only. Every
 server it starts is stopped when it exits, also on failure and Ctrl-C.
 """
 
@@ -400,14 +402,15 @@ def print_table(report, server_names):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--servers", default=",".join(ALL_SERVERS),
-                   help="comma-separated subset of minbroker,gearmand,roundhouse")
+    p.add_argument("--servers", default=None,
+                   help="comma-separated subset of minbroker,gearmand,roundhouse (default: all; "
+                        "minbroker only when its source is given)")
     p.add_argument("--build-dir", default=os.path.join(REPO_ROOT, "build"),
                    help="meson build directory (default: <repo>/build)")
     p.add_argument("--roundhouse", help="server binary (default: <build-dir>/server/roundhouse)")
     p.add_argument("--loadgen", help="rh-loadgen (default: <build-dir>/tools/loadgen/rh-loadgen)")
-    p.add_argument("--minbroker-src", help="minbroker.c (default: <repo>/../shared/bench/"
-                   "minbroker.c, then /work/shared/bench/minbroker.c)")
+    p.add_argument("--minbroker-src", default=os.environ.get("MINBROKER_SRC"),
+                   help="minbroker.c, kept outside this repository (default: $MINBROKER_SRC)")
     p.add_argument("--repeat", type=int, default=3, help="repetitions per load (3)")
     p.add_argument("--seconds", type=float, default=10, help="measured seconds per run (10)")
     p.add_argument("--warmup", type=float, default=2, help="warm-up seconds per run (2)")
@@ -438,18 +441,19 @@ def parse_args(argv):
         args.repeat, args.seconds, args.warmup = 1, 3, 1
         args.queue_jobs, args.idle_connections = 100000, 1000
         args.wait_quiet = min(args.wait_quiet, 10)
+    have_minbroker = bool(args.minbroker_src) and os.path.exists(args.minbroker_src)
+    if args.servers is None:
+        args.servers = ",".join(ALL_SERVERS)
+        if not have_minbroker:
+            args.servers = ",".join(s for s in ALL_SERVERS if s != "minbroker")
+            print("compare.py: minbroker left out: its source is not in this repository; pass "
+                  "--minbroker-src FILE or set MINBROKER_SRC to include it", file=sys.stderr)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = [s for s in args.servers if s not in ALL_SERVERS]
     if unknown or not args.servers:
         p.error(f"--servers: unknown {unknown}; choose from {','.join(ALL_SERVERS)}")
     args.roundhouse = args.roundhouse or os.path.join(args.build_dir, "server", "roundhouse")
     args.loadgen = args.loadgen or os.path.join(args.build_dir, "tools", "loadgen", "rh-loadgen")
-    if args.minbroker_src is None:
-        for candidate in (os.path.join(REPO_ROOT, "..", "shared", "bench", "minbroker.c"),
-                          "/work/shared/bench/minbroker.c"):
-            if os.path.exists(candidate):
-                args.minbroker_src = os.path.normpath(candidate)
-                break
     if not os.access(args.loadgen, os.X_OK):
         p.error(f"no rh-loadgen at {args.loadgen}; build it (meson compile -C build) or pass "
                 "--loadgen")
@@ -458,9 +462,9 @@ def parse_args(argv):
                 "out with --servers minbroker,gearmand")
     if "gearmand" in args.servers and not os.access(GEARMAND, os.X_OK):
         p.error(f"{GEARMAND} is not installed; leave it out with --servers")
-    if "minbroker" in args.servers and not (args.minbroker_src and
-                                            os.path.exists(args.minbroker_src)):
-        p.error("minbroker.c not found; pass --minbroker-src or leave it out with --servers")
+    if "minbroker" in args.servers and not have_minbroker:
+        p.error("minbroker.c not found (it is not part of this repository); pass "
+                "--minbroker-src FILE or set MINBROKER_SRC, or leave it out with --servers")
     return args
 
 

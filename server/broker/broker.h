@@ -1,5 +1,5 @@
 // The broker: functions, jobs, the unique index, priorities, worker registrations, dispatch,
-// wake-ups, retries, timers (spec gearman.md §3). Pure logic: no sockets, no libuv, no SQLite.
+// wake-ups, retries, timers (doc/protocol.md §3). Pure logic: no sockets, no libuv, no SQLite.
 // It is driven by calls from the connection layer (one call per decoded request) and by the
 // timer callback, reads time from a Clock, and reaches storage only through storage::JobStore.
 //
@@ -117,7 +117,7 @@ class Broker {
                   std::string_view denominator = {});
 
   // An in-process worker takes one particular queued job (the Jenkins adapter re-binding a build
-  // it had dispatched before a restart, spec jenkins.md §4.11): assigned like a Grab, whatever
+  // it had dispatched before a restart, doc/jenkins.md §4.11): assigned like a Grab, whatever
   // the peer's registrations. Null unless the job exists and is queued and due.
   const Job* GrabHandle(Peer& peer, std::string_view handle);
   // The handle of a queued (not running) job of `function` with this exact `unique`, or empty.
@@ -161,7 +161,7 @@ class Broker {
   size_t LiveJobCount() const;
   // The process is exiting (SIGTERM, `shutdown`): from now on a worker leaving puts its jobs
   // back exactly as they were (no retry counted, no drop, no store change, nobody woken), so a
-  // durable job's row stays and is replayed at the next start (spec §5.3, §6.1).
+  // durable job's row stays and is replayed at the next start (doc/protocol.md §5.3, §6.1).
   void BeginShutdown();
 
   // ---- timers and start-up

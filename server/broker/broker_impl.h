@@ -23,15 +23,16 @@
 
 namespace roundhouse::broker {
 
-// ERROR codes and texts the broker produces (spec gearman.md §2.1).
+// ERROR codes and texts the broker produces (doc/protocol.md §2.1).
 inline constexpr std::string_view kArgumentTooLarge = "ARGUMENT_TOO_LARGE";
 inline constexpr std::string_view kUniqueTooLarge = "Unique value too large";
 inline constexpr std::string_view kQueueError = "QUEUE_ERROR";
 inline constexpr std::string_view kQueueFull = "Job queue is full";
 
-// Handles are at most 63 bytes (spec §1.5); WORK_FAIL with a longer one is ARGUMENT_TOO_LARGE.
+// Handles are at most 63 bytes (doc/protocol.md §1.5); WORK_FAIL with a longer one is
+// ARGUMENT_TOO_LARGE.
 inline constexpr size_t kMaxHandle = 63;
-// Handle ids are reserved with the store in blocks of this many (spec §3.2).
+// Handle ids are reserved with the store in blocks of this many (doc/protocol.md §3.2).
 inline constexpr uint64_t kHandleCeilingBlock = 1'000'000;
 // Free jobs kept for reuse, and the largest buffer a reused job keeps (so the pool holds at
 // most ~16 MiB of payload capacity while saving the common job its allocations).

@@ -1,4 +1,4 @@
-// Function: a name workers register and clients submit to (spec gearman.md §3.1), with its three
+// Function: a name workers register and clients submit to (doc/protocol.md §3.1), with its three
 // priority queues, counts, maxqueue limits and the wake-up ring of registered peers.
 //
 // Ownership: the Broker creates and owns every Function; it lives until `drop function`, which is

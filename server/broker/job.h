@@ -1,4 +1,4 @@
-// Job: one unit of work known to the broker (spec gearman.md §3.1), with the read-only view the
+// Job: one unit of work known to the broker (doc/protocol.md §3.1), with the read-only view the
 // admin layer and workers use (`show jobs`, JOB_ASSIGN*, STATUS_RES).
 //
 // Ownership: the Broker creates, owns and frees every Job; others hold `const Job*` only for the

@@ -1,5 +1,5 @@
 // Peer: anything the broker talks to. A network connection (client, worker, or both) or an
-// in-process worker such as a Jenkins executor ("every worker is a worker", DESIGN.md).
+// in-process worker such as a Jenkins executor ("every worker is a worker", doc/design.md).
 //
 // The broker owns the fields of PeerState and changes them only inside Broker calls; a peer
 // reads them (e.g. for `workers`) but never writes them. A peer must be Attach()ed before use
@@ -33,7 +33,7 @@ struct SubmitReply {
 
 struct Registration {
   Function* function = nullptr;
-  int64_t timeout_ms = 0;  // 0 = no timeout; otherwise >= 1000 (spec §3.8)
+  int64_t timeout_ms = 0;  // 0 = no timeout; otherwise >= 1000 (doc/protocol.md §3.8)
 };
 
 // Broker-owned state of one peer. Invariants are maintained by Broker.

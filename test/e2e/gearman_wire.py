@@ -1,4 +1,4 @@
-"""Raw Gearman wire protocol for end-to-end tests (spec/gearman.md sections 1 and 2).
+"""Raw Gearman wire protocol for end-to-end tests (doc/protocol.md §1 and §2).
 
 Encodes request packets byte for byte, decodes response packets, and wraps one TCP connection
 with a receive buffer so binary packets and admin text replies can be read from the same socket
@@ -18,7 +18,7 @@ RES = b"\0RES"
 HEADER = struct.Struct(">4sII")
 HEADER_SIZE = HEADER.size  # 12
 
-# Packet types 1-42, named as in gearmand's protocol (spec section 2).
+# Packet types 1-42, named as in gearmand's protocol (doc/protocol.md §2).
 TYPES = {
     "CAN_DO": 1,
     "CANT_DO": 2,
@@ -359,7 +359,7 @@ class Connection:
     def sync(self, token=b"sync-marker", timeout=None):
         """Round-trip an ECHO and return every packet that arrived before its ECHO_RES.
 
-        Replies on one connection keep request order (spec 1.3), so this proves deterministically
+        Replies on one connection keep request order (doc/protocol.md §1.3), so this proves deterministically
         that the server sent nothing else in between, without sleeping.
         """
         self.send(ECHO_REQ, token)

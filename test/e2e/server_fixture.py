@@ -67,7 +67,7 @@ def run_roundhouse_only_on_reference():
     return os.environ.get("GEARMAN_REFERENCE", "") == "all"
 
 
-def roundhouse_only(reason="roundhouse differs from gearmand here (spec: Our server)"):
+def roundhouse_only(reason="roundhouse differs from gearmand here (doc/protocol.md: Decision)"):
     """Skip the test in reference mode: it asserts one of our deliberate differences."""
     return unittest.skipIf(reference_mode() and not run_roundhouse_only_on_reference(),
                            "roundhouse-only: " + reason)

@@ -1,4 +1,4 @@
-"""The admin text protocol (spec/gearman.md section 4), byte for byte, over real sockets.
+"""The admin text protocol (doc/protocol.md §4), byte for byte, over real sockets.
 
 Each test starts its own server. @roundhouse_only tests assert our deliberate differences and
 are skipped with GEARMAN_REFERENCE=1.
@@ -114,8 +114,8 @@ class UnknownCommands(AdminTestCase):
         self.assertEqual(self.cmd(b"a  b   c d    e\n"), UNKNOWN + b"a\r\n")
 
     def test_trailing_spaces_are_ignored(self):
-        # Spec 4.1: trailing spaces are ignored. Observed on gearmand 1.1.20: a trailing space
-        # adds an empty token ("show jobs " -> ERR UNKNOWN_SHOW_ARGUMENTS, "cancel job H " ->
+        # doc/protocol.md §4.1: trailing spaces are ignored. Observed on gearmand 1.1.20: a
+        # trailing space adds an empty token ("show jobs " -> ERR UNKNOWN_SHOW_ARGUMENTS, "cancel job H " ->
         # ERR UNKNOWN_ERROR, "a b c d e " -> 6 tokens -> connection closed).
         self.assertEqual(self.cmd(b"version   \r\n"), self.cmd(b"version\n"))
         if self.gearmand:

@@ -6,8 +6,8 @@ for each session. Observations are normalised (job handles -> <H1>, <H2>... in f
 version, pid and fd masked) and then:
   - a step without per-server expectations must produce identical observations on both servers
     (and equal `want` when given);
-  - a step with `gearmand=` / `roundhouse=` documents a deliberate difference ("Our server:" in
-    the spec, or an observed gearmand quirk): each server must produce its own expectation.
+  - a step with `gearmand=` / `roundhouse=` documents a deliberate difference (a "Decision:" line
+    of doc/protocol.md, or an observed gearmand quirk): each server must produce its own expectation.
 
 When the roundhouse binary is missing, each session still runs against gearmand (checking every
 `want` and `gearmand=` expectation) and is then skipped.
@@ -221,7 +221,7 @@ class Runner:
 
 
 # --------------------------------------------------------------------------------------------
-# Sessions where the spec says we behave exactly as gearmand.
+# Sessions where doc/protocol.md says we behave exactly as gearmand.
 # --------------------------------------------------------------------------------------------
 
 def _invalid_command_steps():
@@ -523,7 +523,7 @@ SAME = [
         S("c", b"", "quiet"),
     ]),
     Session("reduce_job_at_maxqueue", [
-        # The spec says gearmand closes the connection here; 1.1.20 answers QUEUE_ERROR.
+        # doc/protocol.md says gearmand closes the connection here; 1.1.20 answers QUEUE_ERROR.
         admin("a", b"create function f\r\n", want=b"OK\r\n"),
         admin("a", b"maxqueue f 1\r\n", want=b"OK\r\n"),
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
@@ -546,57 +546,57 @@ SAME = [
 # --------------------------------------------------------------------------------------------
 
 DIFFERENT = [
-    Session("create_function_with_bare_lf", doc="spec 3.13 #7", steps=[
+    Session("create_function_with_bare_lf", doc="doc/protocol.md §3.13 #7", steps=[
         admin("a", b"create function fn_lf\n", want=b"OK\r\n"),
         admin("a", b"status\n", gearmand=b"fn_l\t0\t0\t0\n.\n", roundhouse=b"fn_lf\t0\t0\t0\n.\n"),
     ]),
-    Session("drop_function_with_queued_jobs", doc="spec 3.13 #8", steps=[
+    Session("drop_function_with_queued_jobs", doc="doc/protocol.md §3.13 #8", steps=[
         S("c", E(gw.SUBMIT_JOB_BG, b"q", b"", b"x"), want=b"JOB_CREATED <H1>"),
         admin("a", b"drop function q\r\n", gearmand=b"OK\r\n",
               roundhouse=b"ERR there are still queued jobs\r\n"),
         admin("a", b"status\n", gearmand=b".\n", roundhouse=b"q\t1\t0\t0\n.\n"),
     ]),
-    Session("shutdown_command", doc="spec 4.3 shutdown", steps=[
+    Session("shutdown_command", doc="doc/protocol.md §4.3 shutdown", steps=[
         admin("a", b"shutdown now\r\n",
               gearmand=b"ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n",
               roundhouse=b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+shutdown\r\n"),
         admin("a", b"shutdown\r\n", gearmand=b"ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n",
               roundhouse=b"OK\r\n"),
     ]),
-    Session("submit_without_separators", doc="spec 1.2 / 3.13 #1", steps=[
+    Session("submit_without_separators", doc="doc/protocol.md §1.2 / §3.13 #1", steps=[
         S("c", gw.encode_payload(gw.SUBMIT_JOB, b"funconly") + E(gw.ECHO_REQ, b"ping"),
           ["closed"], gearmand=CLOSED, roundhouse=b"<open> %r" % (
               gw.encode_payload(gw.ERROR, b"INVALID_PACKET\0Packet is missing arguments",
                                 magic=gw.RES) + gw.encode_payload(gw.ECHO_RES, b"ping", magic=gw.RES))),
     ]),
-    Session("three_argument_reduce_job", doc="spec 2 SUBMIT_REDUCE_JOB", steps=[
+    Session("three_argument_reduce_job", doc="doc/protocol.md §2 SUBMIT_REDUCE_JOB", steps=[
         S("c", gw.encode_payload(gw.SUBMIT_REDUCE_JOB, b"f\0u\0red\0data"), ["noreply"],
           gearmand=NOREPLY, roundhouse=b"<got> %r" % gw.encode_payload(
               gw.ERROR, b"INVALID_PACKET\0Packet is missing arguments", magic=gw.RES)),
     ]),
-    Session("unique_of_64_bytes", doc="spec 1.5", steps=[
+    Session("unique_of_64_bytes", doc="doc/protocol.md §1.5", steps=[
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"u" * 64, b"x"), want=b"JOB_CREATED <H1>"),
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"u" * 64, b"x"), gearmand=b"JOB_CREATED <H2>",
           roundhouse=b"JOB_CREATED <H1>"),
     ]),
-    Session("get_status_handle_of_64_bytes", args=("-t", "0"), doc="spec 2 GET_STATUS", steps=[
+    Session("get_status_handle_of_64_bytes", args=("-t", "0"), doc="doc/protocol.md §2 GET_STATUS", steps=[
         # gearmand -t 0 closes at once; with I/O threads it drops the packet, sometimes closing.
         S("c", E(gw.GET_STATUS, b"H" * 64), ["closed"], gearmand=CLOSED,
           roundhouse=b"<open> %r" % gw.encode_payload(
               gw.STATUS_RES, b"H" * 64 + b"\x000\x000\x000\x000", magic=gw.RES)),
     ]),
-    Session("workers_listing_scope", doc="spec 3.13 #9", steps=[
+    Session("workers_listing_scope", doc="doc/protocol.md §3.13 #9", steps=[
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
         S("w", E(gw.SET_CLIENT_ID, b"w1") + E(gw.CAN_DO, b"f"), "quiet"),
         admin("a", b"workers\n", kind="unordered", mask=FD,
               gearmand=b"<fd> 127.0.0.1 - :\n<fd> 127.0.0.1 - :\n<fd> 127.0.0.1 w1 : f\n.\n",
               roundhouse=b"<fd> 127.0.0.1 w1 : f\n.\n"),
     ]),
-    Session("repeated_can_do", doc="spec 3.13 #10", steps=[
+    Session("repeated_can_do", doc="doc/protocol.md §3.13 #10", steps=[
         S("w", E(gw.SET_CLIENT_ID, b"w") + E(gw.CAN_DO, b"f") + E(gw.CAN_DO, b"f"), "quiet"),
         admin("a", b"status\n", gearmand=b"f\t0\t0\t2\n.\n", roundhouse=b"f\t0\t0\t1\n.\n"),
     ]),
-    Session("job_retries_zero", args=("-j", "0"), doc="spec 3.7", steps=[
+    Session("job_retries_zero", args=("-j", "0"), doc="doc/protocol.md §3.7", steps=[
         S("w", E(gw.CAN_DO, b"f"), "quiet"),
         S("c", E(gw.SUBMIT_JOB, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
         S("w", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),
@@ -604,13 +604,13 @@ DIFFERENT = [
           gearmand=b"JOB_ASSIGN <H1>\0f\0x", roundhouse=b"NO_JOB "),
         S("c", b"", "quiet", gearmand=QUIET, roundhouse=b"<unexpected> WORK_FAIL <H1>"),
     ]),
-    Session("cancel_queued_job_listing", doc="spec 3.11", steps=[
+    Session("cancel_queued_job_listing", doc="doc/protocol.md §3.11", steps=[
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"u", b"x"), want=b"JOB_CREATED <H1>"),
         HandleStep("a", lambda h: b"cancel job " + h[H(1)] + b"\r\n", "admin", want=b"OK\r\n"),
         admin("a", b"show jobs\n", gearmand=b"<H1>\t0\t1\t0\n.\n", roundhouse=b".\n"),
         admin("a", b"status\n", gearmand=b"f\t1\t0\t0\n.\n", roundhouse=b"f\t0\t0\t0\n.\n"),
     ]),
-    Session("background_job_after_coalesced_foreground_leaves", doc="spec 3.13 #3", steps=[
+    Session("background_job_after_coalesced_foreground_leaves", doc="doc/protocol.md §3.13 #3", steps=[
         S("c", E(gw.SUBMIT_JOB_BG, b"f", b"keep", b"x"), want=b"JOB_CREATED <H1>"),
         S("fg", E(gw.SET_CLIENT_ID, b"fg") + E(gw.SUBMIT_JOB, b"f", b"keep", b"y"),
           want=b"JOB_CREATED <H1>"),
@@ -618,7 +618,7 @@ DIFFERENT = [
         S("w", E(gw.CAN_DO, b"f") + E(gw.GRAB_JOB), gearmand=b"NO_JOB ",
           roundhouse=b"JOB_ASSIGN <H1>\0f\0x"),
     ]),
-    Session("abandoned_queued_foreground_job_counts", doc="spec 3.10", steps=[
+    Session("abandoned_queued_foreground_job_counts", doc="doc/protocol.md §3.10", steps=[
         S("fg", E(gw.SET_CLIENT_ID, b"fg") + E(gw.SUBMIT_JOB, b"f", b"u", b"x"),
           want=b"JOB_CREATED <H1>"),
         S("fg", b"", "close_wait", unique=b"u"),
@@ -626,7 +626,7 @@ DIFFERENT = [
         S("c", E(gw.GET_STATUS_UNIQUE, b"u"), gearmand=b"STATUS_RES_UNIQUE u\x001\x000\x000\x000\x000",
           roundhouse=b"STATUS_RES_UNIQUE u\x000\x000\x000\x000\x000"),
     ]),
-    Session("priority_order_across_functions", doc="spec 3.4", steps=[
+    Session("priority_order_across_functions", doc="doc/protocol.md §3.4", steps=[
         S("w", E(gw.CAN_DO, b"a") + E(gw.CAN_DO, b"b") + E(gw.CAN_DO, b"c"), "quiet"),
         S("c", E(gw.SUBMIT_JOB_BG, b"a", b"", b"a-normal"), want=b"JOB_CREATED <H1>"),
         S("c", E(gw.SUBMIT_JOB_HIGH_BG, b"b", b"", b"b-high"), want=b"JOB_CREATED <H2>"),
@@ -635,7 +635,7 @@ DIFFERENT = [
         S("w", E(gw.GRAB_JOB), gearmand=b"JOB_ASSIGN <H3>\0c\0c-normal",
           roundhouse=b"JOB_ASSIGN <H2>\0b\0b-high"),
     ]),
-    Session("future_epoch_job_blocks_lower_priorities", doc="spec 3.13 #5", steps=[
+    Session("future_epoch_job_blocks_lower_priorities", doc="doc/protocol.md §3.13 #5", steps=[
         # Observed on gearmand 1.1.20: a not-yet-due NORMAL job is skipped within NORMAL, but
         # then LOW jobs are never handed out, while PRE_SLEEP answers NOOP (busy loop).
         S("c", E(gw.SUBMIT_JOB_EPOCH, b"f", b"later", b"4102444800", b"x"), want=b"JOB_CREATED <H1>"),
@@ -646,23 +646,23 @@ DIFFERENT = [
         S("w", E(gw.GRAB_JOB), want=b"NO_JOB "),
         S("w", E(gw.PRE_SLEEP), "quiet", gearmand=b"<unexpected> NOOP ", roundhouse=QUIET),
     ]),
-    Session("reduce_job_unique_over_64_bytes", doc="spec 2 SUBMIT_REDUCE_JOB", steps=[
+    Session("reduce_job_unique_over_64_bytes", doc="doc/protocol.md §2 SUBMIT_REDUCE_JOB", steps=[
         S("c", E(gw.SUBMIT_REDUCE_JOB, b"f", b"u" * 65, b"r", b"", b"x"),
           gearmand=b"JOB_CREATED <H1>", roundhouse=b"ERROR ARGUMENT_TOO_LARGE\0Unique value too large"),
     ]),
-    Session("admin_trailing_space", doc="spec 4.1 (observed gearmand quirk)", steps=[
+    Session("admin_trailing_space", doc="doc/protocol.md §4.1 (observed gearmand quirk)", steps=[
         admin("a", b"show jobs \n", gearmand=b"ERR UNKNOWN_SHOW_ARGUMENTS\r\n", roundhouse=b".\n"),
         admin("a", b"cancel job H:x:1 \r\n", gearmand=b"ERR UNKNOWN_ERROR\r\n",
               roundhouse=b"ERR UNKNOWN_JOB\r\n"),
     ]),
-    Session("get_status_unique_of_64_bytes", args=("-t", "0"), doc="spec 2 GET_STATUS_UNIQUE",
+    Session("get_status_unique_of_64_bytes", args=("-t", "0"), doc="doc/protocol.md §2 GET_STATUS_UNIQUE",
             steps=[
                 S("c", E(gw.GET_STATUS_UNIQUE, b"u" * 64), ["closed"], gearmand=CLOSED,
                   roundhouse=b"<open> %r" % gw.encode_payload(
                       gw.STATUS_RES_UNIQUE, b"u" * 64 + b"\x000\x000\x000\x000\x000",
                       magic=gw.RES)),
             ]),
-    Session("cancel_running_job", doc="spec 3.11", steps=[
+    Session("cancel_running_job", doc="doc/protocol.md §3.11", steps=[
         S("w", E(gw.CAN_DO, b"f"), "quiet"),
         S("c", E(gw.SUBMIT_JOB, b"f", b"run", b"x"), want=b"JOB_CREATED <H1>"),
         S("w", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),

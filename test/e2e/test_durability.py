@@ -1,4 +1,4 @@
-"""The durable SQLite queue through the real server (spec/gearman.md §6, §3.2; issue 3).
+"""The durable SQLite queue through the real server (doc/protocol.md §6, §3.2; issue 3).
 
 Every test owns a temporary directory holding its database, starts roundhouse on it (and
 restarts it there: SIGTERM, or SIGKILL for the crash tests) on free loopback ports, and checks
@@ -120,7 +120,7 @@ def log(message):
     sys.stderr.flush()
 
 
-@roundhouse_only("durable queue semantics of our server (spec 3.2, 6.3, 6.4)")
+@roundhouse_only("durable queue semantics of our server (doc/protocol.md §3.2, 6.3, 6.4)")
 class DurableTestCase(ServerTestCase):
     server_kind = "roundhouse"
 

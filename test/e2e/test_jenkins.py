@@ -1,4 +1,4 @@
-"""Jenkins adapters end to end (spec/jenkins.md §1, §3.4, §4.1, §4.4-4.8, §6).
+"""Jenkins adapters end to end (doc/jenkins.md §1, §3.4, §4.1, §4.4-4.8, §6).
 
 Each test starts its own simulated Jenkins masters (tools/jenkins_sim, in this process, real
 clock, free loopback ports) and its own roundhouse with `--jenkins NAME:K=V,...` flags (or a
@@ -48,7 +48,7 @@ USER = "rh"
 TOKEN = "tok-7f3a9c1e5b2d4f60-SECRET"  # recognisable, so a leak into a log is unambiguous
 
 POLL_S = 0.2
-FAST = {  # spec §4.1 keys; fast polls so the tests are quick
+FAST = {  # doc/jenkins.md §4.1 keys; fast polls so the tests are quick
     "poll.computers_s": POLL_S,
     "poll.queue_item_s": 0.1,
     "poll.build_s": POLL_S,
@@ -81,7 +81,7 @@ def make_world(nodes, jobs, builtin_executors=0, **extra):
 
 def env_extra():
     """RH_JENKINS_EXTRA="K=V,K=V": settings added to every master (debugging aid; e.g.
-    implementation-specific keys outside spec §4.1). Empty by default: tests use §4.1 keys only."""
+    implementation-specific keys outside doc/jenkins.md §4.1). Empty by default: tests use §4.1 keys only."""
     text = os.environ.get("RH_JENKINS_EXTRA", "").strip()
     return dict(kv.split("=", 1) for kv in text.split(",") if kv) if text else {}
 
@@ -138,7 +138,7 @@ def label_matches(label, labels, mode):
 
 
 def start_json(name, number, manager, worker, url, node_name, node_labels_sorted):
-    """§1.5 start JSON, compact, in the spec's key order."""
+    """§1.5 start JSON, compact, in the key order of doc/jenkins.md."""
     return json.dumps({"name": name, "number": number, "manager": manager, "worker": worker,
                        "url": url, "node_name": node_name, "node_labels": node_labels_sorted},
                       separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -402,7 +402,7 @@ class HappyPath(JenkinsTestCase):
         if history:
             self.assertNotEqual(den, b"-1")
         # GET_STATUS carries the WORK_STATUS numbers as the core stores them: unsigned decimal
-        # (gearman.md: a numerator/denominator with a non-digit counts as 0), so the "-1" of a
+        # (doc/protocol.md: a numerator/denominator with a non-digit counts as 0), so the "-1" of a
         # job without an estimate reads 0 there while the WORK_STATUS packet keeps "-1".
         self.assertEqual(self.get_status(handle),
                          [handle, b"1", b"1", num, b"0" if den == b"-1" else den])
@@ -540,7 +540,7 @@ class Meta(JenkinsTestCase):
             h, pkt = self.meta(b"stop:m1", args, exceptions=True)
             self.assertEqual(pkt.type, gw.WORK_EXCEPTION, pkt)
             self.assertTrue(pkt.payload.startswith(h + b"\0Cannot find build"), pkt)
-            # A client without the exceptions option sees WORK_FAIL (gearman.md §3.9).
+            # A client without the exceptions option sees WORK_FAIL (doc/protocol.md §3.9).
             h, pkt = self.meta(b"stop:m1", args, exceptions=False)
             self.assertEqual(pkt, res(gw.WORK_FAIL, h + b"\0"))
         for bad in (b"not json", b'{"name":"","number":1}', b'{"name":"longjob"}'):
@@ -1171,14 +1171,14 @@ LOAD_WINDOW = 45     # client keeps at most this many jobs open (> 15 executors:
 # slow or loaded machine cannot make it fail. While a job waits, an executor that could run it
 # and has no build must be taken before the adapter has read the master's computers (R4) more
 # than IDLE_BOUND_POLLS times since the executor became idle. The chain the reservation rule
-# (spec D5) allows: (1) a snapshot already in flight when the executor freed still shows it busy;
+# (doc/jenkins.md D5) allows: (1) a snapshot already in flight when the executor freed still shows it busy;
 # (2) the next shows it free, but a build of ours that Jenkins started (or ended) since our last
 # queue-item poll may still hold its reservation, since D5 releases it only at a snapshot
 # requested after the start was seen; (3) that snapshot releases it and the job is claimed;
 # (4) one more covers the trigger POST reaching the simulator and its scheduler running. Runs on
 # a 2-core machine, where three Python simulators share one interpreter with the client, measure
 # 2-6 polls at worst (the simulators' own latency adds polls that show stale executors), so the
-# bound is twice the chain. The spec's "one poll interval" is what remains once D5 is relaxed;
+# bound is twice the chain. doc/jenkins.md's "one poll interval" is what remains once D5 is relaxed;
 # the plugin-era failure this guards against is executors idle for many seconds (dozens of
 # polls) while builds queued, which this still catches.
 IDLE_BOUND_POLLS = 8

@@ -1,4 +1,4 @@
-"""Jenkins adapters under failure (spec/jenkins.md §1.6, §4.7-4.11, §5, §6 fault injection).
+"""Jenkins adapters under failure (doc/jenkins.md §1.6, §4.7-4.11, §5, §6 fault injection).
 
 One scenario per row of the §5 failure table (class names follow the rows), plus §4.9
 OFFLINE_NODE_WHEN_COMPLETE (taint, W6 on start / on complete, W6 failure retry) and a seeded
@@ -30,7 +30,7 @@ from test_jenkins import (JenkinsTestCase, make_world, jenkins_flag, triggers_fo
                           builds_for, triggers, uniq, WAIT)
 
 POLL = 0.2
-FF = {  # fast failure settings (spec §4.1 keys)
+FF = {  # fast failure settings (doc/jenkins.md §4.1 keys)
     "poll.computers_s": POLL,
     "poll.computers_idle_s": POLL,
     "poll.queue_item_s": 0.1,

@@ -1,7 +1,7 @@
-"""Conformance of the binary protocol (spec/gearman.md sections 1-3), over real sockets.
+"""Conformance of the binary protocol (doc/protocol.md §1–§3), over real sockets.
 
 Each test starts its own server. Tests decorated @roundhouse_only assert one of our deliberate
-differences ("Our server:" lines) and are skipped with GEARMAN_REFERENCE=1.
+differences ("Decision:" lines of doc/protocol.md) and are skipped with GEARMAN_REFERENCE=1.
 """
 
 import os
@@ -173,7 +173,7 @@ class Framing(GearmanTestCase):
         h, func, data = self.grab(w)
         self.assertEqual((func, data), (b"f", b"a\0b\0"))
 
-    @roundhouse_only("argument split bounded by size (spec 1.2)")
+    @roundhouse_only("argument split bounded by size (doc/protocol.md §1.2)")
     def test_submit_job_without_separators_gets_invalid_packet_and_connection_stays(self):
         c = self.client()
         c.send_raw(gw.encode_payload(gw.SUBMIT_JOB, b"funconly"))
@@ -183,7 +183,7 @@ class Framing(GearmanTestCase):
         self.assertEqual(c.echo(b"after"), res(gw.ECHO_RES, b"after"))
         self.assertEqual(self.admin("status"), b".\n")
 
-    @roundhouse_only("argument split bounded by size (spec 1.2)")
+    @roundhouse_only("argument split bounded by size (doc/protocol.md §1.2)")
     def test_work_status_with_one_argument_gets_invalid_packet(self):
         c = self.client()
         c.send_raw(gw.encode_payload(gw.WORK_STATUS, b"H:x:1"))
@@ -192,7 +192,7 @@ class Framing(GearmanTestCase):
         self.assertEqual(c.recv_packet(), INVALID_PACKET)
         self.assertEqual(c.echo(), res(gw.ECHO_RES, b"sync"))
 
-    @roundhouse_only("3-argument SUBMIT_REDUCE_JOB rejected (spec 2)")
+    @roundhouse_only("3-argument SUBMIT_REDUCE_JOB rejected (doc/protocol.md §2)")
     def test_three_argument_submit_reduce_job_gets_invalid_packet(self):
         c = self.client()
         for ptype in (gw.SUBMIT_REDUCE_JOB, gw.SUBMIT_REDUCE_JOB_BACKGROUND):
@@ -215,7 +215,7 @@ class Framing(GearmanTestCase):
 
 
 class PacketBodyLimit(GearmanTestCase):
-    """Our server: a body over --max-packet-body is answered and discarded (spec 1.1)."""
+    """Our server: a body over --max-packet-body is answered and discarded (doc/protocol.md §1.1)."""
 
     LIMIT = 1024
     server_args = ("--max-packet-body", str(LIMIT))
@@ -868,7 +868,7 @@ class PerFunctionPriorities(GearmanTestCase):
     """--priority-order=per-function: the gearmand 1.1 order (gearmand's only order).
 
     Observed on gearmand 1.1.20: its registration list is walked newest CAN_DO first (a worker
-    that registers a then b is offered b's jobs first). The spec says "registrations in list
+    that registers a then b is offered b's jobs first). doc/protocol.md §3.4 says "registrations in list
     order"; we expect CAN_DO order from roundhouse and record gearmand's order beside it.
     """
 

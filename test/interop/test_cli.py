@@ -1,4 +1,4 @@
-"""Interop with Debian gearman-tools: the `gearman` client/worker CLI and `gearadmin` (spec 7.1,
+"""Interop with Debian gearman-tools: the `gearman` client/worker CLI and `gearadmin` (doc/protocol.md §7.1,
 7.2). Both are built on libgearman 1.1.20; nothing here was written by us."""
 
 import os

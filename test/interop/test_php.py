@@ -69,7 +69,7 @@ class PhpGearman(InteropTestCase):
         self.assertNotIn("complete", " ".join(lines))
 
     def test_work_exception_without_exceptions_option_leaves_libgearman_waiting(self):
-        # The server downgrades WORK_EXCEPTION to WORK_FAIL "HANDLE\0" (spec 3.9, gearmand's
+        # The server downgrades WORK_EXCEPTION to WORK_FAIL "HANDLE\0" (doc/protocol.md §3.9, gearmand's
         # bytes). libgearman 1.1.20 does not match that handle and waits until its timeout
         # (GEARMAN_TIMEOUT = 47); a plain WORK_FAIL "HANDLE" would call the fail callback.
         self.worker("exc", 1, kind="exception_worker")

@@ -1,4 +1,4 @@
-"""Fault injection (spec/jenkins.md section 6): rules matched by method + path regex.
+"""Fault injection (doc/jenkins.md §6): rules matched by method + path regex.
 
 A rule fires `count` times (None = unlimited), each time with probability `probability` drawn
 from its own Random(seed), so schedules are reproducible.

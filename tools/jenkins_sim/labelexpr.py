@@ -1,4 +1,4 @@
-"""Jenkins label expressions (spec/jenkins.md section 3), written independently of the C++ parser.
+"""Jenkins label expressions (doc/jenkins.md §3), written independently of the C++ parser.
 
 parse(text) -> AST tuple, or raises LabelSyntaxError.
 compile_label(text) -> Label (parsed, or the whole string as one atom when unparsable), or None

@@ -2,9 +2,10 @@
 //
 // Background (bg, submit-only): a job is in flight from SUBMIT_JOB_BG until its JOB_CREATED.
 // Foreground (fg, latency): from SUBMIT_JOB until the WORK_COMPLETE for its handle.
-// JOB_CREATED arrives in submit order (one reply FIFO per connection, spec §1.3), so the n-th
-// JOB_CREATED names the n-th unanswered submit; WORK_COMPLETE may arrive in any order and is
-// matched by handle, searching from the oldest job (usually the one that finishes).
+// JOB_CREATED arrives in submit order (one FIFO of replies per connection, doc/protocol.md
+// §1.3), so the n-th JOB_CREATED names the n-th unanswered submit; WORK_COMPLETE may arrive in
+// any order and is matched by handle, searching from the oldest job (usually the one that
+// finishes).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ class Client : public Peer {
   int64_t in_flight() const { return count_; }
 
  private:
-  // One submitted job. Handles and uniques are at most 63 and 64 bytes (spec §1.5).
+  // One submitted job. Handles and uniques are at most 63 and 64 bytes (doc/protocol.md §1.5).
   struct Slot {
     int64_t sent_ns;
     bool done;  // foreground: WORK_COMPLETE seen (or failed); popped once it reaches the head

@@ -6,7 +6,7 @@
 // grabbing with GRAB_JOB_UNIQ when recording so the unique is known), kIdle (registers
 // --idle-function, sleeps, and never answers a NOOP: it only holds a connection open).
 // A worker is ready once the server answered its first GRAB, which proves the registration was
-// processed (requests are handled in order, spec §1.3).
+// processed (requests are handled in order, doc/protocol.md §1.3).
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// Function-name derivation: registration rules (spec jenkins.md §1.2), V1 listing (§1.3), the
+// Function-name derivation: registration rules (doc/jenkins.md §1.2), V1 listing (§1.3), the
 // §3.3 steps and §3.4 worked examples, the label-only rule (§4.5), names N1/N2 (§4.12).
 #include "jenkins/functions.h"
 
@@ -46,7 +46,7 @@ FunctionTable TableFor(const JenkinsJob& job, const std::vector<JenkinsNode>& no
   return DeriveFunctionTable(jobs, nodes, FunctionNaming::kShort, rule);
 }
 
-TEST_CASE("worked examples of spec 3.4 advertise and list exactly the table", "[jenkins]") {
+TEST_CASE("worked examples of §3.4 advertise and list exactly the table", "[jenkins]") {
   struct Row {
     std::optional<std::string> label;
     const char* u1;

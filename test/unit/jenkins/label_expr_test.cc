@@ -1,4 +1,4 @@
-// Label expressions: tokens (spec jenkins.md §3.1), grammar and precedence (§3.2), semantics,
+// Label expressions: tokens (doc/jenkins.md §3.1), grammar and precedence (§3.2), semantics,
 // the unparsable fallback, atoms, and robustness against hostile input.
 #include "jenkins/label_expr.h"
 
@@ -30,7 +30,7 @@ void CheckLiteralFallback(const std::string& text) {
   CHECK_FALSE(e.Matches(LabelSet{}));
 }
 
-TEST_CASE("precedence table of spec 3.2 parses row by row", "[jenkins]") {
+TEST_CASE("precedence table of doc/jenkins.md §3.2 parses row by row", "[jenkins]") {
   CHECK(Shape("a || b && c") == "(a || (b && c))");
   CHECK(Shape("!a && b") == "(!a && b)");
   CHECK(Shape("a -> b || c") == "(a -> (b || c))");
@@ -58,7 +58,7 @@ TEST_CASE("operators of one kind chain and associate left", "[jenkins]") {
   CHECK(Shape("((a))") == "a");
 }
 
-TEST_CASE("semantics follow the spec truth tables", "[jenkins]") {
+TEST_CASE("semantics follow the truth tables of doc/jenkins.md §3.2", "[jenkins]") {
   const LabelExpr implies = LabelExpr::Parse("x -> y");
   CHECK(implies.Matches({}));
   CHECK(implies.Matches({"y"}));

@@ -1,4 +1,4 @@
-// Master settings (spec jenkins.md §4.1): defaults, every key with a good and a bad value, the
+// Master settings (doc/jenkins.md §4.1): defaults, every key with a good and a bad value, the
 // credential rules, token files, error texts (origin prefix, never a secret), Describe() and
 // ToRestOptions().
 #include "jenkins/master_settings.h"
@@ -62,7 +62,7 @@ class TempFile {
   std::string path_;
 };
 
-TEST_CASE("minimal settings take the defaults of spec 4.1", "[jenkins][settings]") {
+TEST_CASE("minimal settings take the defaults of doc/jenkins.md §4.1", "[jenkins][settings]") {
   const MasterSettings s = Parse(Minimal());
   CHECK(s.name == "jenkins01");
   CHECK(s.base_url.text == "http://jenkins01.example.org/");
@@ -429,7 +429,7 @@ TEST_CASE("Describe lists every key in order with secrets hidden", "[jenkins][se
   CHECK(p["api_token"] == "(unset)");
 }
 
-TEST_CASE("the key list is the spec's, without duplicates", "[jenkins][settings]") {
+TEST_CASE("the key list is that of doc/jenkins.md §4.1, without duplicates", "[jenkins][settings]") {
   const auto& keys = MasterSettingKeys();
   CHECK(keys.size() == 48);
   CHECK(std::set<std::string_view>(keys.begin(), keys.end()).size() == keys.size());

@@ -1,4 +1,4 @@
-// Jenkins JSON models: tree strings (spec jenkins.md §2.3), URL paths (§2.1), every read parser on
+// Jenkins JSON models: tree strings (doc/jenkins.md §2.3), URL paths (§2.1), every read parser on
 // realistic Jenkins answers and on hostile input, the §1.4 build arguments, §4.6 parameter
 // filtering, the §1.5 start/final JSON byte for byte, and the §1.7/§1.8 arguments.
 #include "jenkins/model.h"
@@ -18,7 +18,7 @@ constexpr char kR2Fields[] =
     "lastBuild[number,building],"
     "property[parameterDefinitions[_class,name,type,defaultParameterValue[value]]]";
 
-TEST_CASE("tree strings are exactly those of spec 2.3", "[jenkins][model]") {
+TEST_CASE("tree strings are exactly those of doc/jenkins.md §2.3", "[jenkins][model]") {
   CHECK(std::string(kTreeController) == "mode,numExecutors,quietingDown,useCrumbs,useSecurity");
   CHECK(std::string(kTreeJob) == kR2Fields);
   CHECK(std::string(kTreeComputers) ==
@@ -568,7 +568,7 @@ TEST_CASE("every parser rejects hostile bytes without crashing", "[jenkins][mode
 
 Pairs Params(const BuildArguments& a) { return a.parameters; }
 
-TEST_CASE("build arguments follow the rules of spec 1.4", "[jenkins][model]") {
+TEST_CASE("build arguments follow the rules of doc/jenkins.md §1.4", "[jenkins][model]") {
   auto empty = ParseBuildArguments("");
   REQUIRE(empty.ok());
   CHECK(empty.value().parameters.empty());
@@ -720,7 +720,7 @@ StartInfo SpecExample() {
   return info;
 }
 
-TEST_CASE("start JSON matches the spec example byte for byte", "[jenkins][model]") {
+TEST_CASE("start JSON matches the doc/jenkins.md §1.5 example byte for byte", "[jenkins][model]") {
   CHECK(StartJson(SpecExample()) ==
         R"({"name":"gate-foo-pep8","number":1234,"manager":"jenkins01",)"
         R"("worker":"bare-trusty-123_exec-0",)"

@@ -1,4 +1,4 @@
-// Packet encoders, byte for byte against spec gearman.md §2.1 and §2.2.
+// Packet encoders, byte for byte against doc/protocol.md §2.1 and §2.2.
 #include <catch2/catch.hpp>
 #include <string>
 #include <string_view>
@@ -19,7 +19,7 @@ std::string Encode(PacketType type, std::initializer_list<std::string_view> args
   return out;
 }
 
-TEST_CASE("encoders reproduce the spec's byte examples", "[protocol]") {
+TEST_CASE("encoders reproduce the byte examples of doc/protocol.md §2.2", "[protocol]") {
   CHECK(Encode(PacketType::kCanDo, {"reverse"}, Magic::kRequest) ==
         Hex("00 52 45 51 | 00 00 00 01 | 00 00 00 07") + "reverse");
   CHECK(Encode(PacketType::kGrabJob, {}, Magic::kRequest) ==

@@ -1,5 +1,5 @@
 // ParseFrame on binary packets: framing, split reads, pipelining, magic and type checks, the body
-// limit and bounded argument splitting (spec gearman.md §1).
+// limit and bounded argument splitting (doc/protocol.md §1).
 #include <catch2/catch.hpp>
 #include <string>
 #include <string_view>
@@ -37,7 +37,7 @@ TEST_CASE("parser needs more on empty input", "[protocol]") {
   CHECK(ParseOnly("") == ParseResult::kNeedMore);
 }
 
-TEST_CASE("parser reads the spec's SUBMIT_JOB bytes as function, unique and data", "[protocol]") {
+TEST_CASE("parser reads the SUBMIT_JOB bytes of doc/protocol.md §2.2 as function, unique and data", "[protocol]") {
   const std::string in = Hex("00 52 45 51 | 00 00 00 07 | 00 00 00 0d") + "reverse\0\0test"s;
   const Frame frame = ParseWhole(in);
   CHECK(frame.kind == FrameKind::kPacket);

@@ -1,5 +1,5 @@
 // ParseFrame on admin text lines: line endings, the 8191-byte line limit, split reads
-// (spec gearman.md §1.3, §1.4, §4.1).
+// (doc/protocol.md §1.3, §1.4, §4.1).
 #include <catch2/catch.hpp>
 #include <string>
 #include <string_view>

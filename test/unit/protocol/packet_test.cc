@@ -1,5 +1,5 @@
-// The argument rule and name of every packet type (spec gearman.md §1.2, §2), checked against a
-// transcription of the spec table and by splitting a payload built for each rule.
+// The argument rule and name of every packet type (doc/protocol.md §1.2, §2), checked against a
+// transcription of the table in doc/protocol.md §2 and by splitting a payload built for each rule.
 #include "protocol/packet.h"
 
 #include <catch2/catch.hpp>
@@ -18,8 +18,8 @@ struct SpecRow {
   bool data;
 };
 
-// Spec §2, column "payload (rule)"; types without a rule in the table (5, 6, 10, 24 and the
-// bodiless responses) follow gearmand's command.cc as the spec says.
+// §2, column "payload (rule)"; types without a rule in the table (5, 6, 10, 24 and the
+// bodiless responses) follow gearmand's command.cc as doc/protocol.md §1.2 says.
 constexpr SpecRow kSpec[] = {
     {"CAN_DO", 1, 1, false},
     {"CANT_DO", 2, 1, false},
@@ -84,7 +84,7 @@ std::string PayloadWith(size_t separators) {
   return payload;
 }
 
-TEST_CASE("every packet type has the argument rule of the spec table", "[protocol]") {
+TEST_CASE("every packet type has the argument rule of the doc/protocol.md table", "[protocol]") {
   for (const SpecRow& row : kSpec) {
     INFO("type " << row.type << " " << row.name);
     const ArgRule rule = RuleFor(static_cast<PacketType>(row.type));
@@ -93,7 +93,7 @@ TEST_CASE("every packet type has the argument rule of the spec table", "[protoco
   }
 }
 
-TEST_CASE("the rules the spec singles out are right", "[protocol]") {
+TEST_CASE("the rules doc/protocol.md singles out are right", "[protocol]") {
   CHECK(RuleFor(PacketType::kSubmitJob).args == 2);
   CHECK(RuleFor(PacketType::kSubmitJob).data);
   CHECK(RuleFor(PacketType::kSubmitReduceJob).args == 4);
@@ -110,7 +110,7 @@ TEST_CASE("the rules the spec singles out are right", "[protocol]") {
   CHECK_FALSE(RuleFor(PacketType::kStatusRes).data);
 }
 
-TEST_CASE("every packet type is named as in the spec", "[protocol]") {
+TEST_CASE("every packet type is named as in doc/protocol.md", "[protocol]") {
   for (const SpecRow& row : kSpec) {
     CHECK(Name(static_cast<PacketType>(row.type)) == row.name);
   }

@@ -1,4 +1,4 @@
-// Helpers for building wire bytes in protocol tests: hex dumps as the spec writes them, and
+// Helpers for building wire bytes in protocol tests: hex dumps as doc/protocol.md writes them, and
 // packet headers with arbitrary (also invalid) fields.
 #pragma once
 

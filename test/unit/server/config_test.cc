@@ -1,4 +1,4 @@
-// Command-line parsing (spec gearman.md §5.1, §5.2): forms, defaults, validation, refusals.
+// Command-line parsing (doc/protocol.md §5.1, §5.2): forms, defaults, validation, refusals.
 #include "server/config.h"
 
 #include <catch2/catch.hpp>

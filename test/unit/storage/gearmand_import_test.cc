@@ -1,4 +1,4 @@
-// Import of a gearmand libsqlite3 table at Replay (spec gearman.md §6.4).
+// Import of a gearmand libsqlite3 table at Replay (doc/protocol.md §6.4).
 #include "storage/gearmand_import.h"
 
 #include <cstdlib>
