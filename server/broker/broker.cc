@@ -35,6 +35,8 @@ void Job::ResetForReuse() {
   priority_ = Priority::kNormal;
   state_ = State::kQueued;
   background_ = durable_ = write_pending_ = cancelled_ = indexed_ = false;
+  timed_out_by_.fill(0);
+  timed_out_next_ = 0;
   worker_ = nullptr;
   worker_slot_ = 0;
   links_[0] = links_[1] = Link{};
@@ -105,6 +107,7 @@ void Broker::Impl::Attach(Peer& peer) {
   PeerState& st = peer.state_;
   assert(!st.attached);
   st.attached = true;
+  st.serial = ++last_peer_serial_;
   st.exceptions = options.exceptions_default;
   peers_.push_back(&peer);
 }

@@ -157,6 +157,15 @@ struct Broker::Impl {
   void Wake(Function* fn);
   void PromoteDueEpochJobs();
   void Assign(Peer& peer, Job* job, int64_t timeout_ms);
+  // WORK_* from a worker whose CAN_DO_TIMEOUT expired on `job` (the late-result rule).
+  WorkResult LateWork(Job* job, protocol::PacketType type, std::string_view payload,
+                      std::string_view numerator, std::string_view denominator);
+  static bool TimedOutBy(const Job* job, const Peer& peer);
+  // WORK_STATUS / DATA / WARNING: records the progress and forwards it to the clients.
+  void Progress(Job* job, protocol::PacketType type, std::string_view payload,
+                std::string_view numerator, std::string_view denominator);
+  // WORK_COMPLETE / FAIL / EXCEPTION: counts, forwards (downgrading exceptions) and destroys.
+  void Finish(Job* job, protocol::PacketType type, std::string_view payload);
   // Takes a running job away from its worker (timer cancelled, counts adjusted).
   void Unassign(Job* job);
   // §3.7: the worker stopped holding a running job without ending it.
@@ -214,6 +223,8 @@ struct Broker::Impl {
   static constexpr size_t kMaxFreeWrites = 4096;
   // Attached peers in attach order.
   std::vector<Peer*> peers_;
+  // Last PeerState::serial handed out.
+  uint64_t last_peer_serial_ = 0;
   // Blank jobs for reuse (bounded by kMaxFreeJobs).
   std::vector<std::unique_ptr<Job>> free_jobs_;
   std::string scratch_;  // handle formatting

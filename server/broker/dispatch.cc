@@ -163,43 +163,95 @@ WorkResult Broker::Impl::Work(Peer& peer, PacketType type, std::string_view hand
     return WorkResult::kHandleTooLarge;
   }
   Job* job = FindByHandle(handle);
-  if (job == nullptr || job->state_ != Job::State::kRunning || job->worker_ != &peer) {
-    return WorkResult::kJobNotFound;
+  if (job == nullptr) return WorkResult::kJobNotFound;
+  if (job->state_ != Job::State::kRunning || job->worker_ != &peer) {
+    if (!TimedOutBy(job, peer)) return WorkResult::kJobNotFound;
+    return LateWork(job, type, payload, numerator, denominator);
   }
   switch (type) {
     case PacketType::kWorkStatus:
-      job->numerator_ = protocol::ParseDigitsOrZero(numerator);
-      job->denominator_ = protocol::ParseDigitsOrZero(denominator);
-      Forward(job, type, payload);
-      return WorkResult::kOk;
     case PacketType::kWorkData:
     case PacketType::kWorkWarning:
-      Forward(job, type, payload);
+      Progress(job, type, payload, numerator, denominator);
       return WorkResult::kOk;
     case PacketType::kWorkComplete:
     case PacketType::kWorkFail:
-      ++(type == PacketType::kWorkComplete ? job->function_->completed_ : job->function_->failed_);
-      Forward(job, type, payload);
-      break;
-    case PacketType::kWorkException: {
-      ++job->function_->failed_;
-      // §3.9: clients without the `exceptions` option get WORK_FAIL "HANDLE\0".
-      const std::string_view handle_nul(job->handle().data(), job->handle().size() + 1);
-      for (const Job::ClientRef& c : job->clients_) {
-        if (c.peer->state_.exceptions) {
-          c.peer->SendWork(PacketType::kWorkException, payload);
-        } else {
-          c.peer->SendWork(PacketType::kWorkFail, handle_nul);
-        }
-      }
-      break;
-    }
+    case PacketType::kWorkException:
+      Finish(job, type, payload);
+      return WorkResult::kOk;
     default:
       assert(false && "not a WORK_* packet");
       return WorkResult::kJobNotFound;
   }
+}
+
+bool Broker::Impl::TimedOutBy(const Job* job, const Peer& peer) {
+  const uint64_t serial = peer.state_.serial;
+  return serial != 0 && std::find(job->timed_out_by_.begin(), job->timed_out_by_.end(), serial) !=
+                            job->timed_out_by_.end();
+}
+
+WorkResult Broker::Impl::LateWork(Job* job, PacketType type, std::string_view payload,
+                                  std::string_view numerator, std::string_view denominator) {
+  // The job was re-queued when `peer`'s CAN_DO_TIMEOUT expired. It is queued again (nobody took
+  // it since) or another worker holds it now; it cannot be pending or epoch-waiting (Requeue
+  // enqueues directly).
+  assert(job->state_ == Job::State::kQueued || job->state_ == Job::State::kRunning);
+  const bool held_by_other = job->state_ == Job::State::kRunning;
+  switch (type) {
+    case PacketType::kWorkStatus:
+    case PacketType::kWorkData:
+    case PacketType::kWorkWarning:
+      // Forwarded while nobody else runs the job; otherwise the new holder's progress is the one
+      // clients see, and this is accepted and discarded so the late worker carries on to its
+      // result (libgearman workers abort a job whose WORK_DATA gets an ERROR).
+      if (!held_by_other) Progress(job, type, payload, numerator, denominator);
+      return WorkResult::kOk;
+    case PacketType::kWorkComplete:
+    case PacketType::kWorkFail:
+    case PacketType::kWorkException:
+      // First result wins: this one ends the job, wherever it is now. A worker that took it
+      // since is told (in-process workers abort; network workers' later packets get
+      // JOB_NOT_FOUND).
+      RH_LOG(kNotice, "Late result from a timed-out worker ends job: %.*s %.*s (%s)",
+             static_cast<int>(job->handle().size()), job->handle().data(),
+             static_cast<int>(job->unique().size()), job->unique().data(),
+             held_by_other ? "taken from its new worker" : "removed from the queue");
+      if (held_by_other && !job->ignored()) job->worker_->JobWithdrawn(*job);
+      Finish(job, type, payload);
+      return WorkResult::kOk;
+    default:
+      assert(false && "not a WORK_* packet");
+      return WorkResult::kJobNotFound;
+  }
+}
+
+void Broker::Impl::Progress(Job* job, PacketType type, std::string_view payload,
+                            std::string_view numerator, std::string_view denominator) {
+  if (type == PacketType::kWorkStatus) {
+    job->numerator_ = protocol::ParseDigitsOrZero(numerator);
+    job->denominator_ = protocol::ParseDigitsOrZero(denominator);
+  }
+  Forward(job, type, payload);
+}
+
+void Broker::Impl::Finish(Job* job, PacketType type, std::string_view payload) {
+  if (type == PacketType::kWorkException) {
+    ++job->function_->failed_;
+    // §3.9: clients without the `exceptions` option get WORK_FAIL "HANDLE\0".
+    const std::string_view handle_nul(job->handle().data(), job->handle().size() + 1);
+    for (const Job::ClientRef& c : job->clients_) {
+      if (c.peer->state_.exceptions) {
+        c.peer->SendWork(PacketType::kWorkException, payload);
+      } else {
+        c.peer->SendWork(PacketType::kWorkFail, handle_nul);
+      }
+    }
+  } else {
+    ++(type == PacketType::kWorkComplete ? job->function_->completed_ : job->function_->failed_);
+    Forward(job, type, payload);
+  }
   Destroy(job);
-  return WorkResult::kOk;
 }
 
 // ---- taking jobs back
@@ -324,6 +376,11 @@ void Broker::Impl::RunTimers() {
     RH_LOG(kWarning, "Worker timeout reached on job, requeueing: %.*s %.*s",
            static_cast<int>(job->handle().size()), job->handle().data(),
            static_cast<int>(job->unique().size()), job->unique().data());
+    // Remembered so this worker's late result can still end the job (see LateWork).
+    if (!TimedOutBy(job, *job->worker_)) {
+      job->timed_out_by_[job->timed_out_next_] = job->worker_->state_.serial;
+      job->timed_out_next_ = static_cast<uint8_t>((job->timed_out_next_ + 1) % Job::kMaxTimedOut);
+    }
     Requeue(job);  // removes it from the heap
   }
   PromoteDueEpochJobs();

@@ -9,6 +9,7 @@
 // Thread-safety: loop thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -131,6 +132,13 @@ class Job {
   bool write_pending_ = false;  // a store Add for this job is in flight (Broker::Impl::writes_)
   bool cancelled_ = false;      // admin cancel while running: results are discarded
   bool indexed_ = false;        // present in the (function, unique) coalescing index
+
+  // Workers whose CAN_DO_TIMEOUT expired while they held this job (PeerState::serial, 0 = empty
+  // slot), newest overwriting the oldest. Their WORK_COMPLETE / FAIL / EXCEPTION still ends the
+  // job while it is queued or held by another worker (doc/protocol.md, "Late results").
+  static constexpr size_t kMaxTimedOut = 4;
+  std::array<uint64_t, kMaxTimedOut> timed_out_by_{};
+  uint8_t timed_out_next_ = 0;  // slot the next expiry overwrites
 
   // kRunning only: the peer holding it; worker_->state().running[worker_slot_] == this.
   Peer* worker_ = nullptr;

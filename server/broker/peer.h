@@ -45,6 +45,9 @@ struct PeerState {
   // Foreground jobs this peer submitted (or coalesced onto) and still waits on.
   std::vector<Job*> waiting;
   std::string client_id = "-";
+  // Set at Attach, never reused within a broker (a job names timed-out workers by it, so a
+  // later peer at the same address is never mistaken for one). 0 before Attach.
+  uint64_t serial = 0;
   bool sleeping = false;         // sent PRE_SLEEP, no GRAB since
   bool noop_sent = false;        // a NOOP is outstanding (at most one until the next GRAB)
   bool exceptions = false;       // OPTION_REQ exceptions (or --exceptions)

@@ -1162,7 +1162,7 @@ class CanDoTimeout(GearmanTestCase):
                 return tuple(pkt.args(3))
             time.sleep(0.02)
 
-    def test_timed_out_job_is_requeued_and_late_work_complete_gets_job_not_found(self):
+    def test_timed_out_job_is_requeued_and_the_first_result_wins(self):
         c = self.client()
         w1 = self.worker(b"f", timeout_ms=1000)
         h = self.submit(c, b"f", b"", b"x")
@@ -1172,9 +1172,22 @@ class CanDoTimeout(GearmanTestCase):
         self.assertEqual(w2.recv_packet(timeout=4), res(gw.NOOP))
         self.assertEqual(self.grab_after_wakeup(w2), (h, b"f", b"x"))
         w1.work_complete(h, b"late")
-        self.assertEqual(w1.recv_packet(), NOT_FOUND_RESULT)
+        if self.gearmand:
+            # gearmand: the timed-out worker lost the job; only the new worker's result counts.
+            self.assertEqual(w1.recv_packet(), NOT_FOUND_RESULT)
+            w2.work_complete(h, b"good")
+            self.assertEqual(c.recv_packet(), res(gw.WORK_COMPLETE, h, b"good"))
+            return
+        # roundhouse (doc/protocol.md, late results): the timed-out worker's result came first,
+        # so it ends the job; the new worker's later packets are not found.
+        self.assertQuiet(w1)
+        self.assertEqual(c.recv_packet(), res(gw.WORK_COMPLETE, h, b"late"))
+        w2.work_data(h, b"more")
+        self.assertEqual(w2.recv_packet(), NOT_FOUND_DATA)
         w2.work_complete(h, b"good")
-        self.assertEqual(c.recv_packet(), res(gw.WORK_COMPLETE, h, b"good"))
+        self.assertEqual(w2.recv_packet(), NOT_FOUND_RESULT)
+        self.assertQuiet(c)
+        self.assertEqual(self.admin("status"), b"f\t0\t0\t2\n.\n")
 
     def test_timeout_below_1000_ms_is_raised_to_1000_ms(self):
         c = self.client()
@@ -1245,6 +1258,74 @@ class CanDoTimeout(GearmanTestCase):
         self.assertEqual(w2.recv_packet(timeout=4), res(gw.NOOP))
         self.assertEqual(self.grab(w2)[0], hf)
         self.assertEqual(self.get_status(c, hg), hg + b"\x001\x001\x000\x000")
+
+
+class LateResultAfterTimeout(GearmanTestCase):
+    """A job that always outlives its CAN_DO_TIMEOUT still finishes (doc/protocol.md, "Late
+    results after a timeout"). Each worker here behaves like a busy libgearman worker: it
+    grabs, works past its 1 s timeout without reading, then sends its result."""
+
+    WORK_SECONDS = 1.4  # > the 1000 ms timeout, so every assignment expires first
+
+    def run_job(self, worker, handle, result):
+        time.sleep(self.WORK_SECONDS)
+        worker.work_complete(handle, result)
+
+    @roundhouse_only("late result after a timeout ends the job (gearmand: JOB_NOT_FOUND)")
+    def test_one_worker_whose_jobs_outlive_their_timeout_completes_them(self):
+        c = self.client()
+        w = self.worker(b"f", timeout_ms=1000)
+        for n in range(2):
+            data = b"job-%d" % n
+            h = self.submit(c, b"f", b"", data)
+            self.assertEqual(self.grab(w), (h, b"f", data))
+            w.pre_sleep()  # libgearman pipelines this; the re-queue NOOPs it
+            self.run_job(w, h, b"done-%d" % n)
+            self.assertEqual(c.recv_packet(), res(gw.WORK_COMPLETE, h, b"done-%d" % n))
+            self.assertEqual(w.sync(), [res(gw.NOOP)])  # and no ERROR for the result
+            self.assertNoJob(w)  # not run again
+            self.assertEqual(self.admin("status"), b"f\t0\t0\t1\n.\n")
+        self.assertEqual(self.admin("show jobs"), b".\n")
+
+    @roundhouse_only("late result after a timeout ends the job (gearmand: JOB_NOT_FOUND)")
+    def test_two_workers_whose_job_outlives_the_timeout_complete_it_once(self):
+        c = self.client()
+        w1 = self.worker(b"f", timeout_ms=1000)
+        w2 = self.worker(b"f", timeout_ms=1000)
+        w2.pre_sleep()
+        c.send(gw.SUBMIT_JOB, b"f", b"", b"x")
+        h = c.recv_packet().payload
+        self.assertEqual(w2.recv_packet(), res(gw.NOOP))
+        self.assertEqual(self.grab(w1)[0], h)
+        self.assertNoJob(w2)
+        w2.pre_sleep()
+        # w1's timeout re-queues the job and wakes w2, which takes it over.
+        self.assertEqual(w2.recv_packet(timeout=4), res(gw.NOOP))
+        self.assertEqual(self.grab(w2)[0], h)
+        w1.work_complete(h, b"from-w1")  # w1 finishes first: its result wins
+        self.assertEqual(c.recv_packet(), res(gw.WORK_COMPLETE, h, b"from-w1"))
+        self.assertQuiet(w1)
+        time.sleep(self.WORK_SECONDS)  # w2 outlives its own timeout too, then reports
+        w2.work_complete(h, b"from-w2")
+        self.assertEqual(w2.recv_packet(), NOT_FOUND_RESULT)
+        self.assertQuiet(c)
+        self.assertEqual(self.admin("status"), b"f\t0\t0\t2\n.\n")
+
+
+class LateResultAfterTimeoutOneRetry(GearmanTestCase):
+    server_args = ("-j", "1")
+
+    @roundhouse_only("-j 1 drops at the first re-queue (HEAD semantics)")
+    def test_j1_drops_the_job_at_its_timeout_and_the_late_result_is_not_found(self):
+        c = self.client()
+        w = self.worker(b"f", timeout_ms=1000)
+        h = self.submit(c, b"f", b"", b"x")
+        self.grab(w)
+        self.assertEqual(c.recv_packet(timeout=4), res(gw.WORK_FAIL, h))
+        w.work_complete(h, b"late")
+        self.assertEqual(w.recv_packet(), NOT_FOUND_RESULT)
+        self.assertQuiet(c)
+        self.assertEqual(self.admin("show jobs"), b".\n")
 
 
 class EpochJobs(GearmanTestCase):
