@@ -509,18 +509,15 @@ SAME = [
         S("w", E(gw.CAN_DO, b"f") + E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0old"),
         S("w", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H2>\0f\0now"),
     ]),
-    Session("can_do_timeout_requeues", [
-        S("w1", E(gw.CAN_DO_TIMEOUT, b"f", b"1000"), "quiet"),
+    Session("late_result_after_timeout_j1", args=("-j", "1"), doc="doc/protocol.md §3.7", steps=[
+        S("w", E(gw.CAN_DO_TIMEOUT, b"f", b"1000"), "quiet"),
         S("c", E(gw.SUBMIT_JOB, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
-        S("w1", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),
-        S("w2", E(gw.CAN_DO, b"f") + E(gw.PRE_SLEEP), "noop", want=b"NOOP "),
-        # gearmand re-queues on an I/O thread: under load its NOOP (and even `status`) can
-        # come before the job is grabbable, so GRAB is polled here (strict in test_protocol).
-        admin("a", b"status\n", kind="poll", want=b"f\t1\t0\t2\n.\n"),
-        S("w2", E(gw.GRAB_JOB), "grab_poll", want=b"JOB_ASSIGN <H1>\0f\0x"),
-        HandleStep("w1", lambda h: E(gw.WORK_COMPLETE, h[H(1)], b"late"),
+        S("w", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),
+        S("c", b"", "noop", want=b"WORK_FAIL <H1>"),
+        HandleStep("w", lambda h: E(gw.WORK_COMPLETE, h[H(1)], b"late"),
                    want=b"ERROR JOB_NOT_FOUND\0Job given in work result not found"),
         S("c", b"", "quiet"),
+        admin("a", b"status\n", want=b"f\t0\t0\t1\n.\n"),
     ]),
     Session("reduce_job_at_maxqueue", [
         # doc/protocol.md says gearmand closes the connection here; 1.1.20 answers QUEUE_ERROR.
@@ -546,6 +543,40 @@ SAME = [
 # --------------------------------------------------------------------------------------------
 
 DIFFERENT = [
+    Session("late_result_after_timeout_taken_over", doc="doc/protocol.md §3.7 late results", steps=[
+        S("w1", E(gw.CAN_DO_TIMEOUT, b"f", b"1000"), "quiet"),
+        S("c", E(gw.SUBMIT_JOB, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
+        S("w1", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),
+        S("w2", E(gw.CAN_DO, b"f") + E(gw.PRE_SLEEP), "noop", want=b"NOOP "),
+        # gearmand re-queues on an I/O thread: under load its NOOP (and even `status`) can
+        # come before the job is grabbable, so GRAB is polled here (strict in test_protocol).
+        admin("a", b"status\n", kind="poll", want=b"f\t1\t0\t2\n.\n"),
+        S("w2", E(gw.GRAB_JOB), "grab_poll", want=b"JOB_ASSIGN <H1>\0f\0x"),
+        # The timed-out worker's result arrives first: gearmand refuses it, roundhouse ends the
+        # job with it and refuses the new worker's.
+        HandleStep("w1", lambda h: E(gw.WORK_COMPLETE, h[H(1)], b"late"), "quiet",
+                   gearmand=b"<unexpected> ERROR JOB_NOT_FOUND\0Job given in work result not found",
+                   roundhouse=QUIET),
+        S("c", b"", "quiet", gearmand=QUIET,
+          roundhouse=b"<unexpected> WORK_COMPLETE <H1>\0late"),
+        HandleStep("w2", lambda h: E(gw.WORK_COMPLETE, h[H(1)], b"good"), "quiet",
+                   gearmand=QUIET,
+                   roundhouse=b"<unexpected> ERROR JOB_NOT_FOUND\0Job given in work result not found"),
+        S("c", b"", "quiet", gearmand=b"<unexpected> WORK_COMPLETE <H1>\0good", roundhouse=QUIET),
+    ]),
+    Session("late_result_after_timeout_still_queued", doc="doc/protocol.md §3.7 late results", steps=[
+        S("w", E(gw.CAN_DO_TIMEOUT, b"f", b"1000"), "quiet"),
+        S("c", E(gw.SUBMIT_JOB, b"f", b"", b"x"), want=b"JOB_CREATED <H1>"),
+        S("w", E(gw.GRAB_JOB), want=b"JOB_ASSIGN <H1>\0f\0x"),
+        # The job outlives the timeout; nobody else takes it.
+        admin("a", b"status\n", kind="poll", want=b"f\t1\t0\t1\n.\n"),
+        HandleStep("w", lambda h: E(gw.WORK_COMPLETE, h[H(1)], b"done"), "quiet",
+                   gearmand=b"<unexpected> ERROR JOB_NOT_FOUND\0Job given in work result not found",
+                   roundhouse=QUIET),
+        S("c", b"", "quiet", gearmand=QUIET, roundhouse=b"<unexpected> WORK_COMPLETE <H1>\0done"),
+        admin("a", b"status\n", gearmand=b"f\t1\t0\t1\n.\n", roundhouse=b"f\t0\t0\t1\n.\n"),
+        S("w", E(gw.GRAB_JOB), gearmand=b"JOB_ASSIGN <H1>\0f\0x", roundhouse=b"NO_JOB "),
+    ]),
     Session("create_function_with_bare_lf", doc="doc/protocol.md §3.13 #7", steps=[
         admin("a", b"create function fn_lf\n", want=b"OK\r\n"),
         admin("a", b"status\n", gearmand=b"fn_l\t0\t0\t0\n.\n", roundhouse=b"fn_lf\t0\t0\t0\n.\n"),
