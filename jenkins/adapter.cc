@@ -135,9 +135,9 @@ void Adapter::SetDraining(bool draining) {
 
 // ---- REST with health accounting
 
-void Adapter::Get(std::string path, std::function<void(RestResult&&)> done) {
+void Adapter::Get(std::string path, std::function<void(RestResult&&)> done, ReplySize size) {
   ++requests_;
-  rest_->Get(std::move(path), Accounted(/*post=*/false, std::move(done)));
+  rest_->Get(std::move(path), Accounted(/*post=*/false, std::move(done)), size);
 }
 
 void Adapter::Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
@@ -433,7 +433,7 @@ void Adapter::PollJobs() {
     }
     jobs_requested_ms_ = requested;
     ApplyJobs(std::move(parsed).value());
-  });
+  }, ReplySize::kList);
 }
 
 void Adapter::PollComputers() {
@@ -452,7 +452,7 @@ void Adapter::PollComputers() {
       return;
     }
     ApplyComputers(std::move(parsed).value(), requested);
-  });
+  }, ReplySize::kList);
 }
 
 // Whether the master is worth polling at the fast rate: builds in flight, or jobs waiting for a

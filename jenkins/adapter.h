@@ -147,7 +147,8 @@ class Adapter final : public PseudoWorkerOwner {
   void CheckTokenFile();
   std::string WorkerName(const std::string& node, int executor) const;
   // A REST call whose callback is ignored once the adapter is closing.
-  void Get(std::string path, std::function<void(RestResult&&)> done);
+  void Get(std::string path, std::function<void(RestResult&&)> done,
+           ReplySize size = ReplySize::kItem);
   void Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
             std::function<void(RestResult&&)> done);
   RestClient::Callback Accounted(bool post, std::function<void(RestResult&&)> done);

@@ -338,8 +338,8 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
         }
       }
       PutBack(*b, "trigger answer lost and no such item or build", 0);
-    });
-  });
+    }, ReplySize::kList);
+  }, ReplySize::kList);
 }
 
 // ---- following the queue item (R7)
@@ -433,7 +433,7 @@ void Adapter::LookupLeftItem(Build& b) {
         return;
       }
     }
-  });
+  }, ReplySize::kList);
 }
 
 // W3; what follows is decided when R7 confirms: withdrawn → forgotten, timeout → put back,

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "jenkins/adapter_internal.h"
+#include "jenkins/json_document.h"
 #include "server/base/log.h"
 
 namespace roundhouse::jenkins {
@@ -86,8 +87,7 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
   const int64_t now = clock_.MonotonicMs();
   for (const storage::JournalRow& row : rows) {
     rapidjson::Document doc;
-    doc.Parse(row.entry.data(), row.entry.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
+    if (!ParseJsonObject(row.entry, "journal entry", &doc).ok()) {
       RH_LOG(kError, "jenkins master=%s handle=%s: unreadable journal entry dropped", settings_.name.c_str(),
              row.handle.c_str());
       if (store_ != nullptr) store_->DeleteJournal(settings_.name, row.handle);

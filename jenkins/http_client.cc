@@ -266,8 +266,10 @@ struct HttpClient::Impl {
     c->state = Conn::State::kBusy;
     c->got_bytes = false;
     c->request_sent = false;
-    c->parser = std::make_unique<http::ResponseParser>(options.limits);
     const HttpRequest& r = c->active->request;
+    http::HttpLimits limits = options.limits;
+    limits.max_body_bytes = BodyCap(c);
+    c->parser = std::make_unique<http::ResponseParser>(limits);
     if (r.method == "HEAD") c->parser->ExpectHeadResponse();
     std::vector<http::Header> headers = r.headers;
     if (!cookies.empty()) {
@@ -338,7 +340,10 @@ struct HttpClient::Impl {
     const http::ParseResult r =
         c->parser->Feed(std::string_view(c->read_buffer.data(), static_cast<size_t>(nread)));
     if (r == http::ParseResult::kError) {
-      self->Fail(c, HttpError::kProtocol, "malformed response: " + c->parser->error());
+      self->Fail(c, HttpError::kProtocol, "malformed response: " + c->parser->error() +
+                                              (c->parser->error() == "body over the size limit"
+                                                   ? " (" + std::to_string(self->BodyCap(c)) + " bytes)"
+                                                   : std::string()));
       return;
     }
     if (r == http::ParseResult::kMessage) self->Succeed(c);
@@ -363,6 +368,11 @@ struct HttpClient::Impl {
     }
   }
 
+  size_t BodyCap(const Conn* c) const {
+    const size_t own = c->active ? c->active->request.max_body_bytes : 0;
+    return own != 0 ? std::min(own, options.limits.max_body_bytes) : options.limits.max_body_bytes;
+  }
+
   void StoreCookies(const http::Response& response) {
     for (std::string_view line : response.GetAll("Set-Cookie")) {
       line = line.substr(0, line.find(';'));
@@ -370,12 +380,13 @@ struct HttpClient::Impl {
       if (eq == std::string_view::npos) continue;
       const std::string name(TrimSpaces(line.substr(0, eq)));
       const std::string value(TrimSpaces(line.substr(eq + 1)));
-      if (name.empty()) continue;
+      if (name.empty() || name.size() + value.size() > HttpClient::kMaxCookieBytes) continue;
       auto it = std::find_if(cookies.begin(), cookies.end(),
                              [&](const auto& kv) { return kv.first == name; });
       if (it != cookies.end()) {
         it->second = value;
       } else {
+        if (cookies.size() >= HttpClient::kMaxCookies) cookies.erase(cookies.begin());
         cookies.emplace_back(name, value);
       }
     }

@@ -41,6 +41,10 @@ struct HttpRequest {
   std::string target = "/";  // origin-form, already encoded: "/job/x/api/json?tree=..."
   std::vector<protocol::http::Header> headers;  // besides Host, Content-Length, Cookie
   std::string body;
+  // Cap on this response's decoded body, below the client's limits.max_body_bytes (0: that
+  // limit). A longer body fails the request with kProtocol as soon as the declared length or
+  // the bytes received pass it, before the rest is read; the connection is closed.
+  size_t max_body_bytes = 0;
 };
 
 enum class HttpError {
@@ -65,6 +69,8 @@ struct HttpResult {
 
 class HttpClient {
  public:
+  static constexpr size_t kMaxCookies = 16;
+  static constexpr size_t kMaxCookieBytes = 4096;  // name + value
   using Callback = std::function<void(HttpResult&&)>;
 
   HttpClient(uv_loop_t* loop, HttpClientOptions options);
@@ -83,6 +89,8 @@ class HttpClient {
 
   // Cookies: every `Set-Cookie` received is stored (name=value only; attributes ignored;
   // a later value replaces an earlier one) and sent back in a `Cookie` header on every request.
+  // The jar is bounded: at most kMaxCookies cookies (a new name past that replaces the oldest)
+  // and a cookie longer than kMaxCookieBytes is ignored, so a master cannot grow our requests.
   void ClearCookies();
 
   size_t in_flight() const;

@@ -1,19 +1,20 @@
 // Jenkins JSON models: see model.h. Every RapidJSON access below is preceded by a type check
 // (IsObject before FindMember, IsArray before iterating, IsString before GetString, ...), so no
-// RapidJSON assertion is reachable from input. Documents are parsed with the iterative parser,
-// so deeply nested input cannot exhaust the stack, and with UTF-8 validation.
+// RapidJSON assertion is reachable from input. Documents are parsed by ParseJsonObject
+// (json_document.h): UTF-8 validated, nesting depth capped, iterative parser.
 #include "jenkins/model.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <unordered_map>
 
+#include "jenkins/json_document.h"
 #include "protocol/http.h"
 
 namespace roundhouse::jenkins {
@@ -21,58 +22,12 @@ namespace {
 
 using rapidjson::Value;
 
-// Flags for documents from Jenkins and from Gearman clients.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
-// §1.4: numbers keep their JSON text.
-constexpr unsigned kArgumentFlags = kParseFlags | rapidjson::kParseNumbersAsStringsFlag;
-
 // Folders nested deeper than this in an R2 answer are an error (folder_depth is at most 10).
 constexpr int kMaxFolderNesting = 64;
 
 // RFC 3986: every byte outside the unreserved set as %XX, as in any path segment or query value.
 std::string PercentEncode(std::string_view text) {
   return protocol::http::PercentEncodePathSegment(text);
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0 when it is not well formed.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < n) return 0;
-  const auto b1 = static_cast<unsigned char>(s[i + 1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < 0x80 || b > 0xBF) return 0;
-  }
-  return n;
-}
-
-bool IsValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
 }
 
 // Appends `s` as a JSON string literal: `"` and `\` escaped, control bytes as \n, \t, ... or
@@ -128,24 +83,6 @@ void AppendJsonString(std::string_view s, std::string* out) {
     ++i;
   }
   out->push_back('"');
-}
-
-template <unsigned kFlags>
-Status ParseDocument(std::string_view json, std::string_view what, rapidjson::Document* doc) {
-  if (json.empty()) return Status::Error(std::string(what) + ": empty document");
-  if (!IsValidUtf8(json)) return Status::Error(std::string(what) + ": not valid UTF-8");
-  // RapidJSON's memory stream reads a NUL byte as the end of input; valid JSON has none.
-  if (json.find('\0') != std::string_view::npos) {
-    return Status::Error(std::string(what) + ": NUL byte in JSON");
-  }
-  doc->Parse<kFlags>(json.data(), json.size());
-  if (doc->HasParseError()) {
-    return Status::Error(std::string(what) + ": invalid JSON at offset " +
-                         std::to_string(doc->GetErrorOffset()) + ": " +
-                         rapidjson::GetParseError_En(doc->GetParseError()));
-  }
-  if (!doc->IsObject()) return Status::Error(std::string(what) + ": not a JSON object");
-  return Status::Ok();
 }
 
 // The member `name` of `obj`, or nullptr when `obj` is not an object or has no such member.
@@ -454,7 +391,7 @@ std::string ApiJson(std::string_view tree) { return "api/json?tree=" + PercentEn
 
 Result<ControllerInfo> ParseController(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "controller", &doc);
+  Status st = ParseJsonObject(json, "controller", &doc);
   if (!st.ok()) return st;
   ControllerInfo info;
   info.quieting_down = GetBool(doc, "quietingDown", false);
@@ -477,7 +414,7 @@ const ParameterDefinition* JobInfo::FindParameter(std::string_view parameter) co
 
 Result<std::vector<JobInfo>> ParseJobs(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "jobs", &doc);
+  Status st = ParseJsonObject(json, "jobs", &doc);
   if (!st.ok()) return st;
   const Value* jobs = GetArray(doc, "jobs");
   if (jobs == nullptr) return Status::Error("jobs: no `jobs` array");
@@ -489,7 +426,7 @@ Result<std::vector<JobInfo>> ParseJobs(std::string_view json) {
 
 Result<JobInfo> ParseJob(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "job", &doc);
+  Status st = ParseJsonObject(json, "job", &doc);
   if (!st.ok()) return st;
   JobInfo job;
   st = FillJob(doc, "", &job);
@@ -499,7 +436,7 @@ Result<JobInfo> ParseJob(std::string_view json) {
 
 Result<std::vector<ComputerInfo>> ParseComputers(std::string_view json, bool builtin_legacy_name) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "computers", &doc);
+  Status st = ParseJsonObject(json, "computers", &doc);
   if (!st.ok()) return st;
   const Value* computers = GetArray(doc, "computer");
   if (computers == nullptr) return Status::Error("computers: no `computer` array");
@@ -554,7 +491,7 @@ bool UsesLegacyBuiltinName(std::string_view version) {
 
 Result<std::vector<LabelNode>> ParseLabelNodes(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "label", &doc);
+  Status st = ParseJsonObject(json, "label", &doc);
   if (!st.ok()) return st;
   const Value* nodes = GetArray(doc, "nodes");
   if (nodes == nullptr) return Status::Error("label: no `nodes` array");
@@ -571,7 +508,7 @@ Result<std::vector<LabelNode>> ParseLabelNodes(std::string_view json) {
 
 Result<ComputerInfo> ParseComputer(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "computer", &doc);
+  Status st = ParseJsonObject(json, "computer", &doc);
   if (!st.ok()) return st;
   ComputerInfo info;
   st = CollectExecutors(doc, "executors", &info.executors);
@@ -583,7 +520,7 @@ Result<ComputerInfo> ParseComputer(std::string_view json) {
 
 Result<QueueItem> ParseQueueItem(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "queue item", &doc);
+  Status st = ParseJsonObject(json, "queue item", &doc);
   if (!st.ok()) return st;
   QueueItem item;
   std::optional<int64_t> id = GetInt64(doc, "id");
@@ -614,7 +551,7 @@ Result<QueueItem> ParseQueueItem(std::string_view json) {
 
 Result<std::vector<QueueEntry>> ParseQueue(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "queue", &doc);
+  Status st = ParseJsonObject(json, "queue", &doc);
   if (!st.ok()) return st;
   const Value* items = GetArray(doc, "items");
   if (items == nullptr) return Status::Error("queue: no `items` array");
@@ -636,7 +573,7 @@ Result<std::vector<QueueEntry>> ParseQueue(std::string_view json) {
 
 Result<BuildInfo> ParseBuild(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "build", &doc);
+  Status st = ParseJsonObject(json, "build", &doc);
   if (!st.ok()) return st;
   BuildInfo build;
   st = FillBuild(doc, &build);
@@ -646,7 +583,7 @@ Result<BuildInfo> ParseBuild(std::string_view json) {
 
 Result<std::vector<BuildInfo>> ParseBuilds(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "builds", &doc);
+  Status st = ParseJsonObject(json, "builds", &doc);
   if (!st.ok()) return st;
   const Value* builds = GetArray(doc, "builds");
   if (builds == nullptr) builds = GetArray(doc, "allBuilds");
@@ -664,13 +601,27 @@ Result<std::vector<BuildInfo>> ParseBuilds(std::string_view json) {
 
 Result<Crumb> ParseCrumb(std::string_view json) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(json, "crumb", &doc);
+  Status st = ParseJsonObject(json, "crumb", &doc);
   if (!st.ok()) return st;
   Crumb crumb;
   crumb.field = GetString(doc, "crumbRequestField");
   crumb.value = GetString(doc, "crumb");
   if (crumb.field.empty() || crumb.value.empty()) {
     return Status::Error("crumb: missing crumb or crumbRequestField");
+  }
+  // Both are sent back as a request header: the field must be an RFC 9110 token and the value
+  // visible ASCII, so a master cannot inject header lines (CR/LF) or bytes into our requests.
+  constexpr size_t kMaxCrumbText = 1024;
+  auto is_tchar = [](unsigned char c) {
+    return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                       std::string_view::npos;
+  };
+  if (crumb.field.size() > kMaxCrumbText || crumb.value.size() > kMaxCrumbText ||
+      !std::all_of(crumb.field.begin(), crumb.field.end(),
+                   [&](char c) { return is_tchar(static_cast<unsigned char>(c)); }) ||
+      !std::all_of(crumb.value.begin(), crumb.value.end(),
+                   [](char c) { return c > 0x20 && c < 0x7F; })) {
+    return Status::Error("crumb: crumb or crumbRequestField is not a valid header field");
   }
   return crumb;
 }
@@ -686,7 +637,7 @@ Result<BuildArguments> ParseBuildArguments(std::string_view data) {
   BuildArguments args;
   if (data.empty()) return args;
   rapidjson::Document doc;
-  Status st = ParseDocument<kArgumentFlags>(data, "arguments", &doc);
+  Status st = ParseJsonObject(data, "arguments", &doc, {.numbers_as_strings = true});
   if (!st.ok()) return st;
   // Slots in first-occurrence order; a key whose last value is null has no value.
   std::vector<std::pair<std::string, std::optional<std::string>>> slots;
@@ -804,7 +755,7 @@ std::string FinalJson(const StartInfo& info, std::string_view result) {
 
 Result<StopArguments> ParseStopArguments(std::string_view data) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(data, "stop arguments", &doc);
+  Status st = ParseJsonObject(data, "stop arguments", &doc);
   if (!st.ok()) return st;
   StopArguments args;
   st = ParseNameAndNumber(doc, "stop arguments", &args.name, &args.number);
@@ -814,7 +765,7 @@ Result<StopArguments> ParseStopArguments(std::string_view data) {
 
 Result<DescriptionArguments> ParseDescriptionArguments(std::string_view data) {
   rapidjson::Document doc;
-  Status st = ParseDocument<kParseFlags>(data, "set_description arguments", &doc);
+  Status st = ParseJsonObject(data, "set_description arguments", &doc);
   if (!st.ok()) return st;
   DescriptionArguments args;
   st = ParseNameAndNumber(doc, "set_description arguments", &args.name, &args.number);

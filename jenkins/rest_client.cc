@@ -1,11 +1,11 @@
 #include "jenkins/rest_client.h"
 
-#include <rapidjson/document.h>
-
 #include <cctype>
 #include <deque>
 #include <string>
 #include <utility>
+
+#include "jenkins/model.h"
 
 namespace roundhouse::jenkins {
 namespace {
@@ -154,6 +154,7 @@ struct RestClient::Impl {
     r.method = std::move(method);
     r.target = owner.options_.base.path + path;
     r.headers.push_back({"Accept", "application/json"});
+    r.max_body_bytes = owner.options_.max_item_reply_bytes;
     if (!authorization.empty()) r.headers.push_back({"Authorization", authorization});
     return r;
   }
@@ -167,8 +168,10 @@ struct RestClient::Impl {
     if (found && !v.empty()) owner.instance_id_ = std::string(v);
   }
 
-  void Get(const std::string& path, Callback callback) {
-    http.Send(Make("GET", path), [this, callback = std::move(callback)](HttpResult&& r) {
+  void Get(const std::string& path, Callback callback, ReplySize size) {
+    HttpRequest r = Make("GET", path);
+    if (size == ReplySize::kList) r.max_body_bytes = owner.options_.max_list_reply_bytes;
+    http.Send(std::move(r), [this, callback = std::move(callback)](HttpResult&& r) {
       Record(r);
       callback(RestResult{std::move(r)});
     });
@@ -205,14 +208,13 @@ struct RestClient::Impl {
       if (res.error == HttpError::kNone && res.response.status == 404) {
         crumb_state = Crumb::kOff;
       } else if (res.error == HttpError::kNone && res.response.status == 200) {
-        rapidjson::Document doc;
-        doc.Parse(res.response.body.data(), res.response.body.size());
-        if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("crumb") &&
-            doc["crumb"].IsString() && doc.HasMember("crumbRequestField") &&
-            doc["crumbRequestField"].IsString()) {
-          crumb = doc["crumb"].GetString();
-          crumb_field = doc["crumbRequestField"].GetString();
-          if (!crumb_field.empty()) crumb_state = Crumb::kHave;
+        // The same bounded parser as every other reply (json_document.h): a hostile crumb
+        // reply is an error like any other, never a deep recursion.
+        Result<jenkins::Crumb> parsed = ParseCrumb(res.response.body);
+        if (parsed.ok()) {
+          crumb = std::move(parsed.value().value);
+          crumb_field = std::move(parsed.value().field);
+          crumb_state = Crumb::kHave;
         }
       }
       // Without a crumb (issuer failed) the POSTs go out bare: Jenkins answers them 403, which
@@ -252,8 +254,8 @@ RestClient::RestClient(uv_loop_t* loop, RestOptions options) : options_(std::mov
 
 RestClient::~RestClient() = default;
 
-void RestClient::Get(std::string path, Callback callback) {
-  impl_->Get(path, std::move(callback));
+void RestClient::Get(std::string path, Callback callback, ReplySize size) {
+  impl_->Get(path, std::move(callback), size);
 }
 
 void RestClient::Post(std::string path, std::vector<std::pair<std::string, std::string>> form,

@@ -34,12 +34,20 @@ struct BaseUrl {
 };
 Result<BaseUrl> ParseBaseUrl(std::string_view url);
 
+// Which size cap a reply gets. A list reply (R2 job table, R4 node table, R8 queue, R10 builds)
+// grows with the size of the site; every other reply (R1, R3, R5, R7, R9, R11, the W0 crumb, the
+// answer to any POST) describes one thing and gets the much smaller item cap. A reply over its
+// cap fails with HttpError::kProtocol before the rest of it is read (doc/jenkins.md).
+enum class ReplySize { kItem, kList };
+
 struct RestOptions {
   BaseUrl base;
   std::string user;
   std::string api_token;  // token mode (preferred); exactly one of api_token / password
   std::string password;   // password mode: crumbs + session cookie
   HttpClientOptions http;  // host/port are filled from `base`
+  size_t max_item_reply_bytes = 2 * 1024 * 1024;
+  size_t max_list_reply_bytes = 16 * 1024 * 1024;
 };
 
 struct RestResult {
@@ -60,7 +68,7 @@ class RestClient {
 
   // `path` is relative to the base path and already encoded, without a leading '/':
   // "api/json?tree=...", "job/a/job/b/buildWithParameters?delay=0sec".
-  void Get(std::string path, Callback callback);
+  void Get(std::string path, Callback callback, ReplySize size = ReplySize::kItem);
   // POST with `form` as an application/x-www-form-urlencoded; charset=UTF-8 body (may be empty).
   void Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
             Callback callback);

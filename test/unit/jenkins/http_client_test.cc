@@ -5,13 +5,17 @@
 #include <uv.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "jenkins/http_client.h"
+#include "jenkins/model.h"
 #include "jenkins/rest_client.h"
 
 namespace roundhouse::jenkins {
@@ -644,6 +648,241 @@ TEST_CASE("password mode with a 404 crumb issuer sends POSTs without a crumb", "
   rest.Close([&] { closed = true; });
   REQUIRE(loop.RunUntil([&] { return closed; }));
   server.Close();
+}
+
+// ---- hostile replies (issue 12, requirement 4): every REST call the adapter makes, answered by
+// a master with deeply nested JSON, a body over its cap (declared and chunked), and invalid
+// UTF-8. Each must end as a clean error: transport kProtocol for an oversized body, a parser
+// error for the rest; never a crash, never a body held past its cap.
+
+namespace {
+
+struct RestCall {
+  const char* name;
+  std::string path;  // as the adapter asks for it
+  ReplySize size;
+  std::function<Status(const std::string&)> parse;
+};
+
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+std::vector<RestCall> AllRestCalls() {
+  return {
+      {"R1 controller", ApiJson(kTreeController), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseController(b)); }},
+      {"R2 jobs and folders", ApiJson(JobsTree(3)), ReplySize::kList,
+       [](const std::string& b) { return StatusOf(ParseJobs(b)); }},
+      {"R3 job", "job/a/" + ApiJson(kTreeJob), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseJob(b)); }},
+      {"R4 computers", "computer/" + ApiJson(kTreeComputers), ReplySize::kList,
+       [](const std::string& b) { return StatusOf(ParseComputers(b, false)); }},
+      {"R5 label nodes", LabelPath("linux") + ApiJson(kTreeLabelNodes), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseLabelNodes(b)); }},
+      {"R7 queue item", "queue/item/5/" + ApiJson(kTreeQueueItem), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseQueueItem(b)); }},
+      {"R8 queue", "queue/" + ApiJson(kTreeQueue), ReplySize::kList,
+       [](const std::string& b) { return StatusOf(ParseQueue(b)); }},
+      {"R9 build", "job/a/7/" + ApiJson(kTreeBuild), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseBuild(b)); }},
+      {"R10 builds", "job/a/" + ApiJson(kTreeBuilds), ReplySize::kList,
+       [](const std::string& b) { return StatusOf(ParseBuilds(b)); }},
+      {"R11 computer", ComputerPath("n1") + ApiJson(kTreeComputer), ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseComputer(b)); }},
+      {"W0 crumb", "crumbIssuer/api/json", ReplySize::kItem,
+       [](const std::string& b) { return StatusOf(ParseCrumb(b)); }},
+  };
+}
+
+constexpr size_t kTestItemCap = 64 * 1024;
+constexpr size_t kTestListCap = 256 * 1024;
+
+std::string Chunked(const std::string& body) {
+  std::string out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (size_t i = 0; i < body.size(); i += 8192) {
+    const std::string part = body.substr(i, 8192);
+    char len[16];
+    std::snprintf(len, sizeof(len), "%zx", part.size());
+    out += std::string(len) + "\r\n" + part + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+// Serves `reply` for every request and returns what one GET of `call` produced.
+RestResult GetWith(const RestCall& call, const Reply& reply) {
+  Loop loop;
+  TestServer server(loop.get(), [&](const http::Request&, int, int) { return reply; });
+  RestOptions o;
+  o.base = ParseBaseUrl("http://127.0.0.1:" + std::to_string(server.port()) + "/").value();
+  o.user = "u";
+  o.api_token = "t";
+  o.max_item_reply_bytes = kTestItemCap;
+  o.max_list_reply_bytes = kTestListCap;
+  RestClient rest(loop.get(), o);
+  std::optional<RestResult> got;
+  rest.Get(call.path, [&](RestResult&& r) { got = std::move(r); }, call.size);
+  REQUIRE(loop.RunUntil([&] { return got.has_value(); }));
+  bool closed = false;
+  rest.Close([&] { closed = true; });
+  REQUIRE(loop.RunUntil([&] { return closed; }));
+  server.Close();
+  return std::move(*got);
+}
+
+}  // namespace
+
+TEST_CASE("every Jenkins reply nested 500 KB deep is a parse error, not a crash",
+          "[rest_client][hostile]") {
+  // Under each call's cap: the parser, not the size cap, must refuse it.
+  for (const RestCall& call : AllRestCalls()) {
+    INFO(call.name);
+    const size_t n = (call.size == ReplySize::kList ? kTestListCap : kTestItemCap) - 16;
+    for (const std::string& body :
+         {std::string(n, '['), std::string(n, '{'), "{\"a\":" + std::string(n - 8, '[')}) {
+      RestResult r = GetWith(call, Ok(body));
+      REQUIRE(r.ok());
+      Status st = call.parse(r.body());
+      REQUIRE_FALSE(st.ok());
+      CHECK_THAT(st.message(), Catch::Contains("nested more than"));
+    }
+    // The production-sized case of the bug report: 500 KB of '[' straight into each parser.
+    Status st = call.parse(std::string(500 * 1024, '['));
+    CHECK_FALSE(st.ok());
+  }
+}
+
+TEST_CASE("every Jenkins reply over its cap fails the request before it is read",
+          "[rest_client][hostile]") {
+  for (const RestCall& call : AllRestCalls()) {
+    INFO(call.name);
+    const size_t cap = call.size == ReplySize::kList ? kTestListCap : kTestItemCap;
+    std::string big = "{\"x\":\"" + std::string(cap, 'a') + "\"}";
+    // Declared: Content-Length over the cap is refused from the head alone.
+    RestResult declared = GetWith(call, {Reply::kRespond, "HTTP/1.1 200 OK\r\nContent-Length: " +
+                                                              std::to_string(1ULL << 40) + "\r\n\r\n{"});
+    CHECK(declared.http.error == HttpError::kProtocol);
+    CHECK_THAT(declared.http.error_text, Catch::Contains("size limit"));
+    // Chunked: refused as the bytes pass the cap.
+    RestResult chunked = GetWith(call, {Reply::kRespond, Chunked(big)});
+    CHECK(chunked.http.error == HttpError::kProtocol);
+    CHECK_THAT(chunked.http.error_text, Catch::Contains(std::to_string(cap) + " bytes"));
+    // Exactly at the cap is accepted.
+    std::string at_cap = "{\"x\":\"" + std::string(cap - 8, 'a') + "\"}";
+    REQUIRE(at_cap.size() == cap);
+    RestResult fits = GetWith(call, Ok(at_cap));
+    CHECK(fits.ok());
+    CHECK(fits.body().size() == cap);
+  }
+}
+
+TEST_CASE("every Jenkins reply with invalid UTF-8 is a parse error", "[rest_client][hostile]") {
+  const std::vector<std::string> bodies = {
+      "{\"name\":\"\xC3\x28\"}",              // truncated sequence
+      "{\"name\":\"\xED\xA0\x80\"}",          // encoded surrogate
+      "{\"name\":\"\xC0\xAF\"}",              // overlong '/'
+      "{\"name\":\"\xF5\x80\x80\x80\"}",      // above U+10FFFF
+      "{\"name\":\"ok\"}\xFF",                  // trailing byte
+  };
+  for (const RestCall& call : AllRestCalls()) {
+    INFO(call.name);
+    for (const std::string& body : bodies) {
+      RestResult r = GetWith(call, Ok(body));
+      REQUIRE(r.ok());
+      Status st = call.parse(r.body());
+      REQUIRE_FALSE(st.ok());
+      CHECK_THAT(st.message(), Catch::Contains("not valid UTF-8"));
+    }
+  }
+}
+
+TEST_CASE("POST replies (trigger, stop, cancel, description, offline) are item-capped",
+          "[rest_client][hostile]") {
+  Loop loop;
+  const std::string huge(kTestItemCap + 1, 'x');
+  TestServer server(loop.get(), [&](const http::Request&, int, int) { return Ok(huge, {}, 201); });
+  RestOptions o;
+  o.base = ParseBaseUrl("http://127.0.0.1:" + std::to_string(server.port()) + "/").value();
+  o.user = "u";
+  o.api_token = "t";
+  o.max_item_reply_bytes = kTestItemCap;
+  RestClient rest(loop.get(), o);
+  std::vector<RestResult> results;
+  for (const char* path : {"job/a/buildWithParameters?delay=0sec", "job/a/7/stop",
+                           "queue/cancelItem?id=5", "job/a/7/submitDescription",
+                           "computer/n1/changeOfflineCause?offlineMessage=x"}) {
+    rest.Post(path, {}, [&](RestResult&& r) { results.push_back(std::move(r)); });
+  }
+  REQUIRE(loop.RunUntil([&] { return results.size() == 5; }));
+  for (const RestResult& r : results) {
+    CHECK(r.http.error == HttpError::kProtocol);
+    CHECK(r.http.request_sent);  // a trigger so answered is the ambiguous case, not a refusal
+  }
+  bool closed = false;
+  rest.Close([&] { closed = true; });
+  REQUIRE(loop.RunUntil([&] { return closed; }));
+  server.Close();
+}
+
+TEST_CASE("a hostile crumb issuer never crashes and never injects header lines",
+          "[rest_client][hostile]") {
+  const std::vector<std::string> crumbs = {
+      std::string(500 * 1024, '['),
+      std::string(60 * 1024, '{'),
+      "{\"crumb\":\"\xC3\x28\",\"crumbRequestField\":\"Jenkins-Crumb\"}",
+      R"({"crumb":"c1","crumbRequestField":"X-Evil\r\nInjected: 1"})",
+      R"({"crumb":"c1\r\nInjected: 1","crumbRequestField":"Jenkins-Crumb"})",
+      R"({"crumb":"c1","crumbRequestField":"Jenkins Crumb"})",
+  };
+  for (const std::string& crumb : crumbs) {
+    INFO("crumb reply prefix: " << crumb.substr(0, 60));
+    Loop loop;
+    TestServer server(loop.get(), [&](const http::Request& r, int, int) {
+      if (r.Path() == "/crumbIssuer/api/json") return Ok(crumb);
+      return Ok("no crumb", {}, 403);
+    });
+    RestOptions o;
+    o.base = ParseBaseUrl("http://127.0.0.1:" + std::to_string(server.port()) + "/").value();
+    o.user = "bob";
+    o.password = "pw";
+    o.max_item_reply_bytes = 1024 * 1024;
+    RestClient rest(loop.get(), o);
+    std::vector<int> statuses;
+    rest.Post("job/a/build", {}, [&](RestResult&& r) { statuses.push_back(r.status()); });
+    REQUIRE(loop.RunUntil([&] { return statuses.size() == 1; }));
+    CHECK(statuses[0] == 403);  // sent bare: the master's own refusal reaches the caller
+    const http::Request& post = server.seen().back().request;
+    CHECK(post.method == "POST");
+    CHECK(post.Get("Injected").empty());
+    CHECK(post.headers.size() <= 5);  // Host, Accept, Authorization, Content-Type, Content-Length
+    bool closed = false;
+    rest.Close([&] { closed = true; });
+    REQUIRE(loop.RunUntil([&] { return closed; }));
+    server.Close();
+  }
+}
+
+TEST_CASE("the cookie jar is bounded in count and size", "[http_client][hostile]") {
+  Loop loop;
+  int n = 0;
+  TestServer server(loop.get(), [&](const http::Request&, int, int) {
+    std::vector<http::Header> h;
+    for (int i = 0; i < 50; ++i) h.push_back({"Set-Cookie", "c" + std::to_string(n++) + "=v"});
+    h.push_back({"Set-Cookie", "big=" + std::string(HttpClient::kMaxCookieBytes, 'x')});
+    return Ok("ok", h);
+  });
+  HttpClient client(loop.get(), Options(server.port()));
+  for (int round = 0; round < 3; ++round) {
+    bool done = false;
+    client.Send(Get("/"), [&](HttpResult&&) { done = true; });
+    REQUIRE(loop.RunUntil([&] { return done; }));
+  }
+  const std::string cookie(server.seen().back().request.Get("Cookie"));
+  CHECK(std::count(cookie.begin(), cookie.end(), '=') == HttpClient::kMaxCookies);
+  CHECK(cookie.find("big=") == std::string::npos);
+  CHECK(cookie.find("c99=v") != std::string::npos);  // the newest kept
+  CloseAll(loop, client, &server);
 }
 
 }  // namespace roundhouse::jenkins

@@ -1,0 +1,50 @@
+// The one way the Jenkins layer turns untrusted JSON into a RapidJSON document: every reply of a
+// Jenkins master (R1-R11, the W0 crumb), every Gearman client's build arguments, and every
+// journal entry read back from the database go through ParseJsonObject. See doc/jenkins.md
+// ("Replies from a master are untrusted").
+//
+// Bounds, in the order they are checked, each O(size of the input) with no recursion:
+//   - the input is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates) with no NUL;
+//   - arrays and objects nest at most kMaxJsonDepth deep (a pre-scan, before any allocation);
+//   - the parse itself is RapidJSON's iterative parser (heap stack, never the C stack).
+// The document's memory is then proportional to the input size, which the HTTP client caps per
+// request (see RestClient, ReplyKind). A RapidJSON Document (pool allocator) is destroyed without
+// recursion, so a document at the depth limit is also freed safely.
+//
+// Pure: no I/O, no logging. Thread-safety: free functions on values.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstddef>
+#include <string_view>
+
+#include "protocol/status.h"
+
+namespace roundhouse::jenkins {
+
+// Deepest nesting of arrays/objects accepted in any JSON the Jenkins layer parses. An R2 job
+// table with the deepest folder_depth the settings allow needs about 2 levels per folder plus 8.
+inline constexpr size_t kMaxJsonDepth = 200;
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when it is not well formed. Precondition: i < size.
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+bool IsValidUtf8(std::string_view s);
+
+// Deepest array/object nesting of `json`, scanning at most until it exceeds `limit` (then returns
+// limit + 1). Brackets inside strings do not count. Works on any bytes (no validity assumed).
+size_t JsonNestingDepth(std::string_view json, size_t limit);
+
+struct JsonParseOptions {
+  bool numbers_as_strings = false;  // keep numbers as their JSON text (build arguments, §1.4)
+  size_t max_depth = kMaxJsonDepth;
+};
+
+// Parses `json` into `doc`, which must then be an object. On error the Status names `what`
+// (e.g. "crumb") and the cause (empty, not UTF-8, NUL byte, nested too deeply, RapidJSON's error
+// with its offset, not an object); `doc` is then unspecified.
+[[nodiscard]] Status ParseJsonObject(std::string_view json, std::string_view what,
+                                     rapidjson::Document* doc, JsonParseOptions options = {});
+
+}  // namespace roundhouse::jenkins
