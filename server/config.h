@@ -50,7 +50,7 @@ struct Config {
 
   // Storage
   QueueType queue_type = QueueType::kSqlite;  // -q
-  std::string sqlite_db = "roundhouse.db";    // --libsqlite3-db
+  std::string sqlite_db;  // --libsqlite3-db; empty: roundhouse-<port>.db (server/queue_file.h)
   std::string sqlite_table = "gearman_queue"; // --libsqlite3-table (gearmand import)
   bool store_queue_on_shutdown = false;       // accepted, no effect
 

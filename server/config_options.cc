@@ -392,12 +392,17 @@ const OptionSpec kOptions[] = {
      "'memory' = jobs live in memory only. gearmand's other queue plugins are refused.",
      ApplyQueueType, QueueTypeName},
     {"libsqlite3-db", 0, "PATH", Group::kStorage, kNoFlags,
-     "SQLite database file. Required when -q libsqlite3 is given explicitly, as in gearmand.",
+     "SQLite database file, owned by one server at a time (a second server on it refuses to "
+     "start). Required when -q libsqlite3 is given explicitly, as in gearmand. Default "
+     "roundhouse-PORT.db in the working directory; an existing ./roundhouse.db (the old default) "
+     "is renamed to it when that file does not exist yet.",
      [](const Setting& s, Config& c, ParseState& st) {
        st.sqlite_db_given = true;
        return NonEmptyInto(s, &c.sqlite_db);
      },
-     [](const Config& c) { return c.sqlite_db; }},
+     [](const Config& c) {
+       return c.sqlite_db.empty() ? std::string("roundhouse-PORT.db") : c.sqlite_db;
+     }},
     {"libsqlite3-table", 0, "NAME", Group::kStorage, kNoFlags,
      "gearmand queue table in that database whose rows are imported at start-up.", ApplySqliteTable,
      [](const Config& c) { return c.sqlite_table; }},

@@ -61,16 +61,20 @@ Server::~Server() {
 
 Status Server::OpenStore() {
   if (config_.queue_type == QueueType::kNone) return Status::Ok();
+  // One server per file: the lock is taken before SQLite touches the file (doc/protocol.md §6.4).
+  auto claimed = ClaimQueueFile(config_.sqlite_db, config_.port);
+  if (!claimed.ok()) return claimed.status();
+  queue_file_ = std::move(claimed).value();
   storage::SqliteOptions options;
-  options.path = config_.sqlite_db;
+  options.path = queue_file_.path;
   options.import_table = config_.sqlite_table;
   auto opened = storage::SqliteStore::Open(loop_.get(), options);
   if (!opened.ok()) {
-    return Status::Error("cannot open queue " + config_.sqlite_db + ": " +
+    return Status::Error("cannot open queue " + queue_file_.path + ": " +
                          opened.status().message());
   }
   store_ = std::move(opened).value();
-  RH_LOG(kInfo, "durable queue: %s", config_.sqlite_db.c_str());
+  RH_LOG(kInfo, "durable queue: %s", queue_file_.path.c_str());
   return Status::Ok();
 }
 
@@ -82,7 +86,7 @@ Status Server::Replay() {
   auto replayed = store_->Replay(
       options, [this](storage::JobRecord&& record) { broker_->Restore(std::move(record)); });
   if (!replayed.ok()) {
-    return Status::Error("replay of " + config_.sqlite_db +
+    return Status::Error("replay of " + queue_file_.path +
                          " failed: " + replayed.status().message());
   }
   const storage::ReplayInfo& info = replayed.value();
@@ -98,7 +102,7 @@ Status Server::StartJenkins() {
   if (store_ != nullptr) {
     auto journal = store_->LoadJournal();
     if (!journal.ok()) {
-      return Status::Error("reading the jenkins journal from " + config_.sqlite_db + ": " +
+      return Status::Error("reading the jenkins journal from " + queue_file_.path + ": " +
                            journal.status().message());
     }
     hub_->SetJournal(std::move(journal).value());
@@ -114,13 +118,13 @@ Status Server::StartJenkins() {
     // (e.g. its token file is gone) is reported and skipped, and stays stored.
     auto stored = store_->LoadMasters();
     if (!stored.ok()) {
-      return Status::Error("reading jenkins masters from " + config_.sqlite_db + ": " +
+      return Status::Error("reading jenkins masters from " + queue_file_.path + ": " +
                            stored.status().message());
     }
     for (const auto& [name, text] : stored.value()) {
       if (hub_->Has(name)) {
         RH_LOG(kNotice, "jenkins %s: configured statically; the runtime registration stored in "
-               "%s is ignored", name.c_str(), config_.sqlite_db.c_str());
+               "%s is ignored", name.c_str(), queue_file_.path.c_str());
         continue;
       }
       auto raw = jenkins::DecodeSettings(text);
@@ -219,7 +223,7 @@ http::ServerInfo Server::Info() const {
   info.connections = connections_.size();
   if (store_ != nullptr) {
     info.store_type = "sqlite";
-    info.store_path = config_.sqlite_db;
+    info.store_path = queue_file_.path;
     info.store = store_->Stats();
   } else {
     info.store_type = "none";

@@ -36,6 +36,7 @@
 #include "server/event_loop.h"
 #include "server/http/status_server.h"
 #include "server/listener.h"
+#include "server/queue_file.h"
 #include "storage/job_store.h"
 
 namespace roundhouse::server {
@@ -92,6 +93,8 @@ class Server final : public ConnectionHost {
   http::ServerInfo Info() const;
 
   const Config config_;
+  // The queue database and its lock; destroyed after the store below has closed the file.
+  QueueFile queue_file_;
   // Declared first: destroyed last, after every handle owner below.
   EventLoop loop_;
   SystemClock clock_;

@@ -104,7 +104,7 @@ class Server:
     """One server process. Use as a context manager, or call start()/stop()."""
 
     def __init__(self, kind=None, args=(), port=None, env=None, use_default_args=True,
-                 verbose="INFO"):
+                 verbose="INFO", cwd=None):
         self.kind = kind or default_kind()
         if self.kind not in ("roundhouse", "gearmand"):
             raise ValueError("unknown server kind %r" % self.kind)
@@ -114,6 +114,7 @@ class Server:
         self.env = env
         self.use_default_args = use_default_args
         self.verbose = verbose  # None: leave the server's default log level
+        self.cwd = cwd  # working directory; None: the server's own temporary directory
         self.proc = None
         self.tmpdir = None
         self.log_path = None
@@ -179,7 +180,8 @@ class Server:
         cmd = self.command(port)
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         cwd=self.tmpdir, env=self.env, preexec_fn=_set_pdeathsig)
+                                         cwd=self.cwd or self.tmpdir, env=self.env,
+                                         preexec_fn=_set_pdeathsig)
         _live_servers.add(self)
         self.port = port
         self.cmdline = cmd

@@ -15,7 +15,9 @@ When the roundhouse binary is missing, each session still runs against gearmand 
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -739,6 +741,35 @@ class DifferentialTest(ServerTestCase):
             if not step.differs:
                 self.assertEqual(r, g, "%s step %d (%s): roundhouse differs from gearmand"
                                  % (session.name, i, step.conn))
+
+
+class SharedDirectory(ServerTestCase):
+    """The same command line without -q, run twice from one directory on two ports
+    (doc/protocol.md §5.1 --libsqlite3-db): both servers take background jobs. gearmand keeps
+    them in memory; roundhouse gives each its own roundhouse-PORT.db."""
+
+    def check(self, kind):
+        cwd = tempfile.mkdtemp(prefix="rh-differential-shared-")
+        self.addCleanup(shutil.rmtree, cwd, True)
+        servers = [self.start_server(kind=kind, use_default_args=False, cwd=cwd)
+                   for _ in range(2)]
+        self.assertNotEqual(servers[0].port, servers[1].port)
+        for server in servers:
+            with server.connect() as c:
+                for i in range(3):
+                    pkt = c.request(gw.SUBMIT_JOB_BG, b"f", b"", b"%d" % i)
+                    self.assertEqual(pkt.type, gw.JOB_CREATED, "%s: %r" % (kind, pkt))
+                self.assertEqual(c.admin(b"status\n"), b"f\t3\t0\t0\n.\n")
+        return sorted(os.listdir(cwd)), servers
+
+    def test_two_servers_from_one_directory_both_take_background_jobs(self):
+        files, _ = self.check("gearmand")
+        self.assertEqual([f for f in files if f.endswith(".db")], [])
+        if not os.access(roundhouse_bin(), os.X_OK):
+            self.skipTest("roundhouse binary not found at %s" % roundhouse_bin())
+        files, servers = self.check("roundhouse")
+        self.assertEqual([f for f in files if f.endswith(".db")],
+                         sorted("roundhouse-%d.db" % s.port for s in servers))
 
 
 def _add_tests():

@@ -151,6 +151,45 @@ class DurableTestCase(ServerTestCase):
         self.stop(server)
         return self.start_durable(*extra, db=db)
 
+    def spawn(self, port, *args, cwd=None, log_name=None):
+        """roundhouse as a plain child process in `cwd` (default self.dir), for tests whose
+        servers must share a working directory (the fixture gives each its own)."""
+        log_path = os.path.join(self.dir, log_name or "log-%d" % port)
+        with open(log_path + ".stderr", "ab") as err:
+            proc = subprocess.Popen([server_fixture.roundhouse_bin(), "--port", str(port),
+                                     "--listen", "127.0.0.1", "--log-file", log_path,
+                                     "--verbose", "INFO"] + [str(a) for a in args],
+                                    cwd=cwd or self.dir, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+        proc.log_path = log_path
+        self.addCleanup(self._reap, proc)
+        return proc
+
+    def stop_spawned(self, proc):
+        proc.terminate()
+        self.assertEqual(proc.wait(server_fixture.STOP_TIMEOUT), 0)
+
+    def _connect_when_up(self, proc, port):
+        deadline = time.monotonic() + server_fixture.START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.fail("roundhouse exited with %s" % proc.returncode)
+            try:
+                conn = gw.Connection("127.0.0.1", port, connect_timeout=1.0)
+            except OSError:
+                time.sleep(0.02)
+                continue
+            if conn.request(gw.ECHO_REQ, b"up") == res(gw.ECHO_RES, b"up"):
+                return conn
+        self.fail("roundhouse did not answer on port %d" % port)
+
+    @staticmethod
+    def _reap(proc):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     # -- wire helpers ----------------------------------------------------------------------
 
     def submit(self, conn, ptype, func, unique, data, when=None, reducer=None):
@@ -510,47 +549,145 @@ class MemoryQueue(DurableTestCase):
         self.assertGreater(handle_number(new), max(handle_number(h) for h in old))
 
     def test_default_queue_is_sqlite_in_the_working_directory(self):
-        # Not through the fixture: the two runs must share their working directory.
-        binary = server_fixture.roundhouse_bin()
+        # Not through the fixture: the two runs must share their working directory (and port).
+        port = server_fixture.free_port()
         handles = []
         for run in range(2):
-            port = server_fixture.free_port()
-            proc = subprocess.Popen([binary, "--port", str(port), "--listen", "127.0.0.1",
-                                     "--log-file", os.path.join(self.dir, "log%d" % run)],
-                                    cwd=self.dir, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True)
-            self.addCleanup(self._reap, proc)
-            conn = self._connect_when_up(proc, port)
-            with conn:
+            proc = self.spawn(port, log_name="log%d" % run)
+            with self._connect_when_up(proc, port) as conn:
                 if run == 0:
                     handles.append(self.submit(conn, gw.SUBMIT_JOB_BG, b"f", b"dflt", b"x"))
                 else:
                     self.assertEqual(self.submit(conn, gw.SUBMIT_JOB_BG, b"f", b"dflt", b"y"),
-                                     handles[0], "job did not survive in ./roundhouse.db")
-            proc.terminate()
-            self.assertEqual(proc.wait(server_fixture.STOP_TIMEOUT), 0)
-            self.assertTrue(os.path.isfile(os.path.join(self.dir, "roundhouse.db")))
+                                     handles[0], "job did not survive in ./roundhouse-PORT.db")
+            self.stop_spawned(proc)
+            self.assertTrue(os.path.isfile(os.path.join(self.dir, "roundhouse-%d.db" % port)))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "roundhouse.db")))
 
-    def _connect_when_up(self, proc, port):
-        deadline = time.monotonic() + server_fixture.START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                self.fail("roundhouse exited with %s" % proc.returncode)
-            try:
-                conn = gw.Connection("127.0.0.1", port, connect_timeout=1.0)
-            except OSError:
-                time.sleep(0.02)
-                continue
-            if conn.request(gw.ECHO_REQ, b"up") == res(gw.ECHO_RES, b"up"):
-                return conn
-        self.fail("roundhouse did not answer on port %d" % port)
 
-    @staticmethod
-    def _reap(proc):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+class OneServerPerDatabase(DurableTestCase):
+    """A server owns its database file for its lifetime; default names carry the port
+    (doc/protocol.md §5.1 --libsqlite3-db, §6.4)."""
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def test_two_default_servers_in_one_directory_on_different_ports(self):
+        ports = [server_fixture.free_port(), server_fixture.free_port()]
+        while ports[1] == ports[0]:
+            ports[1] = server_fixture.free_port()
+        procs = [self.spawn(p) for p in ports]
+        handles = {}
+        for port, proc in zip(ports, procs):
+            with self._connect_when_up(proc, port) as conn:
+                # Durable submits work on both (they failed with QUEUE_ERROR on a shared file).
+                handles[port] = [self.submit(conn, gw.SUBMIT_JOB_BG, b"f%d" % port, b"u%d" % i,
+                                             b"d") for i in range(3)]
+        for port, proc in zip(ports, procs):
+            self.stop_spawned(proc)
+            self.assertTrue(os.path.isfile(os.path.join(self.dir, "roundhouse-%d.db" % port)))
+        # Each restarted server replays its own jobs and none of the other's.
+        for port in ports:
+            proc = self.spawn(port, log_name="again-%d" % port)
+            with self._connect_when_up(proc, port) as conn:
+                conn.can_do(b"f%d" % port)
+                for other in ports:
+                    conn.can_do(b"f%d" % other)
+                got = sorted(a.handle for a in self.grab_all(conn))
+            self.assertEqual(got, sorted(handles[port]))
+            self.stop_spawned(proc)
+
+    def test_second_server_on_the_same_database_refuses_to_start(self):
+        first = self.start_durable()
+        with self.connect(first) as c:
+            held = self.submit(c, gw.SUBMIT_JOB_BG, b"f", b"keep", b"d")
+        port = server_fixture.free_port()
+        second = self.spawn(port, "-q", "libsqlite3", "--libsqlite3-db", self.db)
+        self.assertEqual(second.wait(PROCESS_TIMEOUT), 1)
+        want = "database %s is in use by another server (pid %d" % (self.db, first.pid)
+        self.assertIn(want, self.read(second.log_path + ".stderr"))
+        self.assertIn(want, self.read(second.log_path))
+        self.assertIn(self.db + ".lock", self.read(second.log_path))
+        # The first server was not disturbed: its job is still there and it still writes.
+        with self.connect(first) as c:
+            self.submit(c, gw.SUBMIT_JOB_BG, b"f", b"more", b"d")
+        self.assertEqual(self.queued_counts(first), {b"f": (0, 2, 0)})
+        # The same file under another spelling is the same file.
+        other = self.spawn(server_fixture.free_port(), "-q", "libsqlite3", "--libsqlite3-db",
+                           os.path.join(self.dir, ".", "queue.db"), log_name="spelling")
+        self.assertEqual(other.wait(PROCESS_TIMEOUT), 1)
+        self.assertIn("is in use by another server (pid %d" % first.pid,
+                      self.read(other.log_path))
+
+        # kill -9 leaves no stale lock: the next server starts at once and has the jobs.
+        self.crash(first)
+        third = self.start_durable()
+        w = self.worker(third, b"f")
+        self.assertIn(held, [a.handle for a in self.grab_all(w)])
+        with open(self.db + ".lock") as f:
+            self.assertEqual(f.read(), "%d\n" % third.pid)
+
+    def test_default_server_refuses_a_port_twin_in_the_same_directory(self):
+        # Two default-named servers on the same port cannot both listen anyway, but one on
+        # another address family or a port that is reused must not share the file either.
+        port = server_fixture.free_port()
+        first = self.spawn(port)
+        self._connect_when_up(first, port).close()
+        twin = self.spawn(port, "--listen", "127.0.0.2", log_name="twin")
+        self.assertEqual(twin.wait(PROCESS_TIMEOUT), 1)
+        self.assertIn("database roundhouse-%d.db is in use by another server (pid %d"
+                      % (port, first.pid), self.read(twin.log_path))
+
+    def test_old_default_database_is_adopted_under_the_new_name(self):
+        # A queue left by an older roundhouse in ./roundhouse.db (written here with an explicit
+        # --libsqlite3-db, which is the same file format and name).
+        port = server_fixture.free_port()
+        old = self.spawn(port, "-q", "libsqlite3", "--libsqlite3-db", "roundhouse.db",
+                         log_name="old")
+        with self._connect_when_up(old, port) as conn:
+            h = self.submit(conn, gw.SUBMIT_JOB_BG, b"f", b"legacy", b"d")
+        self.crash_spawned(old)  # kill -9: the job may still be in the WAL only
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "roundhouse.db")))
+
+        new = self.spawn(port, log_name="new")
+        with self._connect_when_up(new, port) as conn:
+            conn.can_do(b"f")
+            self.assertEqual([a.handle for a in self.grab_all(conn)], [h])
+        self.assertIn("renamed roundhouse.db to roundhouse-%d.db" % port, self.read(new.log_path))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "roundhouse.db")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "roundhouse.db-wal")))
+        self.stop_spawned(new)
+
+        # A server on another port starts with an empty file of its own.
+        port2 = server_fixture.free_port()
+        other = self.spawn(port2, log_name="other")
+        with self._connect_when_up(other, port2) as conn:
+            conn.can_do(b"f")
+            self.assertEqual(self.grab_all(conn), [])
+        self.stop_spawned(other)
+
+    def test_old_default_database_in_use_is_left_alone(self):
+        port = server_fixture.free_port()
+        holder = self.spawn(port, "-q", "libsqlite3", "--libsqlite3-db", "roundhouse.db",
+                            log_name="holder")
+        with self._connect_when_up(holder, port) as conn:
+            self.submit(conn, gw.SUBMIT_JOB_BG, b"f", b"held", b"d")
+        port2 = server_fixture.free_port()
+        new = self.spawn(port2, log_name="new")
+        with self._connect_when_up(new, port2) as conn:
+            conn.can_do(b"f")
+            self.assertEqual(self.grab_all(conn), [])
+            self.submit(conn, gw.SUBMIT_JOB_BG, b"f", b"mine", b"d")  # its own file works
+        self.assertIn("roundhouse.db is not adopted as roundhouse-%d.db" % port2,
+                      self.read(new.log_path))
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "roundhouse.db")))
+        self.stop_spawned(new)
+        self.stop_spawned(holder)
+
+    def crash_spawned(self, proc):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 class Crash(DurableTestCase):
@@ -741,11 +878,16 @@ class UnusableDatabase(DurableTestCase):
         return text
 
     def assertRefusedAndUntouched(self, db, *reasons):
-        before = file_snapshot(self.dir)
+        # The lock file beside the database (<db>.lock, the server's pid) is taken before the
+        # database is opened and stays, as it always does; everything else must be untouched.
+        def snapshot():
+            return {k: v for k, v in file_snapshot(self.dir).items() if not k.endswith(".lock")}
+
+        before = snapshot()
         text = self.start_expecting_refusal(db)
         for reason in reasons:
             self.assertIn(reason, text)
-        self.assertEqual(file_snapshot(self.dir), before, "start-up changed the directory")
+        self.assertEqual(snapshot(), before, "start-up changed the directory")
         return text
 
     def test_directory_is_refused(self):

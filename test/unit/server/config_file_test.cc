@@ -334,7 +334,7 @@ TEST_CASE("--help shows every entry of the option table with its default", "[con
   }
   CHECK_THAT(help, Contains("[default: 4730]"));
   CHECK_THAT(help, Contains("[default: libsqlite3]"));
-  CHECK_THAT(help, Contains("[default: roundhouse.db]"));
+  CHECK_THAT(help, Contains("[default: roundhouse-PORT.db]"));
   CHECK_THAT(help, Contains("[default: ERROR]"));
   CHECK_THAT(help, Contains("[default: -1]"));
 }

@@ -44,7 +44,7 @@ TEST_CASE("no options give gearmand's defaults and the project's sqlite queue", 
   CHECK(c.broker.handle_prefix == "H:testhost");
   CHECK(c.limits.max_packet_body == 64ull * 1024 * 1024);
   CHECK(c.queue_type == QueueType::kSqlite);
-  CHECK(c.sqlite_db == "roundhouse.db");
+  CHECK(c.sqlite_db.empty());  // roundhouse-<port>.db, chosen at start-up
   CHECK(c.sqlite_table == "gearman_queue");
   CHECK_FALSE(c.store_queue_on_shutdown);
   CHECK(c.jenkins.empty());
