@@ -52,6 +52,7 @@ struct Config {
   QueueType queue_type = QueueType::kSqlite;  // -q
   std::string sqlite_db;  // --libsqlite3-db; empty: roundhouse-<port>.db (server/queue_file.h)
   std::string sqlite_table = "gearman_queue"; // --libsqlite3-table (gearmand import)
+  bool sqlite_skip_damaged = false;           // --libsqlite3-skip-damaged
   bool store_queue_on_shutdown = false;       // accepted, no effect
 
   // Jenkins (issue 4)

@@ -406,6 +406,11 @@ const OptionSpec kOptions[] = {
     {"libsqlite3-table", 0, "NAME", Group::kStorage, kNoFlags,
      "gearmand queue table in that database whose rows are imported at start-up.", ApplySqliteTable,
      [](const Config& c) { return c.sqlite_table; }},
+    {"libsqlite3-skip-damaged", 0, "", Group::kStorage, kNoFlags,
+     "Start even when stored jobs are damaged (checksum mismatch): log each damaged job with "
+     "its handle and function, drop it for good, and serve the rest. Without it such a database "
+     "is refused at start-up (doc/storage.md).",
+     SetSwitch<&Config::sqlite_skip_damaged>, nullptr},
     {"store-queue-on-shutdown", 0, "", Group::kStorage, kNoFlags,
      "Accepted and without effect: every background job is written before it is acknowledged.",
      SetSwitch<&Config::store_queue_on_shutdown>, nullptr},

@@ -68,6 +68,7 @@ Status Server::OpenStore() {
   storage::SqliteOptions options;
   options.path = queue_file_.path;
   options.import_table = config_.sqlite_table;
+  options.skip_damaged = config_.sqlite_skip_damaged;
   auto opened = storage::SqliteStore::Open(loop_.get(), options);
   if (!opened.ok()) {
     return Status::Error("cannot open queue " + queue_file_.path + ": " +

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "server/base/log.h"
 #include "storage/segment_codec.h"
 #include "storage/sqlite_schema.h"
 
@@ -20,7 +21,7 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 }  // namespace
 
-Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
+Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path, bool skip_damaged) {
   BatchWriter w(std::move(db), std::move(path));
   sqlite3* raw = w.db_.get();
   struct {
@@ -34,7 +35,8 @@ Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
       {&w.read_segment_, "SELECT records FROM roundhouse_job_segments WHERE id = ?1"},
       {&w.delete_segment_, "DELETE FROM roundhouse_job_segments WHERE id = ?1"},
       {&w.put_done_,
-       "INSERT OR REPLACE INTO roundhouse_job_segment_done(segment, done) VALUES(?1, ?2)"},
+       "INSERT OR REPLACE INTO roundhouse_job_segment_done(segment, done, checksum) "
+       "VALUES(?1, ?2, ?3)"},
       {&w.delete_done_, "DELETE FROM roundhouse_job_segment_done WHERE segment = ?1"},
       // Jobs stored one per row (before schema v3, or imported from gearmand).
       {&w.remove_row_, "DELETE FROM roundhouse_jobs WHERE id = ?1"},
@@ -53,24 +55,116 @@ Result<BatchWriter> BatchWriter::Create(sql::Db db, std::string path) {
     if (!stmt.ok()) return Status::Error(w.path_ + ": " + stmt.status().message());
     *s.slot = std::move(stmt).value();
   }
-  if (Status s = w.LoadIndex(); !s.ok()) return s;
+  if (Status s = w.LoadIndex(skip_damaged); !s.ok()) return s;
   return w;
 }
 
-Status BatchWriter::LoadIndex() {
+Status BatchWriter::LoadIndex(bool skip_damaged) {
   sqlite3* db = db_.get();
-  if (Status s = sql::Exec(db, "BEGIN"); !s.ok()) return Status::Error(path_ + ": " + s.message());
-  const Status status = ScanSegments(db, [&](const SegmentScan& scan) {
+  // With skip_damaged the damaged parts are retired inside this transaction, so take the write
+  // lock from the start (a read transaction cannot always be upgraded).
+  if (Status s = sql::Exec(db, skip_damaged ? "BEGIN IMMEDIATE" : "BEGIN"); !s.ok()) {
+    return Status::Error(path_ + ": " + s.message());
+  }
+  // A damaged segment as it is to be rewritten: the readable bytes and the bitmap with every
+  // damaged record marked finished.
+  struct Repair {
+    uint64_t id;
+    std::string records;
+    bool truncate;
+    std::vector<uint8_t> done;
+  };
+  std::vector<Repair> repairs;
+  std::vector<std::string> damage;
+  Status status = ScanSegments(db, [&](const SegmentScan& scan) {
     std::vector<uint64_t> ids;
     ids.reserve(scan.records.size());
-    for (const auto& entry : scan.records) ids.push_back(entry.id);
-    index_.Load(scan.id, std::move(ids), scan.blob.size(),
-                std::vector<uint8_t>(scan.done.begin(), scan.done.end()));
+    for (const auto& entry : scan.records) ids.push_back(entry.intact ? entry.id : 0);
+    std::vector<uint8_t> done;
+    if (scan.done_intact) done.assign(scan.done.begin(), scan.done.end());
+    done.resize((ids.size() + 7) / 8, 0);
+    const bool damaged = scan.damaged();
+    if (damaged) {
+      for (std::string& line : scan.DescribeDamage()) damage.push_back(std::move(line));
+    }
+    for (size_t slot = 0; slot < scan.records.size(); ++slot) {
+      // A damaged record never enters the index as queued (with no skip_damaged, start-up stops
+      // below anyway). One already finished was never a loss.
+      if (!scan.records[slot].intact) done[slot / 8] |= static_cast<uint8_t>(1u << (slot % 8));
+    }
+    if (damaged && skip_damaged) {
+      const bool truncate = scan.readable_bytes != scan.blob.size();
+      repairs.push_back(
+          Repair{scan.id, truncate ? std::string(scan.blob.substr(0, scan.readable_bytes)) : "",
+                 truncate, done});
+      if (scan.readable_bytes == 0) return Status::Ok();  // deleted below, nothing to index
+    }
+    index_.Load(scan.id, std::move(ids), scan.readable_bytes, std::move(done));
     return Status::Ok();
   });
-  (void)sql::Exec(db, "COMMIT");
+  if (status.ok() && !damage.empty() && !skip_damaged) {
+    std::string message = std::to_string(damage.size()) + " damaged part" +
+                          (damage.size() == 1 ? "" : "s") + " of stored jobs found:";
+    constexpr size_t kListed = 5;
+    for (size_t i = 0; i < damage.size() && i < kListed; ++i) message += "\n  " + damage[i];
+    if (damage.size() > kListed) {
+      message += "\n  ... and " + std::to_string(damage.size() - kListed) + " more";
+    }
+    message += std::string("\nrefusing to start; start once with ") + kSkipDamagedOption +
+               " to drop the damaged jobs (each is logged) and serve the rest (doc/storage.md)";
+    status = Status::Error(message);
+  }
+  if (status.ok() && !repairs.empty()) {
+    for (const std::string& line : damage) {
+      RH_LOG(kError, "storage: %s: %s (start-up goes on: %s)", path_.c_str(), line.c_str(),
+             kSkipDamagedOption);
+    }
+    for (const Repair& r : repairs) {
+      if (!status.ok()) break;
+      status = RewriteDamaged(r.id, r.truncate ? &r.records : nullptr, r.done);
+    }
+  }
+  if (status.ok()) {
+    status = sql::Exec(db, "COMMIT");
+  }
+  if (!status.ok() && sqlite3_get_autocommit(db) == 0) (void)sql::Exec(db, "ROLLBACK");
   if (!status.ok()) return Status::Error(path_ + ": " + status.message());
   return Status::Ok();
+}
+
+Status BatchWriter::RewriteDamaged(uint64_t id, const std::string* records,
+                                   const std::vector<uint8_t>& done) {
+  sqlite3* db = db_.get();
+  if (records != nullptr && records->empty()) {
+    // Nothing readable is left: the segment goes, as a finished one would.
+    for (sqlite3_stmt* s : {delete_segment_.get(), delete_done_.get()}) {
+      sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id));
+      if (Status st = sql::StepDone(db, s, "cannot drop a damaged job segment"); !st.ok()) {
+        return st;
+      }
+    }
+    return Status::Ok();
+  }
+  if (records != nullptr) {
+    auto update = sql::Prepare(db, "UPDATE roundhouse_job_segments SET records = ?2 WHERE id = ?1");
+    if (!update.ok()) return update.status();
+    sqlite3_bind_int64(update.value().get(), 1, static_cast<sqlite3_int64>(id));
+    sql::BindBlob(update.value().get(), 2, *records);
+    if (Status st = sql::StepDone(db, update.value().get(), "cannot cut a damaged job segment");
+        !st.ok()) {
+      return st;
+    }
+  }
+  return PutBitmap(id, done);
+}
+
+Status BatchWriter::PutBitmap(uint64_t id, const std::vector<uint8_t>& done) {
+  const std::string_view bytes(reinterpret_cast<const char*>(done.data()), done.size());
+  sqlite3_stmt* s = put_done_.get();
+  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id));
+  sql::BindBlob(s, 2, bytes);
+  sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(BitmapChecksum(bytes)));
+  return sql::StepDone(db_.get(), s, "cannot mark jobs finished");
 }
 
 Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
@@ -129,39 +223,70 @@ Status BatchWriter::Apply(const std::vector<WriteOp>& ops) {
         ops[i]);
     if (!status.ok()) return status;
   }
-  if (Status s = PlanCompaction(); !s.ok()) return s;
+  PlanCompaction();
   return WriteSegments();
 }
 
-Status BatchWriter::PlanCompaction() {
+void BatchWriter::PlanCompaction() {
   sqlite3* db = db_.get();
   for (uint64_t id : index_.PlanCompaction(delta_)) {
     const SegmentIndex::Segment* state = index_.Find(id, delta_);
     sqlite3_stmt* r = read_segment_.get();
     sqlite3_bind_int64(r, 1, static_cast<sqlite3_int64>(id));
     if (sqlite3_step(r) != SQLITE_ROW) {
-      Status error = sql::Error(db, "cannot read job segment " + std::to_string(id));
+      const Status error = sql::Error(db, "cannot read job segment " + std::to_string(id));
       sqlite3_reset(r);
-      return error;
+      RH_LOG(kError, "storage: %s: %s; it stays as it is and is no longer compacted", path_.c_str(),
+             error.message().c_str());
+      index_.Pin(id);
+      continue;
     }
-    segment::Reader reader(std::string_view(static_cast<const char*>(sqlite3_column_blob(r, 0)),
-                                            static_cast<size_t>(sqlite3_column_bytes(r, 0))));
-    Status status;
-    for (uint32_t slot = 0; !reader.done(); ++slot) {
+    const void* blob = sqlite3_column_blob(r, 0);
+    segment::Reader reader(blob == nullptr
+                               ? std::string_view()
+                               : std::string_view(static_cast<const char*>(blob),
+                                                  static_cast<size_t>(sqlite3_column_bytes(r, 0))));
+    // Check every live record before copying any: a segment is compacted whole or not at all.
+    live_.clear();
+    std::string damage;
+    uint32_t slot = 0;
+    for (; slot < state->slots && !reader.done(); ++slot) {
       auto entry = reader.Next();
-      if (!entry.ok() || slot >= state->slots) {
-        status = Status::Error("job segment " + std::to_string(id) + " changed or is corrupt");
+      if (!entry.ok()) break;
+      if (state->is_done(slot)) continue;  // damage to a finished record loses nothing
+      if (!entry.value().intact) {
+        damage = "record " + std::to_string(slot) + " of job segment " + std::to_string(id) +
+                 ", still queued, is damaged on disk (" +
+                 segment::DescribeDamaged(entry.value().bytes) + ")";
         break;
       }
-      if (!state->is_done(slot)) {
-        index_.PlanAppend(entry.value().id, &delta_)->append(entry.value().bytes);
+      live_.push_back(entry.value());
+    }
+    if (damage.empty() && (!reader.done() || slot != state->slots)) {
+      // Unreadable or missing records: harmless only if every one of them had finished.
+      for (uint32_t s = slot; s < state->slots && damage.empty(); ++s) {
+        if (!state->is_done(s)) {
+          damage = "job segment " + std::to_string(id) + " cannot be read past byte " +
+                   std::to_string(reader.offset()) + " and holds queued jobs there";
+        }
+      }
+      if (damage.empty() && !reader.done()) {
+        damage = "job segment " + std::to_string(id) + " holds more records than were written";
       }
     }
+    if (!damage.empty()) {
+      sqlite3_reset(r);
+      RH_LOG(kError,
+             "storage: %s: %s; the segment stays as it is and is no longer compacted (the jobs "
+             "are still queued in memory; a restart will report them, doc/storage.md)",
+             path_.c_str(), damage.c_str());
+      index_.Pin(id);
+      continue;
+    }
+    for (const auto& entry : live_) index_.PlanAppend(entry.id, &delta_)->append(entry.bytes);
     sqlite3_reset(r);
-    if (!status.ok()) return status;
     delta_.compacted.push_back(id);
   }
-  return Status::Ok();
 }
 
 Status BatchWriter::WriteSegments() {
@@ -190,12 +315,7 @@ Status BatchWriter::WriteSegments() {
     if (std::find(delta_.compacted.begin(), delta_.compacted.end(), id) != delta_.compacted.end()) {
       continue;
     }
-    sqlite3_stmt* s = put_done_.get();
-    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id));
-    sql::BindBlob(
-        s, 2,
-        std::string_view(reinterpret_cast<const char*>(state.done.data()), state.done.size()));
-    if (Status st = sql::StepDone(db, s, "cannot mark jobs finished"); !st.ok()) return st;
+    if (Status st = PutBitmap(id, state.done); !st.ok()) return st;
   }
   return Status::Ok();
 }

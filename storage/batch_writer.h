@@ -17,10 +17,15 @@
 
 #include "protocol/status.h"
 #include "storage/job_store.h"
+#include "storage/segment_codec.h"
 #include "storage/segment_index.h"
 #include "storage/sqlite_util.h"
 
 namespace roundhouse::storage {
+
+// The command-line option that lets start-up drop damaged stored jobs (config key without the
+// dashes); named in the error that refuses to start.
+inline constexpr char kSkipDamagedOption[] = "--libsqlite3-skip-damaged";
 
 struct RemoveOp {
   uint64_t id;
@@ -52,9 +57,13 @@ using WriteOp = std::variant<JobRecord, RemoveOp, CeilingOp, RowOp>;
 class BatchWriter {
  public:
   // Takes a connection whose schema is current (PrepareSchema ran), prepares the statements and
-  // loads the segment index (reads every segment's job ids; a corrupt segment is an error that
-  // names it).
-  static Result<BatchWriter> Create(sql::Db db, std::string path);
+  // loads the segment index (reads every segment, checking every record's checksum). Damage to
+  // anything that may hold a queued job (SegmentScan::damaged) is an error listing what was
+  // found and naming kSkipDamagedOption, unless `skip_damaged`: then each damaged part is logged
+  // with what it held and retired for good in one transaction (damaged records marked finished,
+  // an unreadable rest cut off, a damaged bitmap replaced by one that counts every intact record
+  // as queued), so later starts need no option.
+  static Result<BatchWriter> Create(sql::Db db, std::string path, bool skip_damaged);
 
   BatchWriter(BatchWriter&&) = default;
   BatchWriter& operator=(BatchWriter&&) = default;
@@ -67,12 +76,19 @@ class BatchWriter {
 
  private:
   BatchWriter(sql::Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
-  Status LoadIndex();
+  Status LoadIndex(bool skip_damaged);
   Status Apply(const std::vector<WriteOp>& ops);
   // Plans the batch's compaction into delta_: reads each chosen segment, copies its live records.
-  Status PlanCompaction();
+  // A segment that cannot be read, or shows damage to a live record, is logged and pinned
+  // (SegmentIndex::Pin) instead: it never fails the batch.
+  void PlanCompaction();
   // Writes delta_'s segment rows and bitmaps.
   Status WriteSegments();
+  // Stores a finished-job bitmap with its checksum.
+  Status PutBitmap(uint64_t id, const std::vector<uint8_t>& done);
+  // Start-up with skip_damaged: replaces segment `id`'s bytes by `*records` when given (empty:
+  // deletes the segment) and its bitmap by `done`.
+  Status RewriteDamaged(uint64_t id, const std::string* records, const std::vector<uint8_t>& done);
 
   // Statements are declared after db_ so they are finalized before the connection closes.
   sql::Db db_;
@@ -82,6 +98,7 @@ class BatchWriter {
       delete_journal_;
   SegmentIndex index_;
   SegmentIndex::Delta delta_;  // the batch being committed; applied to index_ after COMMIT
+  std::vector<segment::Reader::Entry> live_;  // PlanCompaction's scratch, kept for its capacity
 };
 
 }  // namespace roundhouse::storage

@@ -84,8 +84,8 @@ Result<uint64_t> CopyRows(sqlite3* db, const ImportOptions& options) {
 
   auto insert = sql::Prepare(db,
                              "INSERT INTO roundhouse_jobs(id, handle, function, unique_key, "
-                             "priority, when_to_run, reducer, data) "
-                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, x'', ?7)");
+                             "priority, when_to_run, reducer, data, checksum) "
+                             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, x'', ?7, ?8)");
   if (!insert.ok()) return insert.status();
 
   sqlite3_stmt* r = rows.value().get();
@@ -93,17 +93,23 @@ Result<uint64_t> CopyRows(sqlite3* db, const ImportOptions& options) {
   uint64_t imported = 0;
   int rc;
   while ((rc = sqlite3_step(r)) == SQLITE_ROW) {
-    const std::string handle = options.handle_prefix + ":" + std::to_string(next_id);
-    const std::string unique = sql::ColumnBytes(r, 0);
-    const std::string function = sql::ColumnBytes(r, 1);
-    const std::string data = sql::ColumnBytes(r, 3);
+    JobRecord rec;
+    rec.id = next_id;
+    rec.handle = options.handle_prefix + ":" + std::to_string(next_id);
+    rec.unique = sql::ColumnBytes(r, 0);
+    rec.function = sql::ColumnBytes(r, 1);
+    rec.data = sql::ColumnBytes(r, 3);
+    rec.priority = static_cast<uint8_t>(ImportedPriority(r, 2));
+    rec.when = ImportedWhen(r, 4);
     sqlite3_bind_int64(ins, 1, static_cast<sqlite3_int64>(next_id));
-    sqlite3_bind_text(ins, 2, handle.data(), static_cast<int>(handle.size()), SQLITE_STATIC);
-    sql::BindBlob(ins, 3, function);
-    sql::BindBlob(ins, 4, unique);
-    sqlite3_bind_int(ins, 5, ImportedPriority(r, 2));
-    sqlite3_bind_int64(ins, 6, ImportedWhen(r, 4));
-    sql::BindBlob(ins, 7, data);
+    sqlite3_bind_text(ins, 2, rec.handle.data(), static_cast<int>(rec.handle.size()),
+                      SQLITE_STATIC);
+    sql::BindBlob(ins, 3, rec.function);
+    sql::BindBlob(ins, 4, rec.unique);
+    sqlite3_bind_int(ins, 5, rec.priority);
+    sqlite3_bind_int64(ins, 6, rec.when);
+    sql::BindBlob(ins, 7, rec.data);
+    sqlite3_bind_int64(ins, 8, static_cast<sqlite3_int64>(segment::RecordChecksum(rec)));
     if (Status s = sql::StepDone(db, ins, "cannot store an imported job"); !s.ok()) return s;
     ++next_id;
     ++imported;

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "storage/crc32c.h"
+
 namespace roundhouse::storage::segment {
 namespace {
 
@@ -53,14 +55,26 @@ bool ReadString(std::string_view in, size_t* pos, std::string* out) {
 
 size_t StringSize(const std::string& s) { return VarintSize(s.size()) + s.size(); }
 
-}  // namespace
+void AppendU32(uint32_t v, std::string* out) {
+  const char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 24)};
+  out->append(b, 4);
+}
 
-void AppendRecord(const JobRecord& rec, std::string* out) {
+uint32_t ReadU32(std::string_view in) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(in[0])) |
+         static_cast<uint32_t>(static_cast<uint8_t>(in[1])) << 8 |
+         static_cast<uint32_t>(static_cast<uint8_t>(in[2])) << 16 |
+         static_cast<uint32_t>(static_cast<uint8_t>(in[3])) << 24;
+}
+
+// Appends varint(length) body, without checksum (the v3 record).
+void AppendUnchecked(const JobRecord& rec, std::string* out, size_t extra) {
   const uint64_t when = ZigZag(rec.when);
   const size_t body = VarintSize(rec.id) + 1 + VarintSize(when) + StringSize(rec.handle) +
                       StringSize(rec.function) + StringSize(rec.unique) + StringSize(rec.reducer) +
                       StringSize(rec.data);
-  out->reserve(out->size() + VarintSize(body) + body);
+  out->reserve(out->size() + VarintSize(body) + body + extra);
   AppendVarint(body, out);
   AppendVarint(rec.id, out);
   out->push_back(static_cast<char>(rec.priority));
@@ -71,21 +85,25 @@ void AppendRecord(const JobRecord& rec, std::string* out) {
   }
 }
 
-Result<Reader::Entry> Reader::Next() {
-  size_t pos = pos_;
-  const auto body = ReadVarint(blob_, &pos);
-  if (!body || *body == 0 || *body > blob_.size() - pos) {
-    return Status::Error("truncated record at byte " + std::to_string(pos_));
+// The record at `pos` of `blob` if its length fits: its total size (checksum included) and
+// whether the checksum matches.
+struct Span {
+  size_t size = 0;
+  bool intact = false;
+};
+std::optional<Span> SpanAt(std::string_view blob, size_t pos) {
+  size_t p = pos;
+  const auto body = ReadVarint(blob, &p);
+  if (!body || *body == 0 || *body > blob.size() - p || blob.size() - p - *body < kChecksumBytes) {
+    return std::nullopt;
   }
-  const std::string_view bytes = blob_.substr(pos_, pos - pos_ + *body);
-  size_t id_pos = pos;
-  const auto id = ReadVarint(blob_.substr(0, pos + *body), &id_pos);
-  if (!id) return Status::Error("unreadable job id at byte " + std::to_string(pos_));
-  pos_ = pos + *body;
-  return Entry{*id, bytes};
+  const size_t covered = p - pos + *body;
+  const uint32_t stored = ReadU32(blob.substr(pos + covered, kChecksumBytes));
+  return Span{covered + kChecksumBytes, Crc32c(blob.substr(pos, covered)) == stored};
 }
 
-Status DecodeRecord(std::string_view bytes, JobRecord* rec) {
+// Decodes varint(length) body (no checksum) filling `rec`.
+Status DecodeUnchecked(std::string_view bytes, JobRecord* rec) {
   size_t pos = 0;
   const auto body = ReadVarint(bytes, &pos);
   if (!body || *body != bytes.size() - pos) return Status::Error("record length mismatch");
@@ -101,6 +119,85 @@ Status DecodeRecord(std::string_view bytes, JobRecord* rec) {
     if (!ReadString(bytes, &pos, s)) return Status::Error("truncated record field");
   }
   if (pos != bytes.size()) return Status::Error("trailing bytes in record");
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AppendRecord(const JobRecord& rec, std::string* out) {
+  const size_t start = out->size();
+  AppendUnchecked(rec, out, kChecksumBytes);
+  AppendU32(Crc32c(std::string_view(*out).substr(start)), out);
+}
+
+uint32_t RecordChecksum(const JobRecord& rec) {
+  std::string bytes;
+  AppendUnchecked(rec, &bytes, 0);
+  return Crc32c(bytes);
+}
+
+Result<Reader::Entry> Reader::Next() {
+  const auto span = SpanAt(blob_, pos_);
+  if (!span) return Status::Error("unreadable record at byte " + std::to_string(pos_));
+  const size_t end = pos_ + span->size;
+  if (!span->intact && end != blob_.size()) {
+    // The length may be the damaged part: trust it only if the next record checks out.
+    const auto next = SpanAt(blob_, end);
+    if (!next || !next->intact) {
+      return Status::Error("damaged record at byte " + std::to_string(pos_) +
+                           " whose end cannot be confirmed");
+    }
+  }
+  Entry entry;
+  entry.bytes = blob_.substr(pos_, span->size);
+  entry.intact = span->intact;
+  size_t id_pos = 0;
+  (void)ReadVarint(entry.bytes, &id_pos);
+  const auto id = ReadVarint(entry.bytes.substr(0, span->size - kChecksumBytes), &id_pos);
+  if (!id) {
+    if (entry.intact) return Status::Error("unreadable job id at byte " + std::to_string(pos_));
+  } else {
+    entry.id = *id;
+  }
+  pos_ = end;
+  return entry;
+}
+
+Status DecodeRecord(std::string_view bytes, JobRecord* rec) {
+  const auto span = SpanAt(bytes, 0);
+  if (!span || span->size != bytes.size()) return Status::Error("record length mismatch");
+  if (!span->intact) return Status::Error("checksum mismatch");
+  return DecodeUnchecked(bytes.substr(0, bytes.size() - kChecksumBytes), rec);
+}
+
+std::string DescribeDamaged(std::string_view bytes) {
+  JobRecord rec;
+  if (bytes.size() > kChecksumBytes &&
+      DecodeUnchecked(bytes.substr(0, bytes.size() - kChecksumBytes), &rec).ok()) {
+    return "handle " + ErrorExcerpt(rec.handle) + ", function " + ErrorExcerpt(rec.function) +
+           ", " + std::to_string(rec.data.size()) + " bytes of data (as stored, unverified)";
+  }
+  return std::to_string(bytes.size()) + " bytes whose fields do not parse";
+}
+
+Status ConvertLegacySegment(std::string_view v3_blob, std::string* out) {
+  out->clear();
+  out->reserve(v3_blob.size() + v3_blob.size() / 16);
+  JobRecord rec;
+  size_t pos = 0;
+  while (pos < v3_blob.size()) {
+    size_t p = pos;
+    const auto body = ReadVarint(v3_blob, &p);
+    if (!body || *body == 0 || *body > v3_blob.size() - p) {
+      return Status::Error("truncated record at byte " + std::to_string(pos));
+    }
+    const std::string_view bytes = v3_blob.substr(pos, p - pos + *body);
+    if (Status s = DecodeUnchecked(bytes, &rec); !s.ok()) {
+      return Status::Error(s.message() + " at byte " + std::to_string(pos));
+    }
+    AppendRecord(rec, out);
+    pos = p + *body;
+  }
   return Status::Ok();
 }
 

@@ -69,7 +69,7 @@ const SegmentIndex::Location* SegmentIndex::Where(uint64_t id) const {
 std::vector<uint64_t> SegmentIndex::PlanCompaction(const Delta& delta) const {
   std::set<uint64_t> candidates = sparse_;
   for (const auto& [id, s] : delta.touched) {
-    if (s.sparse() && s.live > 0) {
+    if (s.sparse() && s.live > 0 && pinned_.count(id) == 0) {
       candidates.insert(id);
     } else {
       candidates.erase(id);  // deleted outright (no live record) or no longer sparse
@@ -93,9 +93,10 @@ void SegmentIndex::Apply(Delta&& delta) {
     if (s.live == 0) {
       segments_.erase(id);
       sparse_.erase(id);
+      pinned_.erase(id);
       continue;
     }
-    if (s.sparse()) {
+    if (s.sparse() && pinned_.count(id) == 0) {
       sparse_.insert(id);
     } else {
       sparse_.erase(id);
@@ -107,6 +108,7 @@ void SegmentIndex::Apply(Delta&& delta) {
   for (uint64_t id : delta.compacted) {
     segments_.erase(id);
     sparse_.erase(id);
+    pinned_.erase(id);
   }
   for (auto& f : delta.fresh) {
     Segment s;

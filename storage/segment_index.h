@@ -103,6 +103,16 @@ class SegmentIndex {
   // After the commit of `delta`'s batch: makes it the index's state.
   void Apply(Delta&& delta);
 
+  // Never compact `segment` again: reading it showed damage to a record still queued (the
+  // writer logged it). It stays as it is until its last live job is removed, then it is deleted
+  // without being read. Not part of any delta: it records what the file holds, whatever the
+  // outcome of the batch that found it.
+  void Pin(uint64_t segment) {
+    pinned_.insert(segment);
+    sparse_.erase(segment);
+  }
+  bool pinned(uint64_t segment) const { return pinned_.count(segment) != 0; }
+
   size_t jobs() const { return where_.size(); }
   size_t segments() const { return segments_.size(); }
   uint64_t next_segment_id() const { return next_segment_; }
@@ -110,7 +120,9 @@ class SegmentIndex {
  private:
   std::unordered_map<uint64_t, Location> where_;
   std::map<uint64_t, Segment> segments_;
-  std::set<uint64_t> sparse_;  // segments with live * 4 <= slots, waiting for compaction
+  std::set<uint64_t>
+      sparse_;  // segments with live * 4 <= slots, waiting for compaction; not pinned
+  std::set<uint64_t> pinned_;  // segments in segments_ never to be compacted (Pin)
   uint64_t next_segment_ = 1;
 };
 

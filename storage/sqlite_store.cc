@@ -1,11 +1,16 @@
 #include "storage/sqlite_store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string_view>
 #include <utility>
@@ -26,16 +31,32 @@ std::string DefaultHandlePrefix() {
   return "H:" + node.substr(0, 40);
 }
 
-// Calls `fn(segment, entry, in_order)` for every live (not removed) record of every job segment,
-// in segment order. `in_order` is false for a record whose id is below one already seen: one
-// that compaction moved into a newer segment. The same snapshot always gives the same answer.
+// Calls `fn(segment, entry, in_order)` for every intact live (not removed) record of every job
+// segment, in segment order. `in_order` is false for a record whose id is below one already
+// seen: one that compaction moved into a newer segment. The same snapshot always gives the same
+// answer. Damage (SegmentScan::damaged) is an error naming kSkipDamagedOption unless
+// `skip_damaged`; then it is logged when `report`, and the damaged records are left out.
+// (BatchWriter::Create has normally found and retired it already; this sees damage that came
+// in between.)
 Status ScanLiveRecords(
-    sqlite3* db, const std::function<Status(uint64_t, const segment::Reader::Entry&, bool)>& fn) {
+    sqlite3* db, bool skip_damaged, bool report,
+    const std::function<Status(uint64_t, const segment::Reader::Entry&, bool)>& fn) {
   uint64_t highest = 0;
   return ScanSegments(db, [&](const SegmentScan& scan) {
+    if (scan.damaged()) {
+      const std::vector<std::string> lines = scan.DescribeDamage();
+      if (!skip_damaged) {
+        return Status::Error(lines.front() + "; start with " + kSkipDamagedOption +
+                             " to drop it and serve the rest (doc/storage.md)");
+      }
+      for (const std::string& line : lines) {
+        if (report)
+          RH_LOG(kError, "storage: %s (start-up goes on: %s)", line.c_str(), kSkipDamagedOption);
+      }
+    }
     for (size_t slot = 0; slot < scan.records.size(); ++slot) {
-      if (scan.finished(slot)) continue;
       const segment::Reader::Entry& entry = scan.records[slot];
+      if (scan.finished(slot) || !entry.intact) continue;
       const bool in_order = entry.id > highest;
       if (in_order) highest = entry.id;
       if (Status s = fn(scan.id, entry, in_order); !s.ok()) return s;
@@ -47,7 +68,49 @@ Status ScanLiveRecords(
 Status DecodeSegmentRecord(uint64_t segment, const segment::Reader::Entry& entry, JobRecord* rec) {
   Status s = segment::DecodeRecord(entry.bytes, rec);
   if (s.ok()) return s;
-  return Status::Error("job segment " + std::to_string(segment) + " is corrupt: " + s.message());
+  // Intact (checksum matched) yet unparseable: written that way by something else than us.
+  return Status::Error("job segment " + std::to_string(segment) + " holds a record that does " +
+                       "not parse: " + s.message());
+}
+
+// The database may hold secrets (Jenkins tokens registered at runtime) and every queued payload,
+// so it is its owner's alone: created 0600 here before SQLite opens it, which makes SQLite create
+// the -wal and -shm files with the same mode. An existing file (or -wal/-shm left by an earlier
+// run) readable or writable by group or others is tightened to its owner bits, with a notice.
+// A file we may not chmod (someone else's) is used as it is, with a warning.
+Status RestrictFileModes(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Error("cannot open " + path + ": " + std::strerror(errno));
+  ::close(fd);
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 077) == 0) continue;
+    const mode_t mode = st.st_mode & 0700;
+    if (::chmod(file.c_str(), mode) != 0) {
+      RH_LOG(kWarning, "storage: %s is mode %04o (readable by others) and cannot be restricted: %s",
+             file.c_str(), static_cast<unsigned>(st.st_mode & 07777), std::strerror(errno));
+      continue;
+    }
+    RH_LOG(kNotice, "storage: %s was mode %04o; restricted to %04o (it may hold secrets)",
+           file.c_str(), static_cast<unsigned>(st.st_mode & 07777), static_cast<unsigned>(mode));
+  }
+  return Status::Ok();
+}
+
+// Deletes the roundhouse_jobs rows `ids` in one transaction.
+Status DeleteRows(sqlite3* db, const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return Status::Ok();
+  if (Status s = sql::Exec(db, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto del = sql::Prepare(db, "DELETE FROM roundhouse_jobs WHERE id = ?1");
+  Status status = del.status();
+  for (size_t i = 0; status.ok() && i < ids.size(); ++i) {
+    sqlite3_bind_int64(del.value().get(), 1, static_cast<sqlite3_int64>(ids[i]));
+    status = sql::StepDone(db, del.value().get(), "cannot delete a damaged job row");
+  }
+  if (del.ok()) del.value().reset();
+  if (status.ok()) status = sql::Exec(db, "COMMIT");
+  if (!status.ok() && sqlite3_get_autocommit(db) == 0) (void)sql::Exec(db, "ROLLBACK");
+  return status;
 }
 
 void FreeAsync(uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); }
@@ -57,12 +120,13 @@ void FreeIdle(uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle)
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(uv_loop_t* loop,
                                                        const SqliteOptions& options) {
+  if (Status s = RestrictFileModes(options.path); !s.ok()) return s;
   auto db = sql::OpenDb(options.path, options.busy_timeout_ms);
   if (!db.ok()) return db.status();
   if (Status s = PrepareSchema(db.value().get(), options.path, options.max_page_count); !s.ok()) {
     return s;
   }
-  auto writer = BatchWriter::Create(std::move(db).value(), options.path);
+  auto writer = BatchWriter::Create(std::move(db).value(), options.path, options.skip_damaged);
   if (!writer.ok()) return writer.status();
 
   std::unique_ptr<SqliteStore> store(new SqliteStore(options, std::move(writer).value()));
@@ -130,18 +194,18 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
   // compaction moved out of that order. Only the last are held in memory (first pass); the rest
   // stream (second pass).
   std::vector<JobRecord> moved;
-  Status status = ScanLiveRecords(
-      db, [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
-        if (in_order) return Status::Ok();
-        return DecodeSegmentRecord(segment, entry, &moved.emplace_back());
-      });
+  const bool skip = options_.skip_damaged;
+  Status status =
+      ScanLiveRecords(db, skip, /*report=*/true,
+                      [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
+                        if (in_order) return Status::Ok();
+                        return DecodeSegmentRecord(segment, entry, &moved.emplace_back());
+                      });
   if (!status.ok()) return Status::Error(options_.path + ": " + status.message());
   std::sort(moved.begin(), moved.end(),
             [](const JobRecord& a, const JobRecord& b) { return a.id < b.id; });
 
-  auto rows = sql::Prepare(db,
-                           "SELECT id, handle, function, unique_key, reducer, data, priority, "
-                           "when_to_run FROM roundhouse_jobs ORDER BY id");
+  auto rows = sql::Prepare(db, kSelectJobRowsSql);
   if (!rows.ok()) return rows.status();
   sqlite3_stmt* r = rows.value().get();
   int rc = sqlite3_step(r);
@@ -153,6 +217,8 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
     sink(std::move(rec));
   };
   auto row_id = [&] { return static_cast<uint64_t>(sqlite3_column_int64(r, 0)); };
+  std::string damaged_row;             // the first damaged row, when not skipping
+  std::vector<uint64_t> damaged_rows;  // ids to delete, when skipping
   // Emits the rows and moved records with ids below `id`, in id order.
   auto emit_below = [&](uint64_t id) {
     for (;;) {
@@ -163,34 +229,50 @@ Result<ReplayInfo> SqliteStore::Replay(const ReplayOptions& options,
         emit(std::move(moved[next_moved++]));
         continue;
       }
-      JobRecord rec;
-      rec.id = row_id();
-      rec.handle = sql::ColumnBytes(r, 1);
-      rec.function = sql::ColumnBytes(r, 2);
-      rec.unique = sql::ColumnBytes(r, 3);
-      rec.reducer = sql::ColumnBytes(r, 4);
-      rec.data = sql::ColumnBytes(r, 5);
-      const int64_t priority = sqlite3_column_int64(r, 6);
-      rec.priority = priority >= 0 && priority <= 2 ? static_cast<uint8_t>(priority) : 1;
-      rec.when = sqlite3_column_int64(r, 7);
+      JobRecord rec = JobFromRow(r, 0);
+      const bool intact =
+          sqlite3_column_type(r, 8) == SQLITE_INTEGER &&
+          static_cast<uint64_t>(sqlite3_column_int64(r, 8)) == segment::RecordChecksum(rec);
       rc = sqlite3_step(r);
-      emit(std::move(rec));
+      if (intact) {
+        emit(std::move(rec));
+        continue;
+      }
+      const std::string line = "job row " + std::to_string(rec.id) +
+                               " of roundhouse_jobs: checksum mismatch; lost handle " +
+                               ErrorExcerpt(rec.handle) + ", function " +
+                               ErrorExcerpt(rec.function) + ", " + std::to_string(rec.data.size()) +
+                               " bytes of data (as stored, unverified)";
+      if (!skip && damaged_row.empty()) {
+        damaged_row = line + "; start with " + kSkipDamagedOption +
+                      " to drop it and serve the rest (doc/storage.md)";
+      }
+      if (skip) {
+        RH_LOG(kError, "storage: %s: %s (start-up goes on: %s)", options_.path.c_str(),
+               line.c_str(), kSkipDamagedOption);
+        damaged_rows.push_back(rec.id);
+      }
     }
   };
-  status = ScanLiveRecords(
-      db, [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
-        if (!in_order) return Status::Ok();  // emitted from `moved`
-        emit_below(entry.id);
-        JobRecord rec;
-        if (Status s = DecodeSegmentRecord(segment, entry, &rec); !s.ok()) return s;
-        emit(std::move(rec));
-        return Status::Ok();
-      });
+  status =
+      ScanLiveRecords(db, skip, /*report=*/false,
+                      [&](uint64_t segment, const segment::Reader::Entry& entry, bool in_order) {
+                        if (!in_order) return Status::Ok();  // emitted from `moved`
+                        emit_below(entry.id);
+                        JobRecord rec;
+                        if (Status s = DecodeSegmentRecord(segment, entry, &rec); !s.ok()) return s;
+                        emit(std::move(rec));
+                        return Status::Ok();
+                      });
   if (!status.ok()) return Status::Error(options_.path + ": " + status.message());
   emit_below(std::numeric_limits<uint64_t>::max());
   if (rc != SQLITE_DONE) return sql::Error(db, "replay of " + options_.path + " failed");
+  if (!damaged_row.empty()) return Status::Error(options_.path + ": " + damaged_row);
   rows.value().reset();
   if (Status s = sql::Exec(db, "COMMIT"); !s.ok()) return s;
+  if (Status s = DeleteRows(db, damaged_rows); !s.ok()) {
+    return Status::Error("cannot drop damaged rows from " + options_.path + ": " + s.message());
+  }
   info.handle_ceiling = std::max(ceiling.value(), info.jobs != 0 ? max_id + 1 : 0);
   return info;
 }

@@ -52,6 +52,9 @@ struct SqliteOptions {
   // 0: SQLite's default. Otherwise a cap on the file's size in pages; a commit that would grow
   // past it fails like a full disk (tests use it for that).
   uint32_t max_page_count = 0;
+  // Start-up drops damaged stored jobs (logging each) instead of refusing to start
+  // (kSkipDamagedOption; BatchWriter::Create and Replay).
+  bool skip_damaged = false;
 };
 
 class SqliteStore final : public JobStore {

@@ -553,7 +553,8 @@ TEST_CASE("store replays rows of a schema-2 file with its segments and deletes t
   CHECK(testing::StoredIds(path) == "5,9,10");
 }
 
-TEST_CASE("store refuses to open a file with a corrupt segment, naming it", "[storage][segment]") {
+TEST_CASE("store refuses to open a file with an unreadable segment, naming it and the option",
+          "[storage][segment]") {
   TempDir dir;
   const std::string path = dir.File("q.db");
   {
@@ -571,8 +572,9 @@ TEST_CASE("store refuses to open a file with a corrupt segment, naming it", "[st
   options.path = path;
   auto store = SqliteStore::Open(loop.get(), options);
   REQUIRE_FALSE(store.ok());
-  CHECK_THAT(store.status().message(), Catch::Contains("job segment 7 is corrupt"));
+  CHECK_THAT(store.status().message(), Catch::Contains("job segment 7: bytes 0 to 2"));
   CHECK_THAT(store.status().message(), Catch::Contains(path));
+  CHECK_THAT(store.status().message(), Catch::Contains(kSkipDamagedOption));
 }
 
 }  // namespace roundhouse::storage
