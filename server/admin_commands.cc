@@ -12,6 +12,7 @@
 #include "jenkins/hub.h"
 #include "jenkins/master_settings.h"
 #include "protocol/admin_line.h"
+#include "protocol/printable.h"
 #include "server/base/log.h"
 #include "server/broker/broker.h"
 #include "server/broker/function.h"
@@ -41,7 +42,7 @@ void AppendOk(std::string* out) { out->append("OK\r\n"); }
 void Status(Connection& conn) {
   std::string reply;
   for (const broker::Function* fn : conn.broker().FunctionsByName()) {
-    reply.append(fn->name());
+    protocol::AppendEscaped(&reply, fn->name());
     reply.push_back('\t');
     AppendNumber(&reply, static_cast<int64_t>(fn->total()));
     reply.push_back('\t');
@@ -58,7 +59,7 @@ void Status(Connection& conn) {
 void PriorityStatus(Connection& conn) {
   std::string reply;
   for (const broker::Function* fn : conn.broker().FunctionsByName()) {
-    reply.append(fn->name());
+    protocol::AppendEscaped(&reply, fn->name());
     for (broker::Priority p :
          {broker::Priority::kHigh, broker::Priority::kNormal, broker::Priority::kLow}) {
       reply.push_back('\t');
@@ -80,11 +81,11 @@ void Workers(Connection& conn) {
     reply.push_back(' ');
     reply.append(peer->Address());
     reply.push_back(' ');
-    reply.append(peer->state().client_id);
+    protocol::AppendEscaped(&reply, peer->state().client_id);  // spaces verbatim, as gearmand
     reply.append(" :");
     for (const broker::Registration& reg : peer->state().registrations) {
       reply.push_back(' ');
-      reply.append(reg.function->name());
+      protocol::AppendEscaped(&reply, reg.function->name(), /*escape_space=*/true);
     }
     reply.push_back('\n');
   }
@@ -98,9 +99,9 @@ void ShowJobs(Connection& conn, bool unique) {
   std::string reply;
   for (const broker::Job* job : conn.broker().JobsInCreationOrder()) {
     if (unique) {
-      reply.append(job->unique());
+      protocol::AppendEscaped(&reply, job->unique());
     } else {
-      reply.append(job->handle());
+      protocol::AppendEscaped(&reply, job->handle());
       reply.push_back('\t');
       AppendNumber(&reply, static_cast<int64_t>(job->retries()));
       reply.push_back('\t');

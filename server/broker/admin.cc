@@ -29,6 +29,9 @@ CancelResult Broker::Impl::CancelJob(std::string_view handle) {
     by_unique_.Erase(job);
     job->indexed_ = false;
   }
+  // Out of every count and status reply now (`status`, GET_STATUS, /api/*); Unassign() knows not
+  // to count it out twice.
+  --job->function_->running_;
   job->cancelled_ = true;
   if (!already_withdrawn) job->worker_->JobWithdrawn(*job);
   return CancelResult::kOk;
@@ -46,6 +49,10 @@ DropResult Broker::Impl::DropFunction(std::string_view name) {
   }
   if (fn == nullptr) return DropResult::kNotFound;
   if (fn->worker_count() > 0 || fn->running_ > 0) return DropResult::kHasWorkersOrRunning;
+  // A cancelled job its worker still holds refers to the function too.
+  if (!fn->jobs_.empty() && fn->total() + fn->pending_ == 0) {
+    return DropResult::kHasWorkersOrRunning;
+  }
   if (fn->total() > 0 || fn->pending_ > 0) return DropResult::kHasQueuedJobs;
   assert(fn->wakeable_ == 0);
   functions_.erase(functions_.find(fn->name()));
@@ -72,7 +79,7 @@ JobStatus StatusOf(const Job* job) {
 
 JobStatus Broker::Impl::GetStatus(std::string_view handle) const {
   const Job* job = FindByHandle(handle);
-  if (job == nullptr || job->state_ == Job::State::kPending) return JobStatus{};
+  if (job == nullptr || job->state_ == Job::State::kPending || job->cancelled_) return JobStatus{};
   return StatusOf(job);
 }
 
@@ -83,7 +90,7 @@ JobStatus Broker::Impl::GetStatusUnique(std::string_view unique) const {
     // Not indexed by these bytes (never coalesced, or coalesced on DATA): scan.
     for (const Job* job = all_jobs_.front(); job != nullptr;
          job = JobList<kCreationLink>::Next(job)) {
-      if (job->state_ != Job::State::kPending && job->unique() == unique) {
+      if (job->state_ != Job::State::kPending && !job->cancelled_ && job->unique() == unique) {
         best = job;
         break;
       }

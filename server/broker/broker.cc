@@ -39,7 +39,7 @@ void Job::ResetForReuse() {
   timed_out_next_ = 0;
   worker_ = nullptr;
   worker_slot_ = 0;
-  links_[0] = links_[1] = Link{};
+  links_[0] = links_[1] = links_[2] = Link{};
   heap_pos_ = kNoHeapPos;
   deadline_ms_ = 0;
 }

@@ -236,8 +236,9 @@ void Broker::Impl::Progress(Job* job, PacketType type, std::string_view payload,
 }
 
 void Broker::Impl::Finish(Job* job, PacketType type, std::string_view payload) {
+  // A cancelled job's result is discarded and counted nowhere (it left every count at cancel).
   if (type == PacketType::kWorkException) {
-    ++job->function_->failed_;
+    if (!job->cancelled_) ++job->function_->failed_;
     // §3.9: clients without the `exceptions` option get WORK_FAIL "HANDLE\0".
     const std::string_view handle_nul(job->handle().data(), job->handle().size() + 1);
     for (const Job::ClientRef& c : job->clients_) {
@@ -248,7 +249,9 @@ void Broker::Impl::Finish(Job* job, PacketType type, std::string_view payload) {
       }
     }
   } else {
-    ++(type == PacketType::kWorkComplete ? job->function_->completed_ : job->function_->failed_);
+    if (!job->cancelled_) {
+      ++(type == PacketType::kWorkComplete ? job->function_->completed_ : job->function_->failed_);
+    }
     Forward(job, type, payload);
   }
   Destroy(job);
@@ -267,7 +270,7 @@ void Broker::Impl::Unassign(Job* job) {
   moved->worker_slot_ = slot;
   running.pop_back();
   job->worker_ = nullptr;
-  --job->function_->running_;
+  if (!job->cancelled_) --job->function_->running_;  // a cancelled job left the count already
 }
 
 void Broker::Impl::Requeue(Job* job) {
@@ -340,6 +343,7 @@ void Broker::Impl::Destroy(Job* job) {
   if (job->indexed_) by_unique_.Erase(job);
   by_id_.Erase(job);
   all_jobs_.Remove(job);
+  fn->jobs_.Remove(job);
   if (job->durable_ || job->write_pending_) store->Remove(job->id_);
   DetachWrite(job);
   assert(job->heap_pos_ == Job::kNoHeapPos && job->worker_ == nullptr);

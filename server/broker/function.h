@@ -31,7 +31,8 @@ class Function {
   std::string_view name() const { return name_; }
   // Jobs waiting (not running) at `p`, epoch jobs not yet due included (`prioritystatus`).
   uint64_t queued(Priority p) const { return queued_[PriorityIndex(p)]; }
-  // Jobs assigned to a worker.
+  // Jobs assigned to a worker, except cancelled ones (admin `cancel job`: gone at once from
+  // every count and status reply, although the worker may still be busy with it).
   uint64_t running() const { return running_; }
   // queued + running (`status` TOTAL).
   uint64_t total() const { return queued_[0] + queued_[1] + queued_[2] + running_; }
@@ -57,7 +58,10 @@ class Function {
   std::array<JobList<kQueueLink>, kPriorityCount> queues_;
   // Jobs in state kQueued or kWaiting per priority: queued_[p] >= queues_[p].size().
   std::array<uint64_t, kPriorityCount> queued_{};
-  uint64_t running_ = 0;  // jobs in state kRunning
+  uint64_t running_ = 0;  // jobs in state kRunning and not cancelled
+  // Every live job of this function (any state, cancelled included), in creation order. While
+  // it is non-empty the function must not be freed: jobs point at it.
+  JobList<kFunctionLink> jobs_;
   uint64_t pending_ = 0;  // jobs in state kPending (counted against maxqueue only)
   std::array<uint32_t, kPriorityCount> max_queue_{};
   uint64_t submitted_ = 0;

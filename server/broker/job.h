@@ -62,7 +62,8 @@ class Job {
   bool background() const { return background_; }
   // Its durable row is committed (`show jobs` QUEUED).
   bool durable() const { return durable_; }
-  // Assigned to a worker.
+  // Assigned to a worker (a cancelled job still is until its worker lets go, but is no longer
+  // counted or reported as running: see cancelled()).
   bool running() const { return state_ == State::kRunning; }
   // Due and waiting in its function's queue.
   bool queued_now() const { return state_ == State::kQueued; }
@@ -92,7 +93,7 @@ class Job {
   };
 
   // Intrusive links: [0] the function's priority queue (kQueued only), [1] the broker's list of
-  // all jobs in creation order.
+  // all jobs in creation order, [2] the function's list of all its jobs in creation order.
   struct Link {
     Job* prev = nullptr;
     Job* next = nullptr;
@@ -146,7 +147,7 @@ class Job {
   // Attached foreground clients, one entry per attaching submission.
   std::vector<ClientRef> clients_;
 
-  Link links_[2];
+  Link links_[3];
   // Position in the epoch heap (kWaiting) or the timeout heap (kRunning with a timeout).
   size_t heap_pos_ = kNoHeapPos;
   int64_t deadline_ms_ = 0;  // monotonic CAN_DO_TIMEOUT deadline while in the timeout heap
@@ -213,5 +214,6 @@ class JobList {
 
 inline constexpr int kQueueLink = 0;
 inline constexpr int kCreationLink = 1;
+inline constexpr int kFunctionLink = 2;
 
 }  // namespace roundhouse::broker

@@ -5,12 +5,23 @@
 
 #include <string_view>
 
+#include "protocol/printable.h"
+
 namespace roundhouse::server::http {
 namespace {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Every string a peer may have chosen (names, uniques, client ids) goes through here: bytes that
+// are not valid UTF-8 become U+FFFD, so the document stays valid JSON (doc/protocol.md, "Names in
+// output"); the writer escapes quotes, backslashes and control characters.
 void Str(JsonWriter& w, std::string_view s) {
+  if (!protocol::IsValidUtf8(s)) {
+    std::string valid;
+    protocol::AppendValidUtf8(&valid, s);
+    w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+    return;
+  }
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 void Key(JsonWriter& w, std::string_view s) {

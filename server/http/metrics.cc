@@ -3,6 +3,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "protocol/printable.h"
+
 namespace roundhouse::server::http {
 namespace {
 
@@ -63,22 +65,14 @@ std::string Seconds(int64_t micros) {
 }  // namespace
 
 std::string EscapeLabelValue(std::string_view value) {
+  // First the escaped form (valid UTF-8, no control characters, one-to-one), then the text
+  // format's own escapes; only `\\` and `"` can remain to be escaped.
+  const std::string escaped = protocol::Escaped(value);
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
+  out.reserve(escaped.size());
+  for (char c : escaped) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
   }
   return out;
 }

@@ -43,7 +43,9 @@ std::vector<WorkerInfo> CollectWorkers(const broker::Broker& broker) {
     for (const broker::Registration& r : state.registrations) {
       info.functions.emplace_back(r.function->name());
     }
-    for (const broker::Job* job : state.running) info.running.emplace_back(job->handle());
+    for (const broker::Job* job : state.running) {
+      if (!job->cancelled()) info.running.emplace_back(job->handle());  // cancelled: gone
+    }
     info.sleeping = state.sleeping;
     out.push_back(std::move(info));
   }
@@ -57,6 +59,7 @@ std::vector<JobInfo> CollectJobs(const broker::Broker& broker, const std::string
   *matched = 0;
   for (const broker::Job* job : broker.JobsInCreationOrder()) {
     if (!function.empty() && job->function_name() != function) continue;
+    if (job->cancelled()) continue;  // gone from every count at once (admin `cancel job`)
     ++*matched;
     if (out.size() >= limit) continue;
     JobInfo info;

@@ -62,7 +62,12 @@ TEST_CASE("cancel of a running job detaches clients and discards the worker's re
   CHECK(job->ignored());
   CHECK(job->running());
   CHECK(job->client_count() == 0);
-  CHECK(h.Fn("f")->total() == 1);  // still counted until the worker ends it
+  // Gone from every count and status reply at once (issue 12, requirement 9), although the
+  // worker still holds it.
+  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Fn("f")->running() == 0);
+  CHECK_FALSE(h.broker->GetStatus(handle).known);
+  CHECK_FALSE(h.broker->GetStatusUnique("u").known);
 
   // The unique is free: an identical submit creates a new job.
   FakePeer& c2 = h.NewPeer();
@@ -76,6 +81,8 @@ TEST_CASE("cancel of a running job detaches clients and discards the worker's re
   CHECK(c2.work.empty());
   CHECK_FALSE(h.broker->GetStatus(handle).known);
   CHECK(h.store.removes.size() == 1);  // the row was deleted once, at the cancel
+  CHECK(h.Fn("f")->running() == 0);   // not counted out twice
+  CHECK(h.Fn("f")->completed() == 0);  // a cancelled job's result is not a completion
 }
 
 TEST_CASE("a cancelled running job is freed, not re-queued, when its worker leaves", "[broker]") {

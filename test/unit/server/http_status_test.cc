@@ -109,8 +109,11 @@ TEST_CASE("metrics per function carry the counters and the three priorities", "[
   CHECK(samples.at("roundhouse_workers") == "2");
 }
 
-TEST_CASE("label values escape backslash, quote and newline", "[http]") {
-  CHECK(EscapeLabelValue("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+TEST_CASE("label values: escaped form, then backslash and quote escaped", "[http]") {
+  // a\b"c<LF>d: the backslash is doubled by the escaped form and again by the text format;
+  // the newline becomes \x0a (whose backslash the text format escapes).
+  CHECK(EscapeLabelValue("a\\b\"c\nd") == "a\\\\\\\\b\\\"c\\\\x0ad");
+  CHECK(EscapeLabelValue("f\xff") == "f\\\\xff");
   const auto samples = Samples(FormatMetrics(ServerInfo{}, {Fn("x\"y")}, 0, {}));
   CHECK(samples.count("roundhouse_jobs_running{function=\"x\\\"y\"}") == 1);
 }
