@@ -169,9 +169,10 @@ Result<int> ReadSchemaVersion(sqlite3* db, const std::string& path) {
   auto exists = sql::TableExists(db, kMetaTable);
   if (!exists.ok()) {
     const int code = sqlite3_errcode(db);
-    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+    if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT) {
       return Status::Error(path + " is not a usable SQLite database (" + sqlite3_errmsg(db) +
-                           "); refusing to touch it");
+                           "); refusing to touch it" +
+                           ((code & 0xff) == SQLITE_CORRUPT ? sql::kCorruptHint : ""));
     }
     return Status::Error(path + ": " + exists.status().message());
   }

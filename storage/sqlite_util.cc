@@ -6,6 +6,7 @@ Status Error(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
   message += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  if (db != nullptr && (sqlite3_errcode(db) & 0xff) == SQLITE_CORRUPT) message += kCorruptHint;
   return Status::Error(std::move(message));
 }
 

@@ -25,7 +25,14 @@ struct StmtFinalizer {
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-// "<what>: <sqlite3_errmsg(db)>".
+// Appended to every message about a file SQLite reports damaged (SQLITE_CORRUPT): the damage is
+// below our checksummed records, in SQLite's own structure.
+inline constexpr char kCorruptHint[] =
+    " (the SQLite structure of the file is damaged: stop the server, copy out what can be read "
+    "with tools/rh-salvage DB NEW.db and start on NEW.db with --libsqlite3-skip-damaged; "
+    "doc/storage.md)";
+
+// "<what>: <sqlite3_errmsg(db)>", plus kCorruptHint when SQLite reports the file damaged.
 Status Error(sqlite3* db, std::string_view what);
 
 // Opens `path` read-write, creating it if missing, with the busy timeout set. Writes nothing.
