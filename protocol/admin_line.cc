@@ -18,16 +18,19 @@ constexpr char ToLowerAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
 
-// RFC 3986 unreserved characters, which URL-encoding leaves as they are.
-constexpr bool IsUnreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '-' || c == '_' ||
-         c == '.' || c == '~';
+// Bytes an ERR text carries as they are: printable ASCII except the space (written '+') and the
+// two bytes the '+' convention needs escaped ('%', '+'). Punctuation such as : ' / , = stays
+// readable (doc/protocol.md §4.2).
+constexpr bool IsVerbatim(char c) {
+  return c > ' ' && c < 0x7f && c != '%' && c != '+';
 }
 
-void AppendUrlEncoded(std::string* out, std::string_view text) {
+// gearmand's convention (spaces as '+'), escaping as %XX only what would break the line or the
+// convention: control bytes, DEL, non-ASCII, '%' and '+'.
+void AppendErrorText(std::string* out, std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (char c : text) {
-    if (IsUnreserved(c)) {
+    if (IsVerbatim(c)) {
       out->push_back(c);
     } else if (c == ' ') {
       out->push_back('+');
@@ -70,7 +73,7 @@ void AppendAdminError(std::string* out, std::string_view code, std::string_view 
   out->append(code);
   if (!text.empty()) {
     out->push_back(' ');
-    AppendUrlEncoded(out, text);
+    AppendErrorText(out, text);
   }
   out->append("\r\n");
 }

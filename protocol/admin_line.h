@@ -20,8 +20,10 @@ bool Tokenize(std::string_view line, const Limits& limits, std::vector<std::stri
 // ASCII case-insensitive equality, for command words and keywords.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
-// Appends `ERR <code> <text>\r\n` with text URL-encoded as gearmand does (spaces as '+',
-// unreserved bytes verbatim, others %XX). Empty text: `ERR <code>\r\n`.
+// Appends `ERR <code> <text>\r\n`, the text in gearmand's convention with spaces as '+'.
+// Printable ASCII stays readable (`:`, `'`, `/`, ... verbatim); only control bytes, DEL,
+// non-ASCII bytes, '%' and '+' become %XX, so the reply stays one line whatever the text holds.
+// Empty text: `ERR <code>\r\n`.
 void AppendAdminError(std::string* out, std::string_view code, std::string_view text);
 
 // The unknown-command reply: `ERR UNKNOWN_COMMAND Unknown+server+command<tok0>\r\n`, tok0 raw.

@@ -453,4 +453,107 @@ std::string UsageText() {
   return out;
 }
 
+
+namespace {
+
+// Text for roff: backslashes doubled as \e, '-' as \- (so options copy and paste), and a line
+// starting with '.' or '\'' protected with \&.
+std::string Roff(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\e";
+    } else if (c == '-') {
+      out += "\\-";
+    } else if (c == '\x01') {
+      out += ' ';
+    } else {
+      out.push_back(c);
+    }
+    if (c == '\n') out += "\\&";
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+  return out;
+}
+
+}  // namespace
+
+std::string ManPageText() {
+  const Config defaults;
+  std::string out;
+  out += ".\\\" Generated from server/config_options.cc by server/man_page.cc; do not edit.\n";
+  out += ".TH ROUNDHOUSE 8 \"\" \"roundhouse " ROUNDHOUSE_VERSION "\" \"System Administration\"\n";
+  out += ".SH NAME\n";
+  out += "roundhouse \\- Gearman job server with durable SQLite queue and Jenkins adapters\n";
+  out += ".SH SYNOPSIS\n";
+  out += ".B roundhouse\n";
+  out += "[\\fIOPTIONS\\fR]\n";
+  out += ".SH DESCRIPTION\n";
+  out += Roff(
+      "roundhouse is a Gearman job server that clients, workers and admin tools written for "
+      "gearmand 1.1.20 use unchanged: same port (4730), same packets, same admin text protocol, "
+      "and it accepts gearmand's command-line options. Background jobs are committed to an "
+      "SQLite database before they are acknowledged. Registered Jenkins masters are served "
+      "without any plugin: their executors appear as workers for build:JOB functions.");
+  out += "\n.PP\n";
+  out += Roff(
+      "Values are given as --name=value, --name value, -xVALUE or -x VALUE; switches may be "
+      "grouped (-dR). Long names are never abbreviated. Every long option is also a key of a "
+      "roundhouse config file (see CONFIGURATION FILES).");
+  out += "\n.SH OPTIONS\n";
+  Group group = Group::kRefused;
+  bool first = true;
+  for (const OptionSpec& o : AllOptions()) {
+    if (first || o.group != group) {
+      out += ".SS ";
+      out += Roff(GroupTitle(o.group));
+      out += "\n";
+      group = o.group;
+      first = false;
+    }
+    out += ".TP\n";
+    if (o.short_name != 0) {
+      out += "\\fB\\-";
+      out.push_back(o.short_name);
+      out += "\\fR, ";
+    }
+    out += "\\fB\\-\\-" + Roff(o.name) + "\\fR";
+    if (!o.metavar.empty()) out += " \\fI" + Roff(o.metavar) + "\\fR";
+    out += "\n";
+    std::string help(o.help);
+    if (o.default_text != nullptr) help += " Default: " + o.default_text(defaults) + ".";
+    out += Roff(help);
+    out += "\n";
+  }
+  out += ".SH CONFIGURATION FILES\n";
+  out += Roff(
+      "--config-file PATH (or @PATH) reads options from a file; without it /etc/gearmand.conf is "
+      "read if it exists. The format is told apart by the first line that is neither blank nor "
+      "a '#' comment: gearmand's, when that line starts with '-' (option tokens separated by "
+      "spaces and newlines, e.g. --port=4730 --verbose=INFO); roundhouse's otherwise: one "
+      "'key = value' per line, keys being the long option names, a bare key or 'key = "
+      "true|false' for switches, whole-line '#' comments, and [jenkins NAME] sections whose "
+      "'key = value' lines are that master's settings. Options on the command line take "
+      "precedence over the file's.");
+  out += "\n.SH SIGNALS\n";
+  out += Roff(
+      "SIGTERM and SIGINT stop at once (background jobs are already durable); SIGUSR1 stops "
+      "gracefully, once no job is queued or running (a second SIGTERM, SIGINT or admin "
+      "'shutdown' forces the exit); SIGHUP reopens the log file.");
+  out += "\n.SH FILES\n";
+  out += ".TP\n/etc/roundhouse/roundhouse.conf\n";
+  out += Roff("The configuration the Debian package's systemd unit passes with --config-file.");
+  out += "\n.TP\n/var/lib/roundhouse/roundhouse.db\n";
+  out += Roff("The durable queue of the packaged service (its StateDirectory).");
+  out += "\n.SH SEE ALSO\n";
+  out += "\\fBgearadmin\\fR(1), \\fBgearman\\fR(1), \\fBgearmand\\fR(8), "
+         "\\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1)\n";
+  out += ".PP\n";
+  out += Roff(
+      "The contracts and guides are in the source tree: doc/protocol.md, doc/jenkins.md, "
+      "doc/migration.md; the Debian package installs them under /usr/share/doc/roundhouse.");
+  out += "\n";
+  return out;
+}
+
 }  // namespace roundhouse

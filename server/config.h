@@ -78,6 +78,10 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const std::st
 // `--help` text.
 std::string UsageText();
 
+// The man page roundhouse(8) in roff, generated from the same option table as UsageText() (the
+// build runs server/man_page.cc to write it, so it cannot drift from --help).
+std::string ManPageText();
+
 // ---- Additions (config parsing details exposed for main, --check-args and tests).
 
 // A handle is "<prefix>:<n>" with n at most 20 digits (uint64) and the whole handle at most

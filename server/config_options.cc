@@ -426,7 +426,7 @@ const OptionSpec kOptions[] = {
     {"jenkins-unroutable-timeout", 0, "SECONDS", Group::kJenkins, kNoFlags,
      "A job queued this long for a build: function that Jenkins masters listed but no master "
      "or worker serves now ends with an error (WORK_EXCEPTION) so its client can react. "
-     "0 = wait forever. Default 600.",
+     "0 = wait forever.",
      [](const Setting& s, Config& c, ParseState&) {
        return SignedInto(s, 0, INT_MAX, &c.jenkins_unroutable_timeout_s);
      },
@@ -438,8 +438,9 @@ const OptionSpec kOptions[] = {
      "PORT; 0 = off. (Not gearmand's HTTP protocol plugin.)",
      [](const Setting& s, Config& c, ParseState&) { return PortInto(s, &c.http_port); },
      [](const Config& c) { return std::to_string(c.http_port); }},
-    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags, "Address the HTTP status API binds to (default 127.0.0.1: loopback only; "
-     "the API has no authentication).",
+    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags,
+     "Address the HTTP status API binds to; the default is loopback only, as the API has no "
+     "authentication.",
      SetString<&Config::http_listen>, [](const Config& c) { return c.http_listen; }},
 
     // ---- Information

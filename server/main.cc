@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "server/base/log.h"
+#include "server/base/path_problem.h"
 #include "jenkins/master_settings.h"
 #include "server/config.h"
 #include "server/process.h"
@@ -17,11 +19,12 @@ namespace {
 using roundhouse::Config;
 using roundhouse::Status;
 
-// Start-up failures go to the log and, unless the log already is stderr, to stderr as well (the
-// daemon's parent still shares the user's terminal until it is released).
+// Start-up failures are written to stderr as one `roundhouse: ...` line (the daemon's parent
+// still shares the user's terminal until it is released) and, when the log is a file or syslog,
+// to the log as well.
 int Fail(const Config& config, const std::string& message) {
-  RH_LOG(kError, "%s", message.c_str());
-  if (config.log_file != "stderr") std::fprintf(stderr, "roundhouse: %s\n", message.c_str());
+  if (config.log_file != "stderr") RH_LOG(kError, "%s", message.c_str());
+  std::fprintf(stderr, "roundhouse: %s\n", message.c_str());
   return 1;
 }
 
@@ -45,12 +48,21 @@ int Serve(const Config& config) {
     if (!s.ok()) RH_LOG(kWarning, "--file-descriptors: %s", s.message().c_str());
   }
 
-  roundhouse::server::Server server(config);
+  // In an optional so that it can be destroyed before "shutdown complete" is logged: its
+  // destructor closes the store (joins the writer thread, checkpoints and closes the database),
+  // which can take a noticeable time after a busy run.
+  std::optional<roundhouse::server::Server> running(std::in_place, config);
+  roundhouse::server::Server& server = *running;
   Status s = server.Start();
   if (!s.ok()) return Fail(config, s.message());
   if (!config.pid_file.empty()) {
     s = process::WritePidFile(config.pid_file);
-    if (!s.ok()) return Fail(config, s.message());
+    if (!s.ok()) {
+      const std::string why = roundhouse::DescribePathProblem(config.pid_file);
+      return Fail(config, why.empty() ? s.message()
+                                      : "cannot write pid file " + config.pid_file +
+                                            " (--pid-file): " + why);
+    }
   }
   if (!config.user.empty()) {
     s = process::DropPrivileges(config.user);
@@ -64,10 +76,13 @@ int Serve(const Config& config) {
   if (!s.ok()) RH_LOG(kError, "releasing the daemon's parent: %s", s.message().c_str());
 
   const int code = server.Run();
+  running.reset();
   if (!config.pid_file.empty()) {
     s = process::RemovePidFile(config.pid_file);
     if (!s.ok()) RH_LOG(kWarning, "%s", s.message().c_str());
   }
+  // The last line of a run: the process exits right after it.
+  RH_LOG(kNotice, "shutdown complete");
   return code;
 }
 
@@ -105,8 +120,9 @@ int Main(int argc, char** argv) {
   roundhouse::log::SetSyslog(config.syslog);
   Status s = roundhouse::log::Open(config.log_file);
   if (!s.ok()) {
-    std::fprintf(stderr, "roundhouse: cannot open log %s: %s\n", config.log_file.c_str(),
-                 s.message().c_str());
+    const std::string why = roundhouse::DescribePathProblem(config.log_file);
+    std::fprintf(stderr, "roundhouse: cannot open log %s (--log-file): %s\n",
+                 config.log_file.c_str(), why.empty() ? s.message().c_str() : why.c_str());
     return 1;
   }
   return Serve(config);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "server/base/log.h"
+#include "server/base/path_problem.h"
 #include "storage/sqlite_store.h"
 
 namespace roundhouse::server {
@@ -63,7 +64,13 @@ Status Server::OpenStore() {
   if (config_.queue_type == QueueType::kNone) return Status::Ok();
   // One server per file: the lock is taken before SQLite touches the file (doc/protocol.md §6.4).
   auto claimed = ClaimQueueFile(config_.sqlite_db, config_.port);
-  if (!claimed.ok()) return claimed.status();
+  if (!claimed.ok()) {
+    // A missing or unusable directory fails the lock file first; name that part of the path.
+    const std::string why = DescribePathProblem(config_.sqlite_db);
+    if (why.empty()) return claimed.status();
+    return Status::Error("cannot open queue database " + config_.sqlite_db +
+                         " (--libsqlite3-db): " + why);
+  }
   queue_file_ = std::move(claimed).value();
   storage::SqliteOptions options;
   options.path = queue_file_.path;
@@ -71,8 +78,11 @@ Status Server::OpenStore() {
   options.skip_damaged = config_.sqlite_skip_damaged;
   auto opened = storage::SqliteStore::Open(loop_.get(), options);
   if (!opened.ok()) {
-    return Status::Error("cannot open queue " + queue_file_.path + ": " +
-                         opened.status().message());
+    // Name the part of the path that is wrong (a missing directory, say) rather than SQLite's
+    // "unable to open database file".
+    const std::string why = DescribePathProblem(queue_file_.path);
+    return Status::Error("cannot open queue database " + queue_file_.path +
+                         " (--libsqlite3-db): " + (why.empty() ? opened.status().message() : why));
   }
   store_ = std::move(opened).value();
   RH_LOG(kInfo, "durable queue: %s", queue_file_.path.c_str());
@@ -200,8 +210,7 @@ Status Server::Start() {
 
 int Server::Run() {
   loop_.Run();
-  RH_LOG(kNotice, "shutdown complete");
-  return 0;
+  return 0;  // main() logs "shutdown complete" once the Server is destroyed
 }
 
 uint16_t Server::port() const {

@@ -861,6 +861,46 @@ class Crash(DurableTestCase):
         self.assertGreater(handle_number(newest), max(handle_number(h) for h in handles))
 
 
+class ShutdownIsTheLastThing(DurableTestCase):
+    """"shutdown complete" is logged once the database is closed, so the exit follows at once."""
+
+    def test_database_is_closed_when_shutdown_complete_is_logged(self):
+        port = server_fixture.free_port()
+        cmd = [server_fixture.roundhouse_bin(), "--port", str(port), "--listen", "127.0.0.1",
+               "-q", "libsqlite3", "--libsqlite3-db", self.db, "--log-file", "stderr",
+               "--verbose", "NOTICE"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=self.dir)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        conn = None
+        deadline = time.monotonic() + PROCESS_TIMEOUT
+        while conn is None:
+            try:
+                conn = gw.connect(port)
+            except OSError:
+                self.assertIsNone(proc.poll(), "roundhouse exited at start-up")
+                self.assertLess(time.monotonic(), deadline, "roundhouse did not start")
+                time.sleep(0.05)
+        # Enough durable work that the WAL holds pages when the store is closed.
+        for i in range(2000):
+            conn.send(gw.SUBMIT_JOB_BG, b"shut", b"", b"x" * 1000)
+        self.assertEqual(len(conn.recv_packets(2000, timeout=PROCESS_TIMEOUT)), 2000)
+        self.assertTrue(os.path.exists(self.db + "-wal"))
+        proc.send_signal(signal.SIGTERM)
+        lines = []
+        for line in proc.stderr:
+            lines.append(line.decode(errors="replace"))
+            if "shutdown complete" in lines[-1]:
+                # SQLite removes the WAL when the last connection closes: the store is closed.
+                self.assertFalse(os.path.exists(self.db + "-wal"),
+                                 "shutdown complete was logged before the database was closed")
+                break
+        rest = proc.stderr.read().decode(errors="replace")
+        self.assertEqual(proc.wait(PROCESS_TIMEOUT), 0, "".join(lines) + rest)
+        self.assertTrue(lines and "shutdown complete" in lines[-1], "".join(lines))
+        self.assertEqual(rest, "", "shutdown complete must be the last line")
+
+
 class UnusableDatabase(DurableTestCase):
     """Start-up refuses a file it cannot use, says why, exits non-zero and leaves it alone."""
 
@@ -892,7 +932,22 @@ class UnusableDatabase(DurableTestCase):
 
     def test_directory_is_refused(self):
         os.mkdir(self.db)
-        self.assertRefusedAndUntouched(self.db, "cannot open")
+        self.assertRefusedAndUntouched(self.db, "cannot open", "is a directory, not a file")
+
+    def test_missing_directory_is_named_in_one_roundhouse_line(self):
+        missing = os.path.join(self.dir, "no-such-dir")
+        db = os.path.join(missing, "deeper", "queue.db")
+        text = self.assertRefusedAndUntouched(
+            db, "roundhouse: cannot open queue database %s (--libsqlite3-db): directory %s does "
+            "not exist" % (db, missing))
+        self.assertEqual(text.count("cannot open queue database"), 1, text)
+
+    def test_path_through_a_file_is_named(self):
+        blocker = os.path.join(self.dir, "plain-file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        db = os.path.join(blocker, "queue.db")
+        self.assertRefusedAndUntouched(db, "%s is not a directory" % blocker)
 
     def test_text_file_is_refused_and_unchanged(self):
         with open(self.db, "wb") as f:

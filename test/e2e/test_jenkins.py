@@ -1071,8 +1071,12 @@ class Registry(JenkinsTestCase):
         self.assertIn(b"no_such_key", unquote(bad.decode()).encode())
         self.assertTrue(self.admin("jenkins add m3 base_url=%s,user=rh" % s2.url)
                         .startswith(b"ERR "))  # no token
-        self.assertTrue(self.admin("jenkins add m4 base_url=https://127.0.0.1:1/,user=rh,"
-                                   "api_token=x").startswith(b"ERR "))
+        https = self.admin("jenkins add m4 base_url=https://127.0.0.1:1/,user=rh,api_token=x")
+        # Readable on a terminal (doc/protocol.md §4.2): spaces as '+', punctuation as typed,
+        # no %XX for ':' ''' or '/'.
+        self.assertTrue(https.startswith(b"ERR INVALID_ARGUMENTS admin:+jenkins+master+'m4':+"
+                                         b"base_url:+https://"), https)
+        self.assertNotIn(b"%", https)
 
         self.assertEqual(self.admin("jenkins remove m2"), b"OK\r\n")
         self.wait_until(lambda: [f[0] for f in self.list_lines()] == ["m1"], WAIT,

@@ -91,12 +91,30 @@ std::string AdminError(std::string_view code, std::string_view text) {
   return out;
 }
 
-TEST_CASE("admin errors URL-encode their text with + for spaces", "[protocol]") {
+TEST_CASE("admin errors write spaces as + and keep printable punctuation readable",
+          "[protocol]") {
   CHECK(AdminError("PERMISSION_DENIED", "shutdown only allowed from loopback") ==
         "ERR PERMISSION_DENIED shutdown+only+allowed+from+loopback\r\n");
-  CHECK(AdminError("X", "a/b%c+d") == "ERR X a%2Fb%25c%2Bd\r\n");
-  CHECK(AdminError("X", "-_.~Az09") == "ERR X -_.~Az09\r\n");
-  CHECK(AdminError("X", "\xC3\xA9\t\n") == "ERR X %C3%A9%09%0A\r\n");
+  CHECK(AdminError("INVALID_ARGUMENTS",
+                   "admin: jenkins master 'sim2': base_url: https://x/ is not supported") ==
+        "ERR INVALID_ARGUMENTS admin:+jenkins+master+'sim2':+base_url:+https://x/+is+not+"
+        "supported\r\n");
+  CHECK(AdminError("X", "-_.~Az09 ,;=()[]{}<>!?\"#$&*@^`|\\") ==
+        "ERR X -_.~Az09+,;=()[]{}<>!?\"#$&*@^`|\\\r\n");
+}
+
+TEST_CASE("admin errors escape what would break the line or the + convention", "[protocol]") {
+  CHECK(AdminError("X", "a/b%c+d") == "ERR X a/b%25c%2Bd\r\n");
+  CHECK(AdminError("X", "\xC3\xA9\t\n\r\x7F") == "ERR X %C3%A9%09%0A%0D%7F\r\n");
+  CHECK(AdminError("X", std::string_view("a\0b", 3)) == "ERR X a%00b\r\n");
+  // Every byte value: the text part never holds a space, CR, LF or byte outside printable ASCII.
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  const std::string reply = AdminError("X", all);
+  const std::string_view text = std::string_view(reply).substr(6, reply.size() - 8);
+  for (char c : text) {
+    CHECK((c > ' ' && c < 0x7f));
+  }
 }
 
 TEST_CASE("admin errors without text are the bare code", "[protocol]") {

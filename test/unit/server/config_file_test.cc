@@ -338,3 +338,34 @@ TEST_CASE("--help shows every entry of the option table with its default", "[con
   CHECK_THAT(help, Contains("[default: ERROR]"));
   CHECK_THAT(help, Contains("[default: -1]"));
 }
+
+TEST_CASE("--help states each default once", "[config]") {
+  // The "[default: X]" suffix comes from the table; a help text must not repeat it in prose.
+  for (const auto& o : roundhouse::config_internal::AllOptions()) {
+    if (o.default_text == nullptr) continue;
+    INFO(o.name);
+    CHECK_THAT(std::string(o.help), !Contains("Default") && !Contains("(default"));
+  }
+}
+
+TEST_CASE("the man page lists every option of the table with its default", "[config]") {
+  const std::string page = roundhouse::ManPageText();
+  CHECK_THAT(page, Contains(".TH ROUNDHOUSE 8"));
+  const roundhouse::Config defaults;
+  auto roff = [](std::string_view text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '-') out += "\\-";
+      else if (c == '\\') out += "\\e";
+      else out.push_back(c);
+    }
+    return out;
+  };
+  for (const auto& o : roundhouse::config_internal::AllOptions()) {
+    INFO(o.name);
+    CHECK_THAT(page, Contains("\\fB\\-\\-" + roff(o.name) + "\\fR"));
+    if (o.default_text != nullptr) {
+      CHECK_THAT(page, Contains("Default: " + roff(o.default_text(defaults)) + "."));
+    }
+  }
+}
