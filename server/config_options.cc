@@ -393,8 +393,8 @@ const OptionSpec kOptions[] = {
      ApplyQueueType, QueueTypeName},
     {"libsqlite3-db", 0, "PATH", Group::kStorage, kNoFlags,
      "SQLite database file, owned by one server at a time (a second server on it refuses to "
-     "start). Required when -q libsqlite3 is given explicitly, as in gearmand. Default "
-     "roundhouse-PORT.db in the working directory; an existing ./roundhouse.db (the old default) "
+     "start). Required when -q libsqlite3 is given explicitly, as in gearmand. Without it the "
+     "file is in the working directory, and an existing ./roundhouse.db (the old default name) "
      "is renamed to it when that file does not exist yet.",
      [](const Setting& s, Config& c, ParseState& st) {
        st.sqlite_db_given = true;
