@@ -377,7 +377,7 @@ void Adapter::CheckTokenFile() {
   }
   if (mtime == token_mtime_ns_) return;
   token_mtime_ns_ = mtime;
-  auto token = ReadTokenFile(settings_.api_token_file);
+  auto token = ReadTokenFile(settings_.api_token_file, settings_.api_token_file_in_dir);
   if (!token.ok()) {
     RH_LOG(kWarning, "jenkins master=%s: %s", settings_.name.c_str(), token.status().message().c_str());
     return;

@@ -68,6 +68,11 @@ class Hub final : public AdapterHost {
   // end with an error. 0 = never (the default until set).
   void SetUnroutableTimeout(int64_t ms);
 
+  // What settings from the admin port (and stored from it) may read: see SettingsTrust. Set once
+  // at start-up (--jenkins-token-dir); operator_written is always false here.
+  void SetRuntimeTokenDir(std::string dir) { runtime_trust_.token_dir = std::move(dir); }
+  const SettingsTrust& runtime_trust() const { return runtime_trust_; }
+
   std::vector<MasterSummary> Summaries() const;
   // `jenkins show NAME`: settings (secrets hidden) and state; empty if unknown.
   std::vector<std::pair<std::string, std::string>> Describe(std::string_view name) const;
@@ -101,6 +106,7 @@ class Hub final : public AdapterHost {
   uv_timer_t round_timer_{};
   uv_timer_t sweep_timer_{};  // F5, once a second while a timeout is set
   int64_t unroutable_timeout_ms_ = 0;
+  SettingsTrust runtime_trust_{/*operator_written=*/false, {}};
   bool round_pending_ = false;
   size_t rotation_ = 0;
   bool closed_ = false;

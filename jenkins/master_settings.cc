@@ -6,8 +6,13 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "jenkins/name_filter.h"
 
@@ -337,8 +342,25 @@ Status ParseTuning(const SettingsParser& p, MasterSettings* s) {
   return st;
 }
 
+// The file an untrusted source's `api_token_file` value names, or an error (SettingsTrust).
+Result<std::string> ResolveUntrustedTokenFile(const std::string& value, const SettingsTrust& trust) {
+  if (trust.token_dir.empty()) {
+    return Status::Error(
+        "not accepted from the admin port (it would make the server read a path): give the token "
+        "as api_token, or start roundhouse with --jenkins-token-dir DIR and name a file in DIR");
+  }
+  if (value.find('/') != std::string::npos || value.front() == '.' ||
+      value.size() > 255 || HasControlOrSpace(value)) {
+    return Status::Error("must be a file name inside --jenkins-token-dir (no '/', not starting "
+                         "with '.', no whitespace)");
+  }
+  std::string path = trust.token_dir;
+  if (path.back() != '/') path.push_back('/');
+  return path + value;
+}
+
 // user, api_token / api_token_file / password: exactly one secret source.
-Status ParseCredentials(const SettingsParser& p, MasterSettings* s) {
+Status ParseCredentials(const SettingsParser& p, const SettingsTrust& trust, MasterSettings* s) {
   const std::string* user = p.Get("user");
   if (user == nullptr || user->empty()) return p.Fail("user", "required");
   if (HasControlOrSpace(*user) || user->find(':') != std::string::npos) {
@@ -347,15 +369,33 @@ Status ParseCredentials(const SettingsParser& p, MasterSettings* s) {
   s->user = *user;
   const std::string* token = p.Get("api_token");
   const std::string* file = p.Get("api_token_file");
+  const std::string* env = p.Get("api_token_env");
   const std::string* password = p.Get("password");
-  if (token != nullptr && file != nullptr) {
-    return p.Fail("api_token_file", "cannot be combined with api_token");
+  const int sources = (token != nullptr) + (file != nullptr) + (env != nullptr);
+  if (sources > 1) {
+    return p.Fail(file != nullptr ? "api_token_file" : "api_token_env",
+                  "only one of api_token, api_token_file and api_token_env may be given");
   }
-  if (password != nullptr && (token != nullptr || file != nullptr)) {
-    return p.Fail("password", "cannot be combined with api_token or api_token_file");
+  if (password != nullptr && sources > 0) {
+    return p.Fail("password", "cannot be combined with api_token, api_token_file or api_token_env");
   }
-  if (token == nullptr && file == nullptr && password == nullptr) {
-    return p.Fail("api_token", "required (or api_token_file; password mode is discouraged)");
+  if (sources == 0 && password == nullptr) {
+    return p.Fail("api_token",
+                  "required (or api_token_file / api_token_env; password mode is discouraged)");
+  }
+  if (env != nullptr) {
+    // An admin could otherwise have any of the server's environment sent to any URL.
+    if (!trust.operator_written) {
+      return p.Fail("api_token_env", "not accepted from the admin port");
+    }
+    if (env->empty()) return p.Fail("api_token_env", "empty variable name");
+    const char* value = std::getenv(env->c_str());
+    const std::string_view trimmed = value == nullptr ? std::string_view() : TrimBlank(value);
+    if (trimmed.empty()) {
+      return p.Fail("api_token_env", "environment variable " + Printable(*env) + " is unset or empty");
+    }
+    s->api_token = std::string(trimmed);
+    s->api_token_env = *env;
   }
   if (token != nullptr) {
     if (token->empty()) return p.Fail("api_token", "empty");
@@ -363,9 +403,16 @@ Status ParseCredentials(const SettingsParser& p, MasterSettings* s) {
   }
   if (file != nullptr) {
     if (file->empty()) return p.Fail("api_token_file", "empty path");
-    Result<std::string> read = ReadTokenFile(*file);
+    std::string path = *file;
+    if (!trust.operator_written) {
+      Result<std::string> resolved = ResolveUntrustedTokenFile(*file, trust);
+      if (!resolved.ok()) return p.Fail("api_token_file", resolved.status().message());
+      path = std::move(resolved).value();
+      s->api_token_file_in_dir = true;
+    }
+    Result<std::string> read = ReadTokenFile(path, s->api_token_file_in_dir);
     if (!read.ok()) return p.Fail("api_token_file", read.status().message());
-    s->api_token_file = *file;
+    s->api_token_file = std::move(path);
     s->api_token = std::move(read).value();
   }
   if (password != nullptr) {
@@ -384,6 +431,7 @@ const std::vector<std::string_view>& MasterSettingKeys() {
       "user",
       "api_token",
       "api_token_file",
+      "api_token_env",
       "password",
       "manager_name",
       "enabled",
@@ -431,24 +479,40 @@ const std::vector<std::string_view>& MasterSettingKeys() {
   return keys;
 }
 
-Result<std::string> ReadTokenFile(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!file) {
-    return Status::Error("cannot read " + Printable(path) + ": " + std::strerror(errno));
+Result<std::string> ReadTokenFile(const std::string& path, bool no_follow) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  const int fd = ::open(path.c_str(),
+                        O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (no_follow ? O_NOFOLLOW : 0));
+  if (fd < 0) {
+    const int err = errno;
+    if (no_follow && err == ELOOP) return Status::Error(Printable(path) + " is a symbolic link");
+    return Status::Error("cannot read " + Printable(path) + ": " + std::strerror(err));
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Status::Error(Printable(path) + " is not a regular file");
+  }
+  if (st.st_size > static_cast<off_t>(kMaxTokenFileBytes)) {
+    return Status::Error(Printable(path) + " is larger than " +
+                         std::to_string(kMaxTokenFileBytes) + " bytes");
   }
   std::string contents;
   char buffer[4096];
   while (true) {
-    const size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
-    contents.append(buffer, n);
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Error("cannot read " + Printable(path) + ": " + std::strerror(errno));
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
     if (contents.size() > kMaxTokenFileBytes) {
       return Status::Error(Printable(path) + " is larger than " +
                            std::to_string(kMaxTokenFileBytes) + " bytes");
     }
-    if (n < sizeof buffer) break;
   }
-  if (std::ferror(file.get())) return Status::Error("cannot read " + Printable(path));
   const std::string_view token = TrimBlank(contents);
   if (token.empty()) return Status::Error(Printable(path) + " is empty");
   return std::string(token);
@@ -456,7 +520,8 @@ Result<std::string> ReadTokenFile(const std::string& path) {
 
 Result<MasterSettings> ParseMasterSettings(std::string_view name,
                                            const std::map<std::string, std::string>& raw,
-                                           std::string_view origin) {
+                                           std::string_view origin,
+                                           const SettingsTrust& trust) {
   auto name_it = raw.find("name");
   std::string_view effective = name;
   if (effective.empty() && name_it != raw.end()) effective = name_it->second;
@@ -487,7 +552,7 @@ Result<MasterSettings> ParseMasterSettings(std::string_view name,
   if (!base.ok()) return p.Fail("base_url", base.status().message());
   s.base_url = std::move(base).value();
 
-  Status st = ParseCredentials(p, &s);
+  Status st = ParseCredentials(p, trust, &s);
   if (!st.ok()) return st;
 
   s.manager_name = s.name;
@@ -503,6 +568,10 @@ Result<MasterSettings> ParseMasterSettings(std::string_view name,
   st = ParseTuning(p, &s);
   if (!st.ok()) return st;
   return s;
+}
+
+bool HasSecretInClear(const std::map<std::string, std::string>& raw) {
+  return raw.count("api_token") != 0 || raw.count("password") != 0;
 }
 
 RestOptions MasterSettings::ToRestOptions() const {
@@ -551,6 +620,7 @@ std::vector<std::pair<std::string, std::string>> MasterSettings::Describe() cons
       {"user", user},
       {"api_token", secret(api_token)},
       {"api_token_file", api_token_file},
+      {"api_token_env", api_token_env},
       {"password", secret(password)},
       {"manager_name", manager_name},
       {"enabled", BoolText(enabled)},

@@ -35,6 +35,10 @@ struct MasterSettings {
   std::string user;
   std::string api_token;       // from `api_token`, or the contents of `api_token_file` (trimmed)
   std::string api_token_file;  // path, re-read by the adapter when it changes
+  // The file was named by an untrusted source and resolved inside the token directory: it is
+  // re-read without following symlinks (see SettingsTrust).
+  bool api_token_file_in_dir = false;
+  std::string api_token_env;  // name of the environment variable the token was read from
   std::string password;        // password mode
   std::string manager_name;    // default: name; no byte <= 0x20 or 0x7F
   bool enabled = true;
@@ -90,15 +94,34 @@ struct MasterSettings {
   std::vector<std::pair<std::string, std::string>> Describe() const;
 };
 
+// Where a master's settings came from decides which files they may make the server read
+// (doc/jenkins.md, "Secrets"). Settings the operator wrote (config file, command line) may name
+// any `api_token_file` path. Settings from the admin port, and those stored from it in the
+// database, may not name a path at all: `api_token_file` must be a bare file name (no '/', not
+// starting with '.') inside `token_dir` (--jenkins-token-dir), read without following a symlink;
+// with no token_dir it is refused. Such settings can name no other file or environment variable.
+struct SettingsTrust {
+  bool operator_written = true;
+  std::string token_dir;  // only for !operator_written; empty: api_token_file refused
+};
+
 // Validates and converts. `origin` ("file:line", "command line", "admin") prefixes errors:
 // "<origin>: jenkins master '<name>': <key>: <problem>". Reads `api_token_file` once (a missing
-// or empty file is an error).
+// or empty file is an error). The default trust is the operator's.
 Result<MasterSettings> ParseMasterSettings(std::string_view name,
                                            const std::map<std::string, std::string>& raw,
-                                           std::string_view origin);
+                                           std::string_view origin,
+                                           const SettingsTrust& trust = {});
 
-// Reads and trims a token file; error text names the path, never the contents.
-Result<std::string> ReadTokenFile(const std::string& path);
+// Reads and trims a token file; error text names the path, never the contents. Only a regular
+// file of at most 64 KiB is read (a FIFO or device would block or never end); with `no_follow` a
+// symlink as the last component is refused.
+Result<std::string> ReadTokenFile(const std::string& path, bool no_follow = false);
+
+// True when `settings` carry a secret in clear (api_token or password) rather than naming where
+// to read it: start-up warns about such a master given on the command line (visible to every
+// user in /proc/PID/cmdline and ps).
+bool HasSecretInClear(const std::map<std::string, std::string>& raw);
 
 // Every key ParseMasterSettings accepts (for --help and docs), in §4.1 order.
 const std::vector<std::string_view>& MasterSettingKeys();

@@ -288,7 +288,7 @@ void Jenkins(Connection& conn, const std::vector<std::string_view>& tok) {
   }
   auto raw = jenkins::ParseSettingList(tok[3]);
   Result<jenkins::MasterSettings> settings =
-      raw.ok() ? jenkins::ParseMasterSettings(tok[2], raw.value(), "admin")
+      raw.ok() ? jenkins::ParseMasterSettings(tok[2], raw.value(), "admin", hub->runtime_trust())
                : Result<jenkins::MasterSettings>(raw.status());
   roundhouse::Status s = settings.ok() ? hub->Add(std::move(settings).value(), /*runtime=*/true)
                            : settings.status();

@@ -431,6 +431,12 @@ const OptionSpec kOptions[] = {
        return SignedInto(s, 0, INT_MAX, &c.jenkins_unroutable_timeout_s);
      },
      [](const Config& c) { return std::to_string(c.jenkins_unroutable_timeout_s); }},
+    {"jenkins-token-dir", 0, "DIR", Group::kJenkins, kNoFlags,
+     "Directory whose files admin 'jenkins add ... api_token_file=NAME' may name (NAME is a "
+     "bare file name in DIR; symlinks are refused). Without it the admin port cannot make the "
+     "server read any file. Masters from the config file or command line may name any path.",
+     [](const Setting& s, Config& c, ParseState&) { return NonEmptyInto(s, &c.jenkins_token_dir); },
+     [](const Config& c) { return c.jenkins_token_dir; }},
 
     // ---- HTTP status API
     {"http-port", 0, "PORT", Group::kHttp, kNoFlags,

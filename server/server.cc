@@ -118,7 +118,13 @@ Status Server::StartJenkins() {
     }
     hub_->SetJournal(std::move(journal).value());
   }
+  hub_->SetRuntimeTokenDir(config_.jenkins_token_dir);
   for (const JenkinsMasterConfig& master : config_.jenkins) {
+    if (master.origin == "command line" && jenkins::HasSecretInClear(master.settings)) {
+      RH_LOG(kWarning, "jenkins master=%s: a token or password on the command line is readable by "
+             "every local user (ps, /proc/PID/cmdline); use api_token_file or api_token_env "
+             "(doc/jenkins.md, Secrets)", master.name.c_str());
+    }
     auto settings = jenkins::ParseMasterSettings(master.name, master.settings, master.origin);
     if (!settings.ok()) return settings.status();
     Status s = hub_->Add(std::move(settings).value(), /*runtime=*/false);
@@ -140,7 +146,8 @@ Status Server::StartJenkins() {
       }
       auto raw = jenkins::DecodeSettings(text);
       Result<jenkins::MasterSettings> settings =
-          raw.ok() ? jenkins::ParseMasterSettings(name, raw.value(), "database")
+          raw.ok() ? jenkins::ParseMasterSettings(name, raw.value(), "database",
+                                                  hub_->runtime_trust())
                    : Result<jenkins::MasterSettings>(raw.status());
       Status s = settings.ok() ? hub_->Add(std::move(settings).value(), /*runtime=*/true)
                                : settings.status();

@@ -3,6 +3,7 @@
 // ToRestOptions().
 #include "jenkins/master_settings.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -198,7 +199,7 @@ TEST_CASE("every key accepts a good value", "[jenkins][settings]") {
   }
   // Credentials are covered by their own test cases.
   for (std::string_view key : MasterSettingKeys()) {
-    if (key == "api_token" || key == "api_token_file" || key == "password") continue;
+    if (key == "api_token" || key == "api_token_file" || key == "api_token_env" || key == "password") continue;
     INFO(key);
     CHECK(covered.count(std::string(key)) == 1);
   }
@@ -286,7 +287,7 @@ TEST_CASE("every key rejects a bad value and names the key", "[jenkins][settings
     covered.insert(c.key);
   }
   for (std::string_view key : MasterSettingKeys()) {
-    if (key == "api_token" || key == "api_token_file" || key == "password") continue;
+    if (key == "api_token" || key == "api_token_file" || key == "api_token_env" || key == "password") continue;
     INFO(key);
     CHECK(covered.count(std::string(key)) == 1);
   }
@@ -334,7 +335,7 @@ TEST_CASE("credentials: exactly one of token, token file, password", "[jenkins][
   CHECK_THAT(Error(empty_token), Catch::Contains("api_token: empty"));
 
   Raw both = With(Minimal(), "api_token_file", "/nonexistent");
-  CHECK_THAT(Error(both), Catch::Contains("api_token_file: cannot be combined with api_token"));
+  CHECK_THAT(Error(both), Catch::Contains("api_token_file: only one of api_token, api_token_file and api_token_env"));
 
   Raw token_and_password = With(Minimal(), "password", kPassword);
   const std::string e = Error(token_and_password);
@@ -377,6 +378,104 @@ TEST_CASE("api_token_file is read once and trimmed", "[jenkins][settings]") {
 
   TempFile huge(std::string(70000, 'x'));
   CHECK_FALSE(ReadTokenFile(huge.path()).ok());
+}
+
+TEST_CASE("admin settings cannot make the server read a path", "[jenkins][settings][secrets]") {
+  TempFile outside(kToken);  // a file the server can read, e.g. a private key
+  Raw raw = Minimal();
+  raw.erase("api_token");
+  raw["api_token_file"] = outside.path();
+  // Operator-written settings may name any path.
+  CHECK(Parse(raw).api_token == kToken);
+
+  const SettingsTrust no_dir{false, {}};
+  auto refused = ParseMasterSettings("jenkins01", raw, "admin", no_dir);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(),
+             Catch::Contains("api_token_file: not accepted from the admin port"));
+  CHECK_THAT(refused.status().message(), !Catch::Contains(kToken));
+
+  // With a token directory: bare names inside it only.
+  char dir_template[] = "/tmp/roundhouse-tokendir-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  const std::string inside = dir + "/ci1.token";
+  {
+    std::FILE* f = std::fopen(inside.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("dir-token\n", f);
+    std::fclose(f);
+  }
+  REQUIRE(symlink(outside.path().c_str(), (dir + "/link.token").c_str()) == 0);
+  const SettingsTrust with_dir{false, dir};
+  raw["api_token_file"] = "ci1.token";
+  auto ok = ParseMasterSettings("jenkins01", raw, "admin", with_dir);
+  REQUIRE(ok.ok());
+  CHECK(ok.value().api_token == "dir-token");
+  CHECK(ok.value().api_token_file == inside);
+  CHECK(ok.value().api_token_file_in_dir);
+  CHECK(ok.value().raw.at("api_token_file") == "ci1.token");  // stored as given, resolved again
+
+  for (const std::string& bad : {outside.path(), std::string("../etc/shadow"), std::string("a/b"),
+                                 std::string(".hidden"), std::string(".."), std::string("a b")}) {
+    INFO(bad);
+    raw["api_token_file"] = bad;
+    auto r = ParseMasterSettings("jenkins01", raw, "admin", with_dir);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("must be a file name inside --jenkins-token-dir"));
+  }
+  raw["api_token_file"] = "link.token";  // a symlink to a file outside the directory
+  auto link = ParseMasterSettings("jenkins01", raw, "admin", with_dir);
+  REQUIRE_FALSE(link.ok());
+  CHECK_THAT(link.status().message(), Catch::Contains("symbolic link"));
+  CHECK_THAT(link.status().message(), !Catch::Contains(kToken));
+
+  // Nor an environment variable.
+  Raw env = Minimal();
+  env.erase("api_token");
+  env["api_token_env"] = "HOME";
+  auto env_refused = ParseMasterSettings("jenkins01", env, "admin", with_dir);
+  REQUIRE_FALSE(env_refused.ok());
+  CHECK_THAT(env_refused.status().message(), Catch::Contains("api_token_env: not accepted"));
+
+  std::remove((dir + "/link.token").c_str());
+  std::remove(inside.c_str());
+  rmdir(dir.c_str());
+}
+
+TEST_CASE("token files that are not regular files are refused without blocking",
+          "[jenkins][settings][secrets]") {
+  for (const char* path : {"/dev/zero", "/dev/null", "/proc/self", "/tmp"}) {
+    INFO(path);
+    auto r = ReadTokenFile(path);
+    CHECK_FALSE(r.ok());
+  }
+  char fifo[] = "/tmp/roundhouse-fifo-XXXXXX";
+  const int fd = mkstemp(fifo);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::remove(fifo);
+  REQUIRE(mkfifo(fifo, 0600) == 0);
+  auto r = ReadTokenFile(fifo);  // would wait for a writer forever without O_NONBLOCK
+  CHECK_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("not a regular file"));
+  std::remove(fifo);
+}
+
+TEST_CASE("api_token_env reads the token from the environment", "[jenkins][settings][secrets]") {
+  Raw raw = Minimal();
+  raw.erase("api_token");
+  raw["api_token_env"] = "ROUNDHOUSE_TEST_TOKEN";
+  ::setenv("ROUNDHOUSE_TEST_TOKEN", " env-token \n", 1);
+  const MasterSettings s = Parse(raw);
+  CHECK(s.api_token == "env-token");
+  CHECK(s.ToRestOptions().api_token == "env-token");
+  for (const auto& [k, v] : s.Describe()) CHECK_THAT(v, !Catch::Contains("env-token"));
+  ::unsetenv("ROUNDHOUSE_TEST_TOKEN");
+  CHECK_THAT(Error(raw), Catch::Contains("api_token_env: environment variable"));
+  CHECK_THAT(Error(With(raw, "api_token", "x")), Catch::Contains("only one of"));
+  CHECK(HasSecretInClear(Minimal()));
+  CHECK_FALSE(HasSecretInClear(raw));
 }
 
 TEST_CASE("secrets never appear in errors or Describe", "[jenkins][settings]") {
@@ -431,7 +530,7 @@ TEST_CASE("Describe lists every key in order with secrets hidden", "[jenkins][se
 
 TEST_CASE("the key list is that of doc/jenkins.md §4.1, without duplicates", "[jenkins][settings]") {
   const auto& keys = MasterSettingKeys();
-  CHECK(keys.size() == 48);
+  CHECK(keys.size() == 49);
   CHECK(std::set<std::string_view>(keys.begin(), keys.end()).size() == keys.size());
   CHECK(keys.front() == "name");
   CHECK(keys.back() == "resume_window_s");
