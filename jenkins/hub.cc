@@ -152,6 +152,10 @@ Status Hub::Remove(std::string_view name) {
   return Status::Ok();
 }
 
+void Hub::DrainAll() {
+  for (auto& [name, entry] : masters_) entry.adapter->SetDraining(true);
+}
+
 void Hub::SetJournal(std::vector<storage::JournalRow> rows) {
   for (storage::JournalRow& row : rows) journal_[row.master].push_back(std::move(row));
 }

@@ -77,6 +77,10 @@ class Hub final : public AdapterHost {
   // `jenkins show NAME`: settings (secrets hidden) and state; empty if unknown.
   std::vector<std::pair<std::string, std::string>> Describe(std::string_view name) const;
 
+  // Graceful shutdown: no master takes a new build; builds in flight are followed on. Unlike
+  // Remove(), nothing is unregistered or forgotten in the database.
+  void DrainAll();
+
   // Closes every adapter (see Adapter::Close), then calls `closed`.
   void Close(std::function<void()> closed);
 

@@ -60,6 +60,8 @@ struct Config {
   // doc/jenkins.md §4.3 F5: a job queued this long for a function that only Jenkins masters
   // listed and nobody serves now ends with an error; 0 = wait forever.
   int jenkins_unroutable_timeout_s = 600;
+  // --shutdown-timeout: bound of a graceful shutdown in seconds; 0 = none (gearmand's behaviour).
+  int shutdown_timeout_s = 30;
   // --jenkins-token-dir: the one directory whose files admin `jenkins add ... api_token_file=NAME`
   // may name (a bare file name); empty: admin-added masters cannot use api_token_file.
   std::string jenkins_token_dir;

@@ -322,6 +322,14 @@ const OptionSpec kOptions[] = {
     {"coredump", 0, "", Group::kProcess, kNoFlags,
      "Allow core dumps (raise RLIMIT_CORE, stay dumpable after -u).", SetSwitch<&Config::coredump>,
      nullptr},
+    {"shutdown-timeout", 0, "SECONDS", Group::kProcess, kNoFlags,
+     "Bound of a graceful shutdown (SIGUSR1, admin 'shutdown graceful'): new submissions are "
+     "refused, running and foreground jobs may finish for at most this long, queued durable jobs "
+     "stay stored. Then the server exits as with SIGTERM. 0 = no bound (gearmand). Default 30.",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SignedInto(s, 0, INT_MAX, &c.shutdown_timeout_s);
+     },
+     [](const Config& c) { return std::to_string(c.shutdown_timeout_s); }},
     {"config-file", 0, "PATH", Group::kProcess, kCommandLineOnly,
      "Read options from PATH; '@PATH' is the same. A missing default file is fine, a missing "
      "named file is an error. Options given on the command line win over the file's.",

@@ -34,6 +34,8 @@ Server::Server(const Config& config) : config_(config) {
   prepare_.data = this;
   uv_timer_init(loop_.get(), &timer_);
   timer_.data = this;
+  uv_timer_init(loop_.get(), &graceful_timer_);
+  graceful_timer_.data = this;
   for (uv_signal_t& signal : signals_) {
     uv_signal_init(loop_.get(), &signal);
     signal.data = this;
@@ -300,6 +302,7 @@ void Server::OnPrepare(uv_prepare_t* handle) {
     return;
   }
   if (pending == Pending::kGraceful) server->BeginGracefulShutdown();
+  // The cheap check each turn; OnGracefulTick does the full one (queued durable jobs don't hold).
   if (server->graceful_ && !server->shutting_down_ && server->broker_->LiveJobCount() == 0) {
     RH_LOG(kNotice, "graceful shutdown: no jobs left");
     server->Shutdown();
@@ -362,12 +365,43 @@ void Server::BeginGracefulShutdown() {
   if (graceful_ || shutting_down_) return;
   graceful_ = true;
   for (auto& listener : listeners_) listener->Close();
-  RH_LOG(kNotice, "graceful shutdown: listeners closed, %zu jobs left", broker_->LiveJobCount());
+  broker_->BeginDrain();
+  if (hub_ != nullptr) hub_->DrainAll();
+  const int timeout_s = config_.shutdown_timeout_s;
+  graceful_deadline_ms_ = timeout_s > 0 ? clock_.MonotonicMs() + int64_t{timeout_s} * 1000 : 0;
+  uv_timer_start(&graceful_timer_, OnGracefulTick, kGracefulCheckMs, kGracefulCheckMs);
+  RH_LOG(kNotice,
+         "graceful shutdown: listeners closed, new submissions refused; waiting for %zu of %zu "
+         "jobs (running, foreground or not durable) %s%s",
+         broker_->JobsHoldingShutdown(), broker_->LiveJobCount(),
+         timeout_s > 0 ? "for at most " : "with no bound",
+         timeout_s > 0 ? (std::to_string(timeout_s) + " s").c_str() : "");
+}
+
+void Server::OnGracefulTick(uv_timer_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  if (!server->graceful_ || server->shutting_down_) return;
+  const size_t holding = server->broker_->JobsHoldingShutdown();
+  if (holding == 0) {
+    RH_LOG(kNotice, "graceful shutdown: running and foreground work done; %zu queued durable "
+           "jobs stay stored for the next start", server->broker_->LiveJobCount());
+    server->Shutdown();
+    return;
+  }
+  if (server->graceful_deadline_ms_ != 0 &&
+      server->clock_.MonotonicMs() >= server->graceful_deadline_ms_) {
+    RH_LOG(kWarning, "graceful shutdown: --shutdown-timeout (%d s) reached with %zu jobs "
+           "unfinished: running durable jobs are put back and replayed at the next start; "
+           "foreground clients are disconnected; jobs that are not durable are lost",
+           server->config_.shutdown_timeout_s, holding);
+    server->Shutdown();
+  }
 }
 
 void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  if (handles_open_) uv_timer_stop(&graceful_timer_);
   broker_->BeginShutdown();
   // Pseudo-workers detach now, so their jobs stay as they were (durable rows kept).
   if (hub_ != nullptr) hub_->Close(nullptr);
@@ -392,6 +426,7 @@ void Server::CloseOwnHandles() {
   timer_armed_ = false;
   uv_close(AsHandle(&prepare_), nullptr);
   uv_close(AsHandle(&timer_), nullptr);
+  uv_close(AsHandle(&graceful_timer_), nullptr);
   for (uv_signal_t& signal : signals_) uv_close(AsHandle(&signal), nullptr);
 }
 

@@ -12,9 +12,14 @@
 // leave in one write per connection.
 //
 // Shutdown: SIGTERM/SIGINT or admin `shutdown` close everything at once; SIGUSR1 or
-// `shutdown graceful` close the listeners and exit when the broker holds no job; a second
-// request of either kind during a graceful shutdown forces the immediate one. Run() returns
-// after every handle is closed and the loop has nothing left to do.
+// `shutdown graceful` drain (doc/gearman-differences.md, "shutdown graceful"): the listeners
+// close, every new submission is refused, Jenkins masters take no new build, and the server
+// exits once no job is running, awaiting its first durable write, waited for by a foreground
+// client, or not durable — queued durable jobs stay in the store for the next start — or when
+// --shutdown-timeout expires, whichever comes first (then as the immediate shutdown: running
+// jobs are put back as they were). A second request of either kind during a graceful shutdown
+// forces the immediate one. Run() returns after every handle is closed and the loop has nothing
+// left to do.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -76,6 +81,9 @@ class Server final : public ConnectionHost {
   static void OnPrepare(uv_prepare_t* handle);
   static void OnTimer(uv_timer_t* handle);
   static void OnSignal(uv_signal_t* handle, int signum);
+  // Every kGracefulCheckMs during a graceful shutdown: exits when nothing holds it, or at the
+  // --shutdown-timeout deadline.
+  static void OnGracefulTick(uv_timer_t* handle);
 
   Status OpenStore();
   Status Replay();
@@ -116,6 +124,9 @@ class Server final : public ConnectionHost {
 
   uv_prepare_t prepare_{};
   uv_timer_t timer_{};
+  uv_timer_t graceful_timer_{};  // runs only while graceful_ && !shutting_down_
+  static constexpr uint64_t kGracefulCheckMs = 100;
+  int64_t graceful_deadline_ms_ = 0;  // monotonic; 0 = no bound (--shutdown-timeout 0)
   static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
   uv_signal_t signals_[std::size(kSignals)]{};
 

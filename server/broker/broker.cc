@@ -289,6 +289,20 @@ Broker::~Broker() = default;
 void Broker::Attach(Peer& peer) { impl_->Attach(peer); }
 void Broker::Detach(Peer& peer) { impl_->Detach(peer); }
 void Broker::BeginShutdown() { impl_->stopping = true; }
+void Broker::BeginDrain() { impl_->draining = true; }
+bool Broker::draining() const { return impl_->draining; }
+
+size_t Broker::JobsHoldingShutdown() const {
+  size_t n = 0;
+  for (const Job* job = impl_->all_jobs_.front(); job != nullptr;
+       job = JobList<kCreationLink>::Next(job)) {
+    if (job->state_ == Job::State::kPending || job->write_pending_ || job->running() ||
+        !job->clients_.empty() || !job->durable_) {
+      ++n;
+    }
+  }
+  return n;
+}
 
 void Broker::SetClientId(Peer& peer, std::string_view id) {
   peer.state_.acted_as_worker = true;

@@ -163,6 +163,15 @@ class Broker {
   // back exactly as they were (no retry counted, no drop, no store change, nobody woken), so a
   // durable job's row stays and is replayed at the next start (doc/protocol.md §5.3, §6.1).
   void BeginShutdown();
+  // A graceful shutdown began (doc/gearman-differences.md, "shutdown graceful"): from now on
+  // every new submission is refused with ERROR SHUTTING_DOWN; work already accepted goes on.
+  void BeginDrain();
+  bool draining() const;
+  // Jobs a graceful shutdown waits for: running, awaiting their first durable write, with a
+  // foreground client attached, or not durable (they would be lost). A queued durable job does
+  // not count: its row stays and is replayed at the next start. O(live jobs): call it on a
+  // timer, not per packet.
+  size_t JobsHoldingShutdown() const;
 
   // ---- timers and start-up
   // Runs every timer due at clock.MonotonicMs(): CAN_DO_TIMEOUT expiries, epoch jobs. Then

@@ -233,6 +233,8 @@ struct Broker::Impl {
   bool counter_started_ = false;
   // Set by BeginShutdown(): re-queues no longer count retries, drop jobs or wake anyone.
   bool stopping = false;
+  // Set by BeginDrain(): Submit refuses every new submission.
+  bool draining = false;
   uint64_t next_id_ = 0;
   uint64_t floor_ = 0;
   uint64_t max_restored_ = 0;

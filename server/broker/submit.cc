@@ -107,6 +107,7 @@ Job* Broker::Impl::CreateJob(Function* fn, uint64_t id, std::string_view handle,
 
 SubmitOutcome Broker::Impl::Submit(Peer& peer, const SubmitRequest& r) {
   assert(peer.state_.attached);
+  if (draining) return Refused("SHUTTING_DOWN", "Server is shutting down");
   if (r.unique.size() > options.max_unique || r.reducer.size() > options.max_unique) {
     return Refused(kArgumentTooLarge, kUniqueTooLarge);
   }

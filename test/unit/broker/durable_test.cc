@@ -400,3 +400,50 @@ TEST_CASE("a store callback after the broker is gone is ignored", "[broker]") {
 
 }  // namespace
 }  // namespace roundhouse::broker::testing
+
+namespace roundhouse::broker::testing {
+namespace {
+
+// Graceful shutdown (doc/gearman-differences.md): what holds it, and refusal of new work.
+TEST_CASE("a draining broker refuses submissions; only unfinished work holds the shutdown",
+          "[broker][shutdown]") {
+  Harness h(DefaultOptions(), /*with_store=*/true);
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  h.broker->CanDo(w, "run");
+  REQUIRE(h.Submit(c, "queued", "q", "d", BgArgs()).pending);  // durable once committed
+  CHECK(h.broker->JobsHoldingShutdown() == 1);                 // awaiting its first write
+  h.store.CommitAll();
+  CHECK(h.broker->JobsHoldingShutdown() == 0);  // queued and durable: stays stored
+  REQUIRE(h.Submit(c, "run", "r", "d", BgArgs()).pending);
+  h.store.CommitAll();
+  const std::string running = h.Grab(w);
+  REQUIRE_FALSE(running.empty());
+  CHECK(h.broker->JobsHoldingShutdown() == 1);  // running
+  const SubmitOutcome fg = h.Submit(c, "queued", "fg", "d", SubmitArgs{});
+  REQUIRE_FALSE(fg.pending);
+  CHECK(h.broker->JobsHoldingShutdown() == 2);  // a foreground client waits
+
+  h.broker->BeginDrain();
+  CHECK(h.broker->draining());
+  for (const SubmitArgs& args : {SubmitArgs{}, BgArgs(), BgArgs(Priority::kHigh)}) {
+    const SubmitOutcome refused = h.Submit(c, "queued", "new", "d", args);
+    CHECK_FALSE(refused.pending);
+    CHECK_FALSE(refused.reply.ok);
+    CHECK(refused.reply.error_code == "SHUTTING_DOWN");
+  }
+  // Coalescing onto a live job is a new submission too.
+  CHECK(h.Submit(c, "queued", "q", "d", SubmitArgs{}).reply.error_code == "SHUTTING_DOWN");
+  CHECK(h.broker->LiveJobCount() == 3);
+  CHECK(h.store.adds.empty());
+}
+
+TEST_CASE("without a store every queued job holds a graceful shutdown", "[broker][shutdown]") {
+  Harness h(DefaultOptions(), /*with_store=*/false);
+  FakePeer& c = h.NewPeer();
+  REQUIRE_FALSE(h.Submit(c, "f", "", "d", BgArgs()).pending);
+  CHECK(h.broker->JobsHoldingShutdown() == 1);  // lost at exit: wait for a worker (bounded)
+}
+
+}  // namespace
+}  // namespace roundhouse::broker::testing
