@@ -102,6 +102,14 @@ Status BatchWriter::LoadIndex(bool skip_damaged) {
     index_.Load(scan.id, std::move(ids), scan.readable_bytes, std::move(done));
     return Status::Ok();
   });
+  if (status.ok()) {
+    auto bitmaps = sql::Prepare(db, "SELECT max(segment) FROM roundhouse_job_segment_done");
+    status = bitmaps.status();
+    if (status.ok() && sqlite3_step(bitmaps.value().get()) == SQLITE_ROW) {
+      index_.ReserveIdsBelow(static_cast<uint64_t>(sqlite3_column_int64(bitmaps.value().get(), 0)) +
+                             1);
+    }
+  }
   if (status.ok() && !damage.empty() && !skip_damaged) {
     std::string message = std::to_string(damage.size()) + " damaged part" +
                           (damage.size() == 1 ? "" : "s") + " of stored jobs found:";

@@ -84,6 +84,12 @@ class SegmentIndex {
   // its bitmap (empty = nothing removed; shorter than needed reads as zeros).
   void Load(uint64_t segment, std::vector<uint64_t> ids, size_t bytes, std::vector<uint8_t> done);
 
+  // New segments get ids of at least `id` (a finished-job bitmap left without its segment, say
+  // by a salvage, must never apply to a new segment that would take its id).
+  void ReserveIdsBelow(uint64_t id) {
+    if (id > next_segment_) next_segment_ = id;
+  }
+
   // Planning. Marks job `id` removed in `delta`; false if no segment holds it (then it may be a
   // row of roundhouse_jobs).
   bool PlanRemove(uint64_t id, Delta* delta) const;

@@ -526,6 +526,33 @@ TEST_CASE("a v3 segment that does not parse is kept and reported as damaged afte
   REQUIRE(skipped.ok());
 }
 
+TEST_CASE("a bitmap left without its segment never marks a new segment's jobs finished",
+          "[storage][integrity]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  {
+    Loop loop;
+    auto store = OpenStore(loop, path);
+    AddRange(loop, *store, 1, 4);  // segment 1
+    AddRange(loop, *store, 5, 8);  // segment 2
+    store->Remove(6);
+    AddRange(loop, *store, 9, 9);  // segment 3; segment 2 gets a bitmap
+    store->Close();
+  }
+  {
+    // As a salvage that lost segments 2 and 3 would leave it (rh-salvage drops such bitmaps,
+    // an older copy may not).
+    RawDb raw(path);
+    raw.Exec("DELETE FROM roundhouse_job_segments WHERE id >= 2");
+  }
+  Loop loop;
+  auto store = OpenStore(loop, path);
+  CHECK(ReplayedIds(*store) == "1,2,3,4");
+  AddRange(loop, *store, 10, 13);
+  store->Close();
+  CHECK(testing::StoredIds(path) == "1,2,3,4,10,11,12,13");
+}
+
 mode_t Mode(const std::string& file) {
   struct stat st {};
   REQUIRE(stat(file.c_str(), &st) == 0);
