@@ -924,6 +924,7 @@ MasterSummary Adapter::Summary() const {
     }
     s.nodes.push_back(std::move(ns));
   }
+  CountExecutors(s);
   const int64_t now = clock_.MonotonicMs();
   for (const auto& [handle, b] : builds_) {
     BuildSummary bs;

@@ -219,6 +219,10 @@ std::vector<std::pair<std::string, std::string>> Hub::Describe(std::string_view 
     reservations += n.reservations;
     free += n.free;
   }
+  lines.emplace_back("state.executors_total", std::to_string(s.executors.total));
+  lines.emplace_back("state.executors_busy", std::to_string(s.executors.busy));
+  lines.emplace_back("state.executors_idle", std::to_string(s.executors.idle));
+  lines.emplace_back("state.executors_offline", std::to_string(s.executors.offline));
   lines.emplace_back("state.reservations", std::to_string(reservations));
   lines.emplace_back("state.free_executors", std::to_string(free));
   lines.emplace_back("state.requests", std::to_string(s.requests));

@@ -1,6 +1,10 @@
 // A read-only snapshot of every registered Jenkins master, for the status API, the metrics and
-// the dashboard (issue 6) and for admin `jenkins list|show`. Produced by jenkins::Hub::Summaries();
+// the dashboard and for admin `jenkins list|show`. Produced by jenkins::Hub::Summaries();
 // plain values, so consumers need no other jenkins/ header.
+//
+// Executor counts are computed once, by CountExecutors when the summary is made, and every view
+// (admin `jenkins list|show`, /api/jenkins, /metrics, the dashboard) shows those fields rather
+// than counting again: a user sees one number.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +20,15 @@ struct ExecutorSummary {
   std::string build_url;  // the build on it, if any (ours or foreign)
 };
 
+// One rule for every view. busy + idle + offline == total.
+struct ExecutorCounts {
+  int total = 0;    // every executor of every node in the adapter's view
+  int busy = 0;     // running a build (ours or foreign), whatever the node's state
+  int idle = 0;     // not running a build, on a node that is online: could take one
+  int offline = 0;  // not running a build, on a node that is offline (disconnected or
+                    // temporarily offline): cannot take one
+};
+
 struct NodeSummary {
   std::string name;  // "built-in" / "master" for the built-in node
   std::string mode;  // "NORMAL" / "EXCLUSIVE"
@@ -25,7 +38,10 @@ struct NodeSummary {
   int free = 0;          // idle executors minus our reservations (0 when not dispatchable)
   int reservations = 0;  // claimed by us, not yet seen started
   std::vector<ExecutorSummary> executors;
+  ExecutorCounts counts;  // CountExecutors(*this)
 };
+
+ExecutorCounts CountExecutors(const NodeSummary& node);
 
 struct BuildSummary {  // one Gearman job the adapter is handling
   std::string handle;
@@ -57,7 +73,11 @@ struct MasterSummary {
   uint64_t requeues = 0;        // jobs put back (any cause)
   uint64_t dropped_parameters = 0;
   std::vector<NodeSummary> nodes;
+  ExecutorCounts executors;  // sum of the nodes' counts
   std::vector<BuildSummary> builds;
 };
+
+// Fills every node's `counts` and the master's `executors` from the executor lists.
+void CountExecutors(MasterSummary& master);
 
 }  // namespace roundhouse::jenkins

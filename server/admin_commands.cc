@@ -232,15 +232,10 @@ void Jenkins(Connection& conn, const std::vector<std::string_view>& tok) {
   const std::string_view sub = tok.size() >= 2 ? tok[1] : std::string_view();
   if (EqualsIgnoreCase(sub, "list") && tok.size() == 2) {
     // NAME\tHEALTH\tBASE_URL\tMANAGER\tIDLE_EXECUTORS\tTOTAL_EXECUTORS\tBUILDS_IN_FLIGHT\n
+    // The counts are the summary's (jenkins/summary.h), as in /api/jenkins and /metrics.
     std::string reply;
     for (const jenkins::MasterSummary& m : hub->Summaries()) {
-      int idle = 0, total = 0;
-      for (const jenkins::NodeSummary& n : m.nodes) {
-        for (const jenkins::ExecutorSummary& e : n.executors) {
-          ++total;
-          idle += e.idle && !n.offline ? 1 : 0;
-        }
-      }
+      const int idle = m.executors.idle, total = m.executors.total;
       reply.append(m.name).append("\t").append(m.health).append("\t").append(m.base_url);
       reply.append("\t").append(m.manager).append("\t");
       AppendNumber(&reply, idle);

@@ -201,18 +201,13 @@ std::string JenkinsJson(bool enabled, const std::vector<jenkins::MasterSummary>&
     KeyU(w, "dispatches", m.dispatches);
     KeyU(w, "requeues", m.requeues);
     KeyU(w, "dropped_parameters", m.dropped_parameters);
-    uint64_t total = 0, busy = 0;
-    for (const jenkins::NodeSummary& n : m.nodes) {
-      for (const jenkins::ExecutorSummary& e : n.executors) {
-        ++total;
-        if (!e.idle) ++busy;
-      }
-    }
+    // The summary's counts (jenkins/summary.h), as in `jenkins list` and /metrics.
     Key(w, "executors");
     w.StartObject();
-    KeyU(w, "total", total);
-    KeyU(w, "busy", busy);
-    KeyU(w, "idle", total - busy);
+    KeyI(w, "total", m.executors.total);
+    KeyI(w, "busy", m.executors.busy);
+    KeyI(w, "idle", m.executors.idle);
+    KeyI(w, "offline", m.executors.offline);
     w.EndObject();
     Key(w, "nodes");
     w.StartArray();

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <utility>
 
 #include "protocol/printable.h"
 
@@ -169,17 +170,17 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   }
   o.Header("jenkins_requeues_total", "counter", "Jobs the adapter put back into the queue.");
   for (const auto& m : masters) o.Sample("jenkins_requeues_total", Label("master", m.name), m.requeues);
-  o.Header("jenkins_executors", "gauge", "Executors of the master, busy or idle.");
+  // The summary's counts (jenkins/summary.h), as in `jenkins list` and /api/jenkins.
+  o.Header("jenkins_executors", "gauge",
+           "Executors of the master: busy, idle (online), offline (idle on an offline node).");
   for (const auto& m : masters) {
-    uint64_t total = 0, busy = 0;
-    for (const auto& n : m.nodes) {
-      for (const auto& e : n.executors) {
-        ++total;
-        if (!e.idle) ++busy;
-      }
+    const std::string master = Label("master", m.name);
+    const std::pair<const char*, int> states[] = {
+        {"busy", m.executors.busy}, {"idle", m.executors.idle}, {"offline", m.executors.offline}};
+    for (const auto& [state, count] : states) {
+      o.Sample("jenkins_executors", master + "," + Label("state", state),
+               static_cast<uint64_t>(count));
     }
-    o.Sample("jenkins_executors", Label("master", m.name) + ",state=\"busy\"", busy);
-    o.Sample("jenkins_executors", Label("master", m.name) + ",state=\"idle\"", total - busy);
   }
   o.Header("jenkins_builds_in_flight", "gauge", "Gearman jobs the master's adapter is handling.");
   for (const auto& m : masters) {

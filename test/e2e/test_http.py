@@ -477,7 +477,7 @@ class WithJenkins(JenkinsServerCase):
         m = doc["masters"][0]
         self.assertEqual(m["name"], "sim")
         self.assertEqual(m["health"], "HEALTHY")
-        self.assertEqual(m["executors"], {"total": 3, "busy": 1, "idle": 2})
+        self.assertEqual(m["executors"], {"total": 3, "busy": 1, "idle": 2, "offline": 0})
         nodes = {n["name"]: n for n in m["nodes"] if n["executors"]}  # built-in has none
         self.assertEqual(sorted(nodes), ["u1", "w1"])
         self.assertEqual(len(nodes["u1"]["executors"]), 2)
@@ -782,6 +782,70 @@ class JenkinsDashboard(JenkinsServerCase):
         if wanted:
             shutil.copyfile(out, wanted)
             print("dashboard screenshot copied to %s" % wanted, file=sys.stderr)
+
+
+class ExecutorCountsAgree(JenkinsServerCase):
+    """One executor count everywhere: admin `jenkins list` and `jenkins show`, /api/jenkins,
+    /metrics and (with chromium) the dashboard show the same busy/idle/offline numbers, also
+    with a node offline (the rule: doc/jenkins.md "Admin commands"). Two views that counted
+    with different rules (offline executors idle in one, not in the other) fail here."""
+
+    def views(self, driver=None):
+        """{view: (total, busy, idle, offline)} from every view, or None for views that do not
+        say the number (the dashboard shows busy/total and offline only)."""
+        out = {}
+        with self.connect() as conn:
+            fields = conn.admin("jenkins list").decode().splitlines()[0].split("\t")
+            out["jenkins list"] = (int(fields[5]), None, int(fields[4]), None)
+            show = dict(line.split(" ", 1) for line in
+                        conn.admin("jenkins show sim").decode().splitlines() if " " in line)
+        out["jenkins show"] = tuple(int(show["state.executors_" + k])
+                                    for k in ("total", "busy", "idle", "offline"))
+        x = self.get_json("/api/jenkins")["masters"][0]["executors"]
+        out["/api/jenkins"] = (x["total"], x["busy"], x["idle"], x["offline"])
+        _, _, body = self.http("GET", "/metrics")
+        _, samples = parse_prometheus(body.decode())
+        by_state = {st: int(metric(samples, "roundhouse_jenkins_executors", master="sim",
+                                   state=st)) for st in ("busy", "idle", "offline")}
+        out["/metrics"] = (sum(by_state.values()), by_state["busy"], by_state["idle"],
+                           by_state["offline"])
+        if driver is not None:
+            view = driver.script(EXECUTOR_VIEW_JS)
+            meta = view[0]["meta"][1] if view else ""
+            m = re.search(r"(\d+)/(\d+) executors busy(?: · (\d+) offline)?", meta)
+            out["dashboard"] = (int(m.group(2)), int(m.group(1)), None,
+                                int(m.group(3) or 0)) if m else None
+        return out
+
+    def assert_agree(self, expected, driver=None):
+        """Until every view shows `expected` (views refresh on their own schedule)."""
+        last = {}
+
+        def agree():
+            last.update(self.views(driver))
+            return all(v is not None and all(a is None or a == b for a, b in zip(v, expected))
+                       for v in last.values())
+        deadline = time.monotonic() + 15
+        while not agree():
+            if time.monotonic() > deadline:
+                self.fail("views disagree with %r (total, busy, idle, offline): %r" % (
+                    expected, last))
+            time.sleep(0.2)
+
+    def test_every_view_shows_the_same_counts_with_a_node_offline(self):
+        driver = None
+        chromium = find_program("chromium", "chromium-browser", "/usr/lib/chromium/chromium")
+        driver_path = find_program("chromedriver", "/usr/lib/chromium/chromedriver")
+        if chromium and driver_path:
+            driver = WebDriver(driver_path, chromium)
+            self.addCleanup(driver.quit)
+            driver.get("http://%s:%d/" % (HOST, self.http_port))
+        self.start_build()  # one build on u1 (2 executors); w1 (1 executor) idle
+        self.assert_agree((3, 1, 2, 0), driver)
+        self.sim.world.set_offline("w1", "maintenance")  # idle executor of an offline node
+        self.assert_agree((3, 1, 1, 1), driver)
+        self.sim.world.set_offline("u1", "maintenance")  # its build keeps running: busy
+        self.assert_agree((3, 1, 0, 2), driver)
 
 
 @roundhouse_only("roundhouse's own option")

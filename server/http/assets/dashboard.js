@@ -109,11 +109,13 @@ function renderMaster(m) {
         build = el("span", {}, buildLink(e.build_url, foreignName(e.build_url)),
                    el("span", {class: "sub"}, " not ours"));
       }
-      const state = offline ? badge(n.offline ? "offline" : "temporarily offline", "offline")
-                            : e.idle ? badge("idle") : badge("busy");
+      // As the counts: a build running on an offline node's executor is busy.
+      const state = !e.idle ? badge("busy")
+                  : offline ? badge(n.offline ? "offline" : "temporarily offline", "offline")
+                  : badge("idle");
       rows.push(el("tr", {class: i === 0 ? "node-first" : "node-more", "data-node": n.name,
                           "data-worker": e.worker,
-                          "data-state": offline ? "offline" : e.idle ? "idle" : "busy"},
+                          "data-state": !e.idle ? "busy" : offline ? "offline" : "idle"},
           el("td", {title: nodeTitle}, n.name), el("td", {}, e.worker),
           el("td", {}, state), el("td", {}, build)));
     });
@@ -135,12 +137,14 @@ function renderMaster(m) {
          el("span", {class: "sub"}, ` ${b.function}` + (b.node ? ` · ${b.node}` : "") +
                                     ` · ${age(b.age_ms)}`)))) : null;
 
-  const busy = m.nodes.reduce((s, n) => s + n.executors.filter(e => !e.idle).length, 0);
-  const total = m.nodes.reduce((s, n) => s + n.executors.length, 0);
+  // The adapter's counts (as in `jenkins list` and /metrics), not recounted here.
+  const x = m.executors;
   const meta = [m.base_url];
   if (m.version) meta.push("Jenkins " + m.version);
   meta.push(m.last_poll_age_ms >= 0 ? "polled " + age(m.last_poll_age_ms) + " ago" : "never polled");
-  const stats = `${busy}/${total} executors busy · ${plural(m.builds.length, "build")} in ` +
+  const stats = `${x.busy}/${x.total} executors busy` +
+                (x.offline ? ` · ${x.offline} offline` : "") +
+                ` · ${plural(m.builds.length, "build")} in ` +
                 `flight · ${m.dispatches} dispatched · ` +
                 `${m.request_errors}/${m.requests} request errors`;
   return el("div", {class: "master", "data-master": m.name, "data-health": m.health},
