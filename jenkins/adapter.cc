@@ -35,6 +35,13 @@ namespace {
 
 bool IsBuiltinName(std::string_view name) { return name == "built-in" || name == "master"; }
 
+// The first retry of a failing view poll (PollRetry); it doubles up to the normal interval.
+constexpr int64_t kFirstPollRetryMs = 250;
+
+// How long a build URL seen over is remembered at most (ended_urls_), should no snapshot
+// requested after its end arrive (master unreachable).
+constexpr int64_t kEndedUrlTtlMs = 60000;
+
 }  // namespace
 
 Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
@@ -191,6 +198,7 @@ void Adapter::CheckInstance() {
 }
 
 void Adapter::RequestSucceeded() {
+  KickFailedPolls();
   failures_ = 0;
   ++successes_;
   if (health_ != Health::kHealthy && successes_ >= 2) SetHealth(Health::kHealthy);
@@ -236,6 +244,25 @@ bool Adapter::Dispatchable() const {
 void Adapter::ArmTimer(uv_timer_t* timer, int64_t delay_ms) {
   if (closing_) return;
   uv_timer_start(timer, OnTimer, static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), 0);
+}
+
+int64_t Adapter::NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) const {
+  if (ok) {
+    retry.failures = 0;
+    retry.succeeded = true;
+    return normal_ms;
+  }
+  ++retry.failures;
+  if (retry.succeeded && health_ != Health::kDown) return normal_ms;
+  const int doublings = std::min(retry.failures - 1, 20);
+  return std::min(normal_ms, kFirstPollRetryMs << doublings);
+}
+
+void Adapter::KickFailedPolls() {
+  if (closing_) return;
+  if (controller_retry_.failures > 0 && !controller_in_flight_) ArmTimer(&health_timer_, 0);
+  if (jobs_retry_.failures > 0 && !jobs_in_flight_) ArmTimer(&jobs_timer_, 0);
+  if (computers_retry_.failures > 0 && !computers_in_flight_) ArmTimer(&computers_timer_, 0);
 }
 
 void Adapter::OnTimer(uv_timer_t* timer) {
@@ -393,12 +420,16 @@ void Adapter::PollController() {
   controller_in_flight_ = true;
   Get(ApiJson(kTreeController), [this](RestResult&& r) {
     controller_in_flight_ = false;
-    ArmTimer(&health_timer_, settings_.poll_health_ms);
-    if (!r.ok() || r.status() != 200) return;
-    auto parsed = ParseController(r.body());
+    const bool answered = r.ok() && r.status() == 200;
+    Result<ControllerInfo> parsed = Status::Error("no answer");
+    if (answered) parsed = ParseController(r.body());
+    ArmTimer(&health_timer_,
+             NextPollDelay(controller_retry_, parsed.ok(), settings_.poll_health_ms));
     if (!parsed.ok()) {
-      RH_LOG(kWarning, "jenkins master=%s: controller: %s", settings_.name.c_str(),
-             parsed.status().message().c_str());
+      if (answered) {
+        RH_LOG(kWarning, "jenkins master=%s: controller: %s", settings_.name.c_str(),
+               parsed.status().message().c_str());
+      }
       return;
     }
     const bool was_quiet = controller_.quieting_down;
@@ -417,15 +448,15 @@ void Adapter::PollJobs() {
   const int64_t requested = clock_.MonotonicMs();
   Get(ApiJson(JobsTree(settings_.folder_depth)), [this, requested](RestResult&& r) {
     jobs_in_flight_ = false;
-    ArmTimer(&jobs_timer_, have_jobs_ || r.ok() ? settings_.poll_jobs_ms : 1000);
     if (!r.ok() || r.status() != 200) {
       if (r.ok()) {
         RH_LOG(kWarning, "jenkins master=%s: job list: HTTP %d", settings_.name.c_str(), r.status());
       }
-      if (!have_jobs_) ArmTimer(&jobs_timer_, 1000);
+      ArmTimer(&jobs_timer_, NextPollDelay(jobs_retry_, false, settings_.poll_jobs_ms));
       return;
     }
     auto parsed = ParseJobs(r.body());
+    ArmTimer(&jobs_timer_, NextPollDelay(jobs_retry_, parsed.ok(), settings_.poll_jobs_ms));
     if (!parsed.ok()) {
       RH_LOG(kWarning, "jenkins master=%s: job list: %s", settings_.name.c_str(),
              parsed.status().message().c_str());
@@ -442,10 +473,13 @@ void Adapter::PollComputers() {
   const int64_t requested = clock_.MonotonicMs();
   Get("computer/" + ApiJson(kTreeComputers), [this, requested](RestResult&& r) {
     computers_in_flight_ = false;
-    ArmTimer(&computers_timer_, Busy() ? settings_.poll_computers_ms
-                                       : settings_.poll_computers_idle_ms);
-    if (!r.ok() || r.status() != 200) return;
+    const int64_t normal = Busy() ? settings_.poll_computers_ms : settings_.poll_computers_idle_ms;
+    if (!r.ok() || r.status() != 200) {
+      ArmTimer(&computers_timer_, NextPollDelay(computers_retry_, false, normal));
+      return;
+    }
     auto parsed = ParseComputers(r.body(), UsesLegacyBuiltinName(rest_->jenkins_version()));
+    ArmTimer(&computers_timer_, NextPollDelay(computers_retry_, parsed.ok(), normal));
     if (!parsed.ok()) {
       RH_LOG(kWarning, "jenkins master=%s: computers: %s", settings_.name.c_str(),
              parsed.status().message().c_str());
@@ -539,11 +573,22 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
   std::map<std::string, int64_t> cooldowns;
   for (const Node& n : nodes_) cooldowns[n.info.name] = n.cooldown_until;
   nodes_.clear();
+  // Our builds seen over since: a snapshot requested after that shows the truth from now on;
+  // an older one may still show them running, and is corrected (ExecutorFreed).
+  std::erase_if(ended_urls_, [&](const auto& ended) {
+    return ended.second < requested_ms || now - ended.second > kEndedUrlTtlMs;
+  });
   for (ComputerInfo& c : computers) {
     Node node;
     node.labels.insert(c.labels.begin(), c.labels.end());
     node.labels.insert(c.name);  // L(N) always has the self label
-    for (const ExecutorInfo& e : c.executors) node.idle += e.idle ? 1 : 0;
+    for (ExecutorInfo& e : c.executors) {
+      if (!e.idle && ended_urls_.count(e.build_url) != 0) {
+        e.idle = true;
+        e.build_url.clear();
+      }
+      node.idle += e.idle ? 1 : 0;
+    }
     if (c.offline) node.idle = 0;
     auto mode = node_modes_.find(c.name);
     if (mode != node_modes_.end()) {
@@ -576,6 +621,7 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
   // D5: a reservation ends once a snapshot requested after the start shows the executor busy.
   // A started build that this snapshot shows on no executor has probably ended: read it now
   // rather than at its next poll, so its end is reported (and its worker freed) sooner.
+  std::vector<std::string> ended;
   for (auto& [handle, build] : builds_) {
     if (build->state != BuildState::kStarted || build->started_ms > requested_ms) continue;
     build->reserved = false;
@@ -585,14 +631,18 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
       for (const ExecutorInfo& e : n.info.executors) running |= e.build_url == build->url;
       for (const ExecutorInfo& e : n.info.one_off_executors) running |= e.build_url == build->url;
     }
-    if (!running) build->next_poll_ms = std::min(build->next_poll_ms, now);
+    if (!running) ended.push_back(handle);
+  }
+  for (const std::string& handle : ended) {
+    if (Build* b = FindBuild(handle)) HurryPoll(*b);
   }
   // D5 invariant: reservations(N) <= our outstanding items on N, by construction (they are
   // counted from the builds themselves); report nodes the snapshot no longer has.
   for (const auto& [handle, build] : builds_) {
     if (!build->reserved) continue;
+    const std::string& pending_on = build->node;  // clang 14 cannot capture a structured binding
     const bool known = std::any_of(nodes_.begin(), nodes_.end(),
-                                   [&](const Node& n) { return n.info.name == build->node; });
+                                   [&](const Node& n) { return n.info.name == pending_on; });
     if (!known) {
       RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s vanished while a build was pending",
              settings_.name.c_str(), handle.c_str(), build->node.c_str());
@@ -600,6 +650,20 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
     }
   }
   Recompute();
+  host_.RequestRound();
+}
+
+void Adapter::ExecutorFreed(const Build& build) {
+  if (build.url.empty()) return;
+  ended_urls_[build.url] = clock_.MonotonicMs();
+  for (Node& n : nodes_) {
+    for (ExecutorInfo& e : n.info.executors) {
+      if (e.idle || e.build_url != build.url) continue;
+      e.idle = true;
+      e.build_url.clear();
+      if (!n.info.offline) ++n.idle;
+    }
+  }
   host_.RequestRound();
 }
 
@@ -621,10 +685,11 @@ void Adapter::Recompute() {
     JenkinsNode jn;
     jn.name = n.info.name;
     jn.labels = n.labels;
-    jn.mode = n.exclusive ? NodeMode::kExclusive : NodeMode::kNormal;
-    // A node whose mode is still unknown registers nothing yet (an EXCLUSIVE node must never
-    // take an unlabelled job).
-    jn.offline = n.info.offline || !n.mode_known;
+    // A node whose mode is still unknown (R5 not answered yet) is taken as EXCLUSIVE: it
+    // registers its labelled jobs at once, and unlabelled ones (which an EXCLUSIVE node must
+    // never take) once R5 says NORMAL.
+    jn.mode = n.exclusive || !n.mode_known ? NodeMode::kExclusive : NodeMode::kNormal;
+    jn.offline = n.info.offline;
     nodes.push_back(std::move(jn));
   }
   const AtomRule rule =
@@ -818,7 +883,7 @@ std::map<std::string, int> Adapter::ReservationsByNode() const {
 }
 
 int Adapter::FreeCapacity(const Node& node, int reservations) const {
-  if (node.info.offline || !node.mode_known) return 0;
+  if (node.info.offline) return 0;
   if (node.cooldown_until > clock_.MonotonicMs()) return 0;
   if (taints_.count(node.info.name) != 0) return 0;  // §4.9 O1
   return std::max(0, node.idle - reservations);

@@ -141,6 +141,17 @@ class Adapter final : public PseudoWorkerOwner {
   std::map<std::string, int> ReservationsByNode() const;
   int FreeCapacity(const Node& node, int reservations) const;
   void ArmTimer(uv_timer_t* timer, int64_t delay_ms);
+  // A view poll's retry rhythm. A poll that has never succeeded (start-up), or fails while the
+  // master is DOWN, is retried after 250 ms, doubling, at most its normal interval; a failure on
+  // a working master keeps the normal rhythm (the health state counts it). Reset by a success.
+  struct PollRetry {
+    int failures = 0;
+    bool succeeded = false;  // at least once
+  };
+  // The delay before the next run of a poll whose run just ended (`ok`: a usable answer).
+  int64_t NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) const;
+  // A request succeeded: view polls waiting out a retry delay run now (the master is back).
+  void KickFailedPolls();
   static void OnTimer(uv_timer_t* timer);
   void Tick();
   // api_token_file: re-read when its modification time changes.
@@ -168,6 +179,14 @@ class Adapter final : public PseudoWorkerOwner {
   void IdentifyExecutorAndStart(Build& build, const BuildInfo& info);
   void StartAndMaybeEnd(Build& build, const BuildInfo& info, const std::string& node,
                         int executor);
+  // The executor index for the start JSON's worker name; -1: wait (the start is deferred).
+  int ChooseWorkerIndex(const Build& build, const std::string& node, int seen);
+  bool WaitedTooLong(const Build& build) const;
+  void HurryPoll(Build& build);
+  void ResumeDeferredStarts(const std::string& node);
+  // Turnaround: one of our builds was seen over in Jenkins, so the executor that ran it is free
+  // now, in the view and for dispatch, without waiting for the next computers snapshot.
+  void ExecutorFreed(const Build& build);
   bool NonConcurrent(const std::string& full_name) const;
   // Builds of ours holding a reservation on `node` (the O1 check: only the one being triggered).
   int ReservedBuildsOn(const std::string& node) const;
@@ -256,6 +275,7 @@ class Adapter final : public PseudoWorkerOwner {
   bool computers_in_flight_ = false;
   bool jobs_in_flight_ = false;
   bool controller_in_flight_ = false;
+  PollRetry controller_retry_, jobs_retry_, computers_retry_;
   int64_t jobs_requested_ms_ = 0;  // when the job list in jobs_ was requested
   int64_t down_since_ms_ = 0;      // monotonic ms the master became DOWN; 0 while not DOWN
   std::string instance_id_;        // X-Jenkins-Session last seen
@@ -283,6 +303,10 @@ class Adapter final : public PseudoWorkerOwner {
   std::vector<MetaRequest> waiting_meta_;                   // for a healthy master
   std::vector<Escalation> escalations_;
   std::map<std::string, int64_t> last_end_ms_;      // fullName -> when our last build ended
+  // Build URLs of ours seen over (ExecutorFreed) -> monotonic ms; a snapshot requested before
+  // that still shows them on an executor is corrected. Dropped once a snapshot requested after
+  // the end arrives (it is the truth from then on).
+  std::map<std::string, int64_t> ended_urls_;
   std::map<std::string, int64_t> dropped_logged_;   // fullName -> last dropped-keys log (P2)
   std::map<std::string, int> external_cancels_;     // handle -> queue items cancelled by others
 

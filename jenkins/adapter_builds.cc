@@ -531,12 +531,16 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
     if (info.building) {
       AbortBuild(*b);
     } else {
+      ExecutorFreed(*b);
       Forget(handle);  // over anyway; nobody is told
     }
     return;
   }
   if (b->state == BuildState::kAborting) {
-    if (!info.building) Forget(handle);  // aborted (or ended): nothing is reported (§1.9)
+    if (!info.building) {  // aborted (or ended): nothing is reported (§1.9)
+      ExecutorFreed(*b);
+      Forget(handle);
+    }
     return;
   }
   if (!b->start_sent) {
@@ -593,11 +597,11 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
           }
         }
         if (executor < 0) {
-          // Already over: Jenkins keeps no record of the executor (§4.8 Q5: index 0, logged).
-          executor = 0;
+          // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
+          // the node is reported, see ChooseWorkerIndex).
           RH_LOG(kInfo, "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
-                 "reporting executor 0", settings_.name.c_str(), handle.c_str(), url.c_str(),
-                 node.c_str());
+                 "reporting a free executor index", settings_.name.c_str(), handle.c_str(),
+                 url.c_str(), node.c_str());
         }
         StartAndMaybeEnd(*b, info, node, executor);
       });
@@ -605,14 +609,28 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
 
 void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::string& node,
                                int executor) {
+  int index = -1;
+  if (!node.empty()) {
+    if (executor >= 0) b.executor = executor;
+    index = ChooseWorkerIndex(b, node, executor);
+    if (index < 0) {
+      // Another build the client still sees running holds the name: its end is reported first,
+      // then this start (the next poll of this build, or at once by ResumeDeferredStarts).
+      const int64_t now = clock_.MonotonicMs();
+      if (b.start_deferred_ms == 0) b.start_deferred_ms = now;
+      b.next_poll_ms = now + settings_.poll_queue_item_ms;
+      return;
+    }
+    b.start_deferred_ms = 0;
+  }
   StartInfo& s = b.start;
   s.name = settings_.function_naming == FunctionNaming::kFull ? b.full_name : ShortName(b);
   s.number = b.number;
   s.manager = settings_.manager_name;
   s.url = !info.url.empty() ? info.url : b.url;
   if (!node.empty()) {
-    b.executor = std::max(executor, 0);
-    s.worker = WorkerName(node, b.executor);
+    b.worker_index = index;
+    s.worker = WorkerName(node, index);
     s.node_known = true;
     s.node_name = IsBuiltinNode(node) ? "" : node;
     for (const Node& n : nodes_) {
@@ -640,6 +658,91 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
   if (!info.building && info.result) EndWithResult(b, *info.result);
 }
 
+// Truthful worker names: the start JSON's `<node>_exec-<i>` of two builds whose reported lives
+// (start packet to ending packet, as the client sees them) overlap are never the same.
+//   - The index Jenkins showed (`seen`) is used when no other build is reported there.
+//   - If one is and its own index was seen too, it really ran there, so it has ended in Jenkins
+//     and only its end report is late: that build is read now and this start waits for it (-1).
+//   - Otherwise (the executor is unknown, or the holder's index was itself a choice) a free index
+//     is reported: one no build the client still sees running holds, idle in the last snapshot
+//     if possible; none free: wait as above for the next end report.
+//   - A start that waited longer than poll.build_max_s is reported anyway (logged): the names
+//     are then no longer guaranteed apart, but the client is not kept waiting for ever.
+int Adapter::ChooseWorkerIndex(const Build& b, const std::string& node, int seen) {
+  if (b.worker_index >= 0 && b.node == node) return b.worker_index;  // sent again (J8)
+  std::map<int, Build*> held;  // index -> the build reported there, its end not reported yet
+  for (auto& [handle, other] : builds_) {
+    if (other.get() != &b && other->start_sent && other->holder != nullptr &&
+        other->worker_index >= 0 && other->node == node) {
+      held[other->worker_index] = other.get();
+    }
+  }
+  if (seen >= 0) {
+    auto it = held.find(seen);
+    if (it == held.end()) return seen;
+    if (it->second->executor == seen) {
+      if (!WaitedTooLong(b)) {
+        HurryPoll(*it->second);
+        return -1;
+      }
+      return seen;
+    }
+  }
+  const Node* n = FindNode(node);
+  int fallback = -1;
+  if (n != nullptr) {
+    for (const ExecutorInfo& e : n->info.executors) {
+      if (held.count(e.number) != 0) continue;
+      if (e.idle) return e.number;
+      if (fallback < 0) fallback = e.number;
+    }
+  }
+  if (fallback >= 0) return fallback;
+  if (n == nullptr) {  // not in the snapshot any more: any index nobody holds
+    int i = 0;
+    while (held.count(i) != 0) ++i;
+    return i;
+  }
+  if (!WaitedTooLong(b)) {
+    for (auto& [index, other] : held) HurryPoll(*other);
+    return -1;
+  }
+  return seen >= 0 ? seen : 0;
+}
+
+bool Adapter::WaitedTooLong(const Build& b) const {
+  if (b.start_deferred_ms == 0 ||
+      clock_.MonotonicMs() - b.start_deferred_ms <= settings_.poll_build_max_ms) {
+    return false;
+  }
+  RH_LOG(kWarning, "jenkins master=%s handle=%s: the ends of the builds on %s's executors were not "
+         "seen within %lld ms; reporting the start anyway", settings_.name.c_str(),
+         b.handle.c_str(), b.node.c_str(), static_cast<long long>(settings_.poll_build_max_ms));
+  return true;
+}
+
+// Reads a started build now (its end is probably due) rather than at its next poll.
+void Adapter::HurryPoll(Build& b) {
+  if (b.state != BuildState::kStarted || b.finishing) return;
+  if (b.request_in_flight) {
+    b.next_poll_ms = std::min(b.next_poll_ms, clock_.MonotonicMs());
+    return;
+  }
+  PollBuild(b);
+}
+
+// A worker name of `node` was freed (its build's end was reported): starts that waited for one
+// are tried again now.
+void Adapter::ResumeDeferredStarts(const std::string& node) {
+  std::vector<std::string> waiting;
+  for (const auto& [handle, b] : builds_) {
+    if (b->start_deferred_ms != 0 && b->node == node) waiting.push_back(handle);
+  }
+  for (const std::string& handle : waiting) {
+    if (Build* b = FindBuild(handle)) HurryPoll(*b);
+  }
+}
+
 // ---- endings (§1.6)
 
 std::string WorkPayload(std::string_view handle, PacketType type, std::string_view body) {
@@ -664,6 +767,7 @@ void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
 }
 
 void Adapter::EndWithResult(Build& b, const std::string& result) {
+  ExecutorFreed(b);  // over in Jenkins: its executor takes the next job now
   // O3 on-complete: the node goes offline before the final packets, waiting at most
   // meta_timeout_s for Jenkins to confirm (the action is retried afterwards anyway).
   if (b.offline_requested && b.offline_on_complete && !b.node.empty() && b.start_sent &&
@@ -739,7 +843,10 @@ void Adapter::Forget(std::string handle) {
     taints_.erase(taint);
   }
   last_end_ms_[full_name] = clock_.MonotonicMs();
+  const bool reported = it->second->start_sent && it->second->worker_index >= 0;
+  const std::string node = it->second->node;
   builds_.erase(it);
+  if (reported) ResumeDeferredStarts(node);  // a worker name of `node` may be free now
   if (NonConcurrent(full_name)) ReconcileRegistrations();  // D6: the job may take one again
   host_.RequestRound();  // capacity was released
 }
@@ -807,6 +914,7 @@ void Adapter::WithdrawNow(Build& build) {
     PseudoWorker* holder = b->holder;
     b->holder = nullptr;
     broker_.Work(*holder, PacketType::kWorkFail, handle, handle);
+    if (b->start_sent) ResumeDeferredStarts(b->node);  // its worker name is free
   }
   RH_LOG(kInfo, "jenkins master=%s handle=%s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
          BuildStateName(static_cast<int>(b->state)));

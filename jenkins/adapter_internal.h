@@ -71,10 +71,16 @@ struct Adapter::Build {
   bool withdrawn = false;  // admin cancel or abandoned: end silently
   bool request_in_flight = false;
   bool start_sent = false;      // WORK_DATA + WORK_STATUS of §1.5 steps 1-2 sent
-  bool cancel_pending = false;
+  bool cancel_pending = false;  // withdrawn while a poll was in flight: W3 at the next tick
   bool awaiting_client = false;  // abandoned by its last client, kept for a resubmission (J8)
-  bool unpinned = false;
-  int executor = -1;            // executor index reported in the start JSON
+  bool unpinned = false;        // no pin parameter sent: Jenkins chose the node
+  // The executor of `node` Jenkins showed running the build (snapshot or R11); -1 unknown.
+  int executor = -1;
+  // The index in the start JSON's `worker` (`<node>_exec-<i>`), set when the start is sent;
+  // equals `executor` when that was known, else a free index (ChooseWorkerIndex). While the
+  // client has not seen the build end, no other build is reported on the same index.
+  int worker_index = -1;
+  int64_t start_deferred_ms = 0;  // monotonic; the start waits for another build's end report
   bool offline_requested = false;    // OFFLINE_NODE_WHEN_COMPLETE (§4.9)
   bool offline_on_complete = false;  // else on-start
   bool finishing = false;            // result known, waiting for the node to go offline
@@ -88,7 +94,7 @@ struct Adapter::Build {
   JournalState recovered = JournalState::kTriggering;
   int64_t resume_until_ms = 0;   // J5 window for a foreground client to resubmit
   bool forget_orphan = false;    // orphan_policy = ignore
-  std::string rebound_handle;    // resubmitted under this handle (Resume)        // no pin parameter sent: Jenkins chose the node  // withdrawn while a poll was in flight: W3 at the next tick
+  std::string rebound_handle;    // resubmitted under this handle (Resume)
   int64_t claimed_ms = 0;       // monotonic
   int64_t queued_ms = 0;        // monotonic, when the queue item became known
   int64_t started_ms = 0;       // monotonic, when the start was observed

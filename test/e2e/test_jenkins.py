@@ -450,6 +450,81 @@ class HappyPath(JenkinsTestCase):
         self.assertEqual(self.expect(conn, gw.WORK_COMPLETE, handle), fin)
 
 
+class WorkerNames(JenkinsTestCase):
+    """Truthful worker names (doc/jenkins.md §4.8 Q5): short builds on a small node, read by a
+    Zuul-like client that records (worker name, first WORK_DATA, ending) per job. Two jobs whose
+    recorded lives overlap never carry the same `<node>_exec-<i>`, and every name is an executor
+    of the node. Most builds here end before Jenkins shows their executor (1 ms) while a long
+    one holds the other executor; the old rule reported those on index 0 even while the long
+    build was reported there. They must get a free index of the node."""
+
+    NODE = [{"name": "n1", "labels": ["lin"], "numExecutors": 2}]
+    ROUNDS = 5   # each: one `long` build and BLINKS `blink` builds
+    BLINKS = 8
+    WINDOW = 3   # open jobs: more than the executors, so a queue forms
+
+    def test_overlapping_builds_never_share_a_worker_name(self):
+        self.start_sim("m1", make_world(self.NODE, [
+            {"name": "long", "label": "lin", "concurrentBuild": True,
+             "build": {"duration": 1500}},
+            {"name": "blink", "label": "lin", "concurrentBuild": True, "build": {"duration": 1}}]))
+        self.start_rh()
+        self.wait_workers(["build:long", "build:blink"])
+        plan = ([b"build:long"] + [b"build:blink"] * self.BLINKS) * self.ROUNDS
+        conns = [self.client() for _ in range(self.WINDOW)]
+        pending = {id(c): [] for c in conns}
+        records = {}  # handle -> [function, worker, start, end]
+        submitted = 0
+        open_jobs = 0
+        deadline = time.monotonic() + 90
+        while (submitted < len(plan) or open_jobs) and time.monotonic() < deadline:
+            while submitted < len(plan) and open_jobs < self.WINDOW:
+                conn = conns[submitted % len(conns)]
+                conn.send(gw.SUBMIT_JOB, plan[submitted], uniq().encode(), b"{}")
+                pending[id(conn)].append(plan[submitted])
+                submitted += 1
+                open_jobs += 1
+            ready, _, _ = select.select(conns, [], [], 0.05)
+            now = time.monotonic()
+            for conn in ready:
+                chunk = conn.sock.recv(1 << 16)
+                self.assertTrue(chunk, "server closed a client connection")
+                conn.buf += chunk
+                while True:
+                    pkt, used = gw.decode(conn.buf)
+                    if pkt is None:
+                        break
+                    del conn.buf[:used]
+                    pkt = gw.Packet(*pkt)
+                    if pkt.type == gw.JOB_CREATED:
+                        records[pkt.payload] = [pending[id(conn)].pop(0), None, None, None]
+                        continue
+                    handle, _, data = pkt.payload.partition(b"\0")
+                    rec = records[handle]
+                    if pkt.type == gw.WORK_DATA and rec[1] is None:
+                        rec[1] = json.loads(data)["worker"]
+                        rec[2] = now
+                    elif pkt.type in (gw.WORK_COMPLETE, gw.WORK_FAIL, gw.WORK_EXCEPTION):
+                        self.assertEqual(pkt.type, gw.WORK_COMPLETE, pkt)
+                        rec[3] = now
+                        open_jobs -= 1
+        self.assertEqual(open_jobs, 0, "jobs still open: %r" % records)
+        self.assertEqual(len(records), len(plan))
+        by_name = {}
+        for handle, (func, worker, start, end) in records.items():
+            self.assertIn(worker, ("n1_exec-0", "n1_exec-1"), handle)
+            by_name.setdefault(worker, []).append((start, end, func, handle))
+        overlaps = []
+        for worker, lives in by_name.items():
+            lives.sort()
+            for (s1, e1, f1, h1), (s2, e2, f2, h2) in zip(lives, lives[1:]):
+                if s2 < e1:
+                    overlaps.append("%s: %s %s [%.3f, %.3f] and %s %s [%.3f, %.3f]" % (
+                        worker, f1, h1, s1, e1, f2, h2, s2, e2))
+        self.assertEqual(overlaps, [], "%d of %d builds overlap another on its worker name" % (
+            len(overlaps), len(plan)))
+
+
 # ------------------------------------------------------------------------- c. all busy listed
 
 class AllBusy(JenkinsTestCase):
@@ -1141,6 +1216,84 @@ class Registry(JenkinsTestCase):
             self.assertEqual(e["headers"].get("Authorization"), "Basic " + basic)
 
 
+class PromptRegistration(JenkinsTestCase):
+    """A master's functions are listed, and its executors registered, as soon as its first
+    snapshots are in; a master that cannot be reached at start is retried after 250 ms,
+    doubling (doc/jenkins.md §4.10). Bounds are the back-off reached when the master came up
+    plus a few poll intervals, not a fixed sleep; the old rhythm (next computers poll after
+    poll.computers_idle_s = 15 s, controller after poll.health_s = 10 s) fails them."""
+
+    NODES = [{"name": "n1", "labels": ["lin"], "numExecutors": 1}]
+    JOBS = [{"name": "labelled", "label": "lin", "build": {"duration": 50}},
+            {"name": "anywhere", "label": None, "build": {"duration": 50}}]
+    FUNCS = ["build:labelled", "build:labelled:lin", "build:anywhere"]
+    DOWN_S = 1.5  # how long the master cannot be reached after roundhouse started
+
+    def bound(self):
+        """The retry after DOWN_S comes at most DOWN_S + 0.25 s later (delays 0.25, 0.5, 1, ..
+        s: the next one is never longer than the time spent so far plus the first), then the
+        first snapshots and the node-mode lookup need a few polls; the rest is slack for a
+        loaded machine."""
+        return self.DOWN_S + 0.25 + 10 * POLL_S + 2.0
+
+    def registered(self):
+        st = self.status()
+        return all(st.get(f, (0, 0, 0))[2] > 0 for f in self.FUNCS)
+
+    def wait_registered_within(self, since, bound, what):
+        while not self.registered():
+            late = time.monotonic() - since
+            if late > bound:
+                self.fail("%s: functions not registered %.1fs after the master came up (bound "
+                          "%.1fs); status %r" % (what, late, bound, self.status()))
+            time.sleep(0.02)
+
+    def test_master_started_after_roundhouse(self):
+        port = server_fixture.free_port()
+
+        class NotYet:
+            url = "http://%s:%d/" % (HOST, port)
+        flags = jenkins_flag("m1", NotYet)
+        self.server = self.start_server(*flags, verbose="INFO")
+        time.sleep(self.DOWN_S)
+        self.start_sim_on("m1", port)
+        self.wait_registered_within(time.monotonic(), self.bound(), "started late")
+
+    def test_master_refusing_the_first_connection(self):
+        sim = self.start_sim("m1", make_world(self.NODES, self.JOBS))
+        sim.add_fault("refuse", count=1, refuse_ms=int(self.DOWN_S * 1000))
+        self.start_rh()
+        up = time.monotonic() + self.DOWN_S  # the listener reopens DOWN_S after the first try
+        self.wait_registered_within(up, self.bound(), "first connection refused")
+
+    def test_labelled_jobs_register_before_the_node_mode_is_known(self):
+        # R5 (the node-mode lookup) answers only after MODE_DELAY_S; an unknown mode is taken as
+        # EXCLUSIVE: the labelled job registers from the first snapshots on, the unlabelled one
+        # (which an EXCLUSIVE node must never take) only once R5 has said NORMAL.
+        mode_delay_s = 6.0
+        sim = self.start_sim("m1", make_world(self.NODES, self.JOBS))
+        sim.add_fault("delay:%d" % int(mode_delay_s * 1000), path="/label/.*")
+        t0 = time.monotonic()
+        self.start_rh()
+        self.wait_workers(["build:labelled", "build:labelled:lin"], timeout=10 * POLL_S + 2.0)
+        early = time.monotonic() - t0
+        st = self.status()
+        if early < mode_delay_s:
+            self.assertEqual(st.get("build:anywhere", (0, 0, 0))[2], 0, st)
+        self.wait_workers(["build:anywhere"], timeout=mode_delay_s + 10 * POLL_S + 2.0)
+        # And it runs.
+        conn = self.client()
+        handle = self.submit(conn, b"build:anywhere", uniq().encode())
+        self.expect(conn, gw.WORK_DATA, handle)
+
+    def start_sim_on(self, name, port):
+        sim = Simulator(make_world(self.NODES, self.JOBS), realtime=True, tick_s=0.01).start(port)
+        self.addCleanup(lambda: self.assertEqual(sim.errors, [], "simulator %s bugs" % name))
+        self.addCleanup(sim.stop)
+        self.sims[name] = sim
+        return sim
+
+
 # --------------------------------------------------------------------------- h. the load test
 
 LOAD_MASTERS = {
@@ -1475,12 +1628,15 @@ class LoadTest(JenkinsTestCase):
                               "%sjob/%s/%d/" % (sims[m].url, j.job, b["number"]), b["node"],
                               sorted(node_set))
             # §4.8 Q5: when the executor cannot be identified (a short build that ended before
-            # R11 / a computers poll could show it), index 0 is used. Allowed for the short
-            # builds only; the 4 s `long` builds are always visible on their executor.
-            fallback = start_json(j.job, b["number"], m, "%s_exec-0" % b["node"],
-                                  "%sjob/%s/%d/" % (sims[m].url, j.job, b["number"]), b["node"],
-                                  sorted(node_set))
-            if j.events[0][1] != want and j.events[0][1] == fallback and j.job != "long":
+            # R11 / a computers poll could show it), a free index of the node is used (one no
+            # other build reported and not yet ended holds; WorkerNames checks that). Allowed
+            # for the short builds only; the 4 s `long` builds are always visible on their
+            # executor.
+            n_exec = [n["numExecutors"] for n in LOAD_MASTERS[m][0] if n["name"] == b["node"]][0]
+            fallbacks = [start_json(j.job, b["number"], m, "%s_exec-%d" % (b["node"], k),
+                                    "%sjob/%s/%d/" % (sims[m].url, j.job, b["number"]),
+                                    b["node"], sorted(node_set)) for k in range(n_exec)]
+            if j.events[0][1] != want and j.events[0][1] in fallbacks and j.job != "long":
                 q5_fallbacks.append(j)
             elif j.events[0][1] != want:
                 problems.append("%s start %r != %r" % (j.func, j.events[0][1], want))
@@ -1555,7 +1711,7 @@ class LoadTest(JenkinsTestCase):
                                 ["%d polls %.3fs %s %s on %s/%s_exec-%d at +%.2fs" % w
                                  for w in over[:8]]))
         sys.stderr.write("\n[load] %d jobs (%d cancelled, %d stopped), %d builds in %.1fs; "
-                         "%d start JSONs with the Q5 exec-0 fallback; "
+                         "%d start JSONs with a Q5 free-index fallback; "
                          "worst idle-while-waiting gap: %d polls, %.3fs (bound %d polls)\n" % (
                              len(client.jobs), len(cancelled), len(stops),
                              sum(len(b) for b in builds.values()), t1 - t0, len(q5_fallbacks),
