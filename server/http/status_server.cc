@@ -21,6 +21,17 @@ constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr size_t kReadChunk = 16 * 1024;
 // How long a connection that got its final response may take to close its side.
 constexpr uint64_t kLingerMs = 2000;
+// Responses up to this size (errors, 503s) are always sent: they cannot hold the budget long.
+constexpr size_t kSmallResponse = 4096;
+// LogLimited kinds.
+enum LogKind : size_t {
+  kLogRequestTimeout,
+  kLogWriteTimeout,
+  kLogOutputBudget,
+  kLogPerAddress,
+  kLogEvicted,
+  kLogFull,
+};
 
 uv_handle_t* AsHandle(void* h) { return static_cast<uv_handle_t*>(h); }
 
@@ -65,12 +76,20 @@ class StatusServer::Conn {
   uv_tcp_t* tcp() { return &tcp_; }
   bool closing() const { return closing_; }
   bool lingering() const { return lingering_; }
+  bool writing() const { return writing_; }
+  bool awaiting_request() const { return awaiting_request_; }
+  uint64_t request_started_ms() const { return request_started_ms_; }
+  uint64_t write_started_ms() const { return write_started_ms_; }
   uint64_t last_active_ms() const { return last_active_ms_; }
   const std::string& address() const { return address_; }
+  void set_address_counted() { address_counted_ = true; }
 
-  // Starts serving; with `reject` answers 503 at once and closes.
-  void Start(bool reject) {
+  // Starts serving, or answers 503 and closes when StatusServer::Admit refuses it.
+  void Start() {
     last_active_ms_ = uv_now(server_.loop_);
+    // The first request must be complete within request_timeout_ms of the accept.
+    awaiting_request_ = true;
+    request_started_ms_ = last_active_ms_;
     sockaddr_storage ss{};
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -83,9 +102,8 @@ class StatusServer::Conn {
       address_ = name;
     }
     uv_tcp_nodelay(&tcp_, 1);
-    if (reject) {
-      RH_LOG(kWarning, "http %s: over %zu connections, answering 503", address_.c_str(),
-             server_.options_.max_connections);
+    if (!server_.Admit(*this, address_)) {
+      awaiting_request_ = false;
       const std::string body = ErrorJson(503, "too many connections");
       Send(ph::FormatResponse(503, {{"Content-Type", std::string(kJson)}}, body, false), true);
       return;
@@ -93,9 +111,27 @@ class StatusServer::Conn {
     ResumeReading();
   }
 
+  // The sweep found the request incomplete past request_timeout_ms: 408, then close.
+  void RequestTimedOut() {
+    awaiting_request_ = false;
+    PauseReading();
+    Send(ph::FormatResponse(408, {{"Content-Type", std::string(kJson)}},
+                            ErrorJson(408, "request not complete in time"), false),
+         true);
+  }
+
   void Close() {
     if (closing_) return;
     closing_ = true;
+    // The slot and the output budget are free from now on (the buffer itself goes once libuv
+    // cancels the write, during the close).
+    server_.pending_output_ -= counted_output_;
+    counted_output_ = 0;
+    if (address_counted_) {
+      address_counted_ = false;
+      auto it = server_.per_address_.find(address_);
+      if (it != server_.per_address_.end() && --it->second == 0) server_.per_address_.erase(it);
+    }
     if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
     uv_close(AsHandle(&tcp_), OnClose);
@@ -118,6 +154,10 @@ class StatusServer::Conn {
     }
     if (nread > 0) {
       conn->last_active_ms_ = uv_now(conn->server_.loop_);
+      if (!conn->awaiting_request_) {  // the first byte of the next request starts its clock
+        conn->awaiting_request_ = true;
+        conn->request_started_ms_ = conn->last_active_ms_;
+      }
       conn->Handle(conn->parser_.Feed(std::string_view(buf->base, static_cast<size_t>(nread))));
     } else if (nread == UV_EOF) {
       // Half-close: answer what was asked (a response may be in flight), then close.
@@ -135,6 +175,8 @@ class StatusServer::Conn {
     auto* conn = static_cast<Conn*>(req->data);
     conn->writing_ = false;
     conn->out_.clear();
+    conn->server_.pending_output_ -= conn->counted_output_;
+    conn->counted_output_ = 0;
     if (conn->closing_) return;
     if (status < 0 || conn->eof_) {
       conn->Close();
@@ -175,7 +217,12 @@ class StatusServer::Conn {
         return;
       }
       const ph::Request request = parser_.Take();
-      Reply reply = server_.Route(request);
+      awaiting_request_ = false;
+      // While the unsent output of all connections is at its budget, no new document is built:
+      // a scraper that does not read cannot make us produce more for others that do not either.
+      Reply reply = server_.pending_output_ >= server_.options_.max_pending_output_bytes
+                        ? ErrorReply(503, "busy: too much unsent output, retry later")
+                        : server_.Route(request);
       RH_LOG(kDebug, "http %s: %s %s -> %d", address_.c_str(), request.method.c_str(),
              request.target.c_str(), reply.status);
       const bool keep = request.keep_alive && !eof_;
@@ -191,6 +238,18 @@ class StatusServer::Conn {
   // Writes `bytes`; what cannot be written now goes through one uv_write, and reading stops
   // until it completes (at most one response pending).
   void Send(std::string bytes, bool close_after) {
+    // A response that could not wait in full under the pending-output budget is replaced by a
+    // short 503 before any byte of it goes out (the caller's peer gets a clean answer).
+    if (bytes.size() > kSmallResponse &&
+        server_.pending_output_ + bytes.size() > server_.options_.max_pending_output_bytes) {
+      ++server_.counters_.output_refusals;
+      server_.LogLimited(kLogOutputBudget, "response not sent: unsent output over its budget",
+                         address_);
+      bytes = ph::FormatResponse(503, {{"Content-Type", std::string(kJson)}},
+                                 ErrorJson(503, "busy: too much unsent output, retry later"),
+                                 false);
+      close_after = true;
+    }
     close_after_write_ = close_after;
     out_ = std::move(bytes);
     uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned int>(out_.size()));
@@ -205,6 +264,7 @@ class StatusServer::Conn {
       if (close_after) Linger();
       return;
     }
+    const size_t rest_bytes = out_.size() - static_cast<size_t>(written);
     PauseReading();
     uv_buf_t rest = uv_buf_init(out_.data() + written,
                                 static_cast<unsigned int>(out_.size() - static_cast<size_t>(written)));
@@ -213,6 +273,9 @@ class StatusServer::Conn {
       return;
     }
     writing_ = true;
+    write_started_ms_ = uv_now(server_.loop_);
+    counted_output_ = rest_bytes;
+    server_.pending_output_ += rest_bytes;
   }
 
   // After a final response (Connection: close, an error, 503): half-close our side and drain
@@ -257,6 +320,13 @@ class StatusServer::Conn {
   std::string out_;  // the response being written; stays put while writing_
   std::string address_;
   uint64_t last_active_ms_ = 0;
+  // A request is being waited for (from the accept, or from the first byte after the previous
+  // response) since request_started_ms_; cleared when it is complete.
+  bool awaiting_request_ = false;
+  uint64_t request_started_ms_ = 0;
+  uint64_t write_started_ms_ = 0;  // while writing_
+  size_t counted_output_ = 0;      // unsent bytes of out_ counted in pending_output_
+  bool address_counted_ = false;   // counted in per_address_ (undone by Close)
   bool reading_ = false;
   bool writing_ = false;            // a uv_write is in flight
   bool close_after_write_ = false;  // Connection: close, or an error response
@@ -290,7 +360,9 @@ Status StatusServer::Start() {
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   sweep_open_ = true;
-  const uint64_t period = std::clamp<uint64_t>(options_.idle_timeout_ms / 4, 100, 1000);
+  const uint64_t shortest = std::min({options_.idle_timeout_ms, options_.request_timeout_ms,
+                                      options_.write_timeout_ms});
+  const uint64_t period = std::clamp<uint64_t>(shortest / 4, 20, 1000);
   uv_timer_start(&sweep_, OnSweep, period, period);
   uv_unref(AsHandle(&sweep_));
   RH_LOG(kNotice, "HTTP status API on http://%s/", listeners_.empty()
@@ -327,32 +399,105 @@ void StatusServer::OnAccept(Listener& listener, int status) {
   auto owned = std::make_unique<Conn>(*this);
   Conn* conn = owned.get();
   uv_tcp_init(loop_, conn->tcp());
-  const bool reject = conns_.size() >= options_.max_connections;
   conns_.emplace(conn, std::move(owned));
   if (uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0) {
     conn->Close();
     return;
   }
-  conn->Start(reject);
+  conn->Start();
+}
+
+bool StatusServer::Admit(Conn& conn, const std::string& address) {
+  auto per = per_address_.find(address);
+  if (per != per_address_.end() && per->second >= options_.max_connections_per_address) {
+    ++counters_.per_address_refusals;
+    LogLimited(kLogPerAddress, "over the per-address connection cap, answering 503", address);
+    return false;
+  }
+  size_t live = 0;
+  Conn* victim = nullptr;
+  uint64_t victim_since = 0;
+  for (auto& [other, owned] : conns_) {
+    if (other == &conn || other->closing()) continue;
+    ++live;
+    if (other->writing()) continue;  // being answered: never evicted
+    // Waiting for a request (trickling or not started) or idle between requests, or lingering
+    // after its final response: the one waiting longest goes first.
+    const uint64_t since = other->awaiting_request() ? other->request_started_ms()
+                                                     : other->last_active_ms();
+    if (victim == nullptr || since < victim_since) {
+      victim = other;
+      victim_since = since;
+    }
+  }
+  if (live >= options_.max_connections) {
+    if (victim == nullptr) {
+      ++counters_.full_refusals;
+      LogLimited(kLogFull, "every connection busy, answering 503", address);
+      return false;
+    }
+    ++counters_.evictions;
+    LogLimited(kLogEvicted, "at the connection cap: closed the connection waiting longest",
+               victim->address());
+    victim->Close();
+  }
+  ++per_address_[address];
+  conn.set_address_counted();
+  return true;
+}
+
+void StatusServer::LogLimited(size_t kind, const char* what, const std::string& address) {
+  LogState& st = log_state_[kind];
+  const uint64_t now = uv_now(loop_);
+  if (st.last_ms != 0 && now - st.last_ms < 1000) {
+    ++st.suppressed;
+    return;
+  }
+  if (st.suppressed > 0) {
+    RH_LOG(kWarning, "http %s: %s (and %llu more in the last second)", address.c_str(), what,
+           static_cast<unsigned long long>(st.suppressed));
+  } else {
+    RH_LOG(kWarning, "http %s: %s", address.c_str(), what);
+  }
+  st.last_ms = now;
+  st.suppressed = 0;
 }
 
 void StatusServer::Closed(Conn& conn) { conns_.erase(&conn); }
 
 void StatusServer::OnSweep(uv_timer_t* timer) {
   auto* self = static_cast<StatusServer*>(timer->data);
+  const StatusServerOptions& o = self->options_;
   const uint64_t now = uv_now(self->loop_);
   std::vector<Conn*> idle;
+  std::vector<Conn*> slow_writes;
+  std::vector<Conn*> slow_requests;
   for (auto& [conn, owned] : self->conns_) {
-    const uint64_t limit =
-        conn->lingering() ? kLingerMs : self->options_.idle_timeout_ms;
-    if (!conn->closing() && now - conn->last_active_ms() >= limit) {
+    if (conn->closing()) continue;
+    if (conn->lingering()) {
+      if (now - conn->last_active_ms() >= kLingerMs) idle.push_back(conn);
+    } else if (conn->writing()) {
+      if (now - conn->write_started_ms() >= o.write_timeout_ms) slow_writes.push_back(conn);
+    } else if (conn->awaiting_request()) {
+      if (now - conn->request_started_ms() >= o.request_timeout_ms) slow_requests.push_back(conn);
+    } else if (now - conn->last_active_ms() >= o.idle_timeout_ms) {
       idle.push_back(conn);
     }
   }
   for (Conn* conn : idle) {
-    RH_LOG(kDebug, "http %s: idle for %llu ms, closing", conn->address().c_str(),
-           static_cast<unsigned long long>(self->options_.idle_timeout_ms));
+    RH_LOG(kDebug, "http %s: idle, closing", conn->address().c_str());
     conn->Close();
+  }
+  for (Conn* conn : slow_writes) {
+    ++self->counters_.write_timeouts;
+    self->LogLimited(kLogWriteTimeout, "response not read in time, closing", conn->address());
+    conn->Close();
+  }
+  for (Conn* conn : slow_requests) {
+    ++self->counters_.request_timeouts;
+    self->LogLimited(kLogRequestTimeout, "request not complete in time, answering 408",
+                     conn->address());
+    conn->RequestTimedOut();
   }
 }
 

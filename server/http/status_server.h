@@ -11,10 +11,25 @@
 // Unknown paths are 404; unknown query parameters or bad values 400; over-limit requests get the
 // parser's 413 / 431 and the connection is closed.
 //
-// Limits (the Gearman port's discipline): every request is bounded by HttpLimits; one response
-// is pending per connection at most (reading stops while it is written, so a pipelining client
-// cannot queue unbounded output); an idle connection is closed after `idle_timeout_ms`; past
-// `max_connections` a new connection is answered 503 and closed.
+// Limits (the Gearman port's discipline; doc/gearman-differences.md, "HTTP status port"):
+//   - every request is bounded by HttpLimits;
+//   - a whole request (head and body) must arrive within `request_timeout_ms` of its first byte,
+//     or of the accept for a connection's first request, whatever the trickle: a connection that
+//     sends one byte a second is answered 408 and closed;
+//   - between requests a keep-alive connection is closed after `idle_timeout_ms`;
+//   - one response is pending per connection at most (reading stops while it is written, so a
+//     pipelining client cannot queue unbounded output); it must be written within
+//     `write_timeout_ms`, else the connection (a scraper that does not read) is closed;
+//   - unsent response bytes of all connections together stay under `max_pending_output_bytes`
+//     (responses of at most 4 KiB, errors, excepted): a response that would pass it is replaced
+//     by a 503 before any byte of it goes out, and while the budget is spent no new document is
+//     built;
+//   - at most `max_connections_per_address` connections per peer address (more: 503 and close);
+//   - past `max_connections`, the connection that has waited longest for a request (idle or
+//     trickling, never one being answered) is closed to make room; only if every connection is
+//     being answered is the new one answered 503 and closed. So slow or idle peers can never
+//     lock out a new request.
+// Refusals and closes are logged (at most once a second per kind, with the count since).
 //
 // Lifetime: like the Gearman connections, a connection is freed in its close callback, never in
 // the callback that noticed it failed. The owner calls Close() and then runs the loop until the
@@ -49,7 +64,11 @@ struct StatusServerOptions {
   uint16_t port = 0;                   // --http-port (0 here binds an ephemeral port)
   int backlog = 32;
   size_t max_connections = 64;
+  size_t max_connections_per_address = 16;
   uint64_t idle_timeout_ms = 30'000;
+  uint64_t request_timeout_ms = 10'000;
+  uint64_t write_timeout_ms = 30'000;
+  size_t max_pending_output_bytes = 16 * 1024 * 1024;
   protocol::http::HttpLimits limits{/*max_head_bytes=*/8 * 1024, /*max_headers=*/64,
                                     /*max_body_bytes=*/1024};
 };
@@ -83,6 +102,19 @@ class StatusServer {
 
   uint16_t port() const;
   size_t connection_count() const { return conns_.size(); }
+  // Unsent response bytes held for all connections now (bounded by max_pending_output_bytes).
+  size_t pending_output_bytes() const { return pending_output_; }
+
+  // What the limits above did, since start (for tests and the log).
+  struct Counters {
+    uint64_t request_timeouts = 0;    // 408: a request not complete in time
+    uint64_t write_timeouts = 0;      // a response not taken by the peer in time
+    uint64_t output_refusals = 0;     // a response over the pending-output budget
+    uint64_t per_address_refusals = 0;
+    uint64_t evictions = 0;           // waiting connections closed to admit a new one
+    uint64_t full_refusals = 0;       // 503: every slot busy answering
+  };
+  const Counters& counters() const { return counters_; }
 
   // The reply for `request` (method, target) from a fresh snapshot.
   Reply Route(const protocol::http::Request& request);
@@ -94,6 +126,12 @@ class StatusServer {
   static void OnSweep(uv_timer_t* timer);
   void OnAccept(Listener& listener, int status);
   void Closed(Conn& conn);
+  // Admission of a just-accepted connection from `address` (see the limits above): true to
+  // serve it; false: the caller answers 503 and closes. May close a waiting connection.
+  bool Admit(Conn& conn, const std::string& address);
+  // Logs `what` at most once a second per `kind` (an index into last_log_), with the count of
+  // lines suppressed since.
+  void LogLimited(size_t kind, const char* what, const std::string& address);
 
   uv_loop_t* loop_;
   const StatusServerOptions options_;
@@ -103,7 +141,16 @@ class StatusServer {
   JenkinsProvider jenkins_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
-  uv_timer_t sweep_{};  // closes idle connections
+  // Live (not closing) connections per peer address; entries erased at zero.
+  std::unordered_map<std::string, size_t> per_address_;
+  size_t pending_output_ = 0;  // sum of every connection's unsent response bytes
+  Counters counters_;
+  struct LogState {
+    uint64_t last_ms = 0;
+    uint64_t suppressed = 0;
+  };
+  LogState log_state_[6];
+  uv_timer_t sweep_{};  // enforces the deadlines above
   bool sweep_open_ = false;
   bool closed_ = false;
 };

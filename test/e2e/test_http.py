@@ -368,15 +368,17 @@ class Requests(HttpServerCase):
 
 
 class Limits(HttpServerCase):
-    """The listener's connection cap: the connection past it gets 503 and is closed, the others
-    keep working; the Gearman port is unaffected."""
+    """The listener's connection caps (server/http/status_server.h): past 16 connections from one
+    address the next gets 503 and is closed; at 64 in all, the connection waiting longest for a
+    request is closed to make room; the others keep working; the Gearman port is unaffected.
+    (Slow peers and output budgets: test/adversarial/test_slow_http.py.)"""
 
-    MAX_CONNECTIONS = 64
+    PER_ADDRESS = 16
 
-    def test_connections_past_the_cap_get_503(self):
+    def test_connections_past_the_per_address_cap_get_503(self):
         held = []
         try:
-            for _ in range(self.MAX_CONNECTIONS):
+            for _ in range(self.PER_ADDRESS):
                 s = socket.create_connection((HOST, self.http_port), timeout=5)
                 held.append(s)
             # Make sure the server accepted them all before the next one arrives.
