@@ -69,6 +69,9 @@ struct Config {
   // HTTP status endpoint (issue 6); 0 = off
   uint16_t http_port = 0;
   std::string http_listen = "127.0.0.1";
+  // /metrics shows per-function series for at most this many functions (the most active); the
+  // rest are summed into series labelled other="true" (README, "Status API, metrics").
+  int metrics_max_functions = 100;
 
   // What to do instead of serving.
   bool show_help = false;

@@ -456,6 +456,15 @@ const OptionSpec kOptions[] = {
      "Address the HTTP status API binds to; the default is loopback only, as the API has no "
      "authentication.",
      SetString<&Config::http_listen>, [](const Config& c) { return c.http_listen; }},
+    {"metrics-max-functions", 0, "N", Group::kHttp, kNoFlags,
+     "/metrics has per-function series for at most N functions, the most active ones (queued + "
+     "running jobs + workers, then jobs submitted); all others, and functions freed since the "
+     "start, are summed into series labelled other=\"true\" (no function label). 0 = only those "
+     "sums. Default 100.",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SignedInto(s, 0, 100000, &c.metrics_max_functions);
+     },
+     [](const Config& c) { return std::to_string(c.metrics_max_functions); }},
 
     // ---- Information
     {"help", 'h', "", Group::kInfo, kCommandLineOnly, "Print this help and exit.",

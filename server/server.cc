@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <utility>
 
@@ -27,6 +31,10 @@ const char* SignalName(int signum) {
   }
 }
 
+// The memory-return check (OnTrimTimer): period, and the smallest peak worth a trim.
+constexpr uint64_t kTrimPeriodMs = 2000;
+constexpr size_t kTrimMinPeak = 10000;
+
 }  // namespace
 
 Server::Server(const Config& config) : config_(config) {
@@ -36,6 +44,8 @@ Server::Server(const Config& config) : config_(config) {
   timer_.data = this;
   uv_timer_init(loop_.get(), &graceful_timer_);
   graceful_timer_.data = this;
+  uv_timer_init(loop_.get(), &trim_timer_);
+  trim_timer_.data = this;
   for (uv_signal_t& signal : signals_) {
     uv_signal_init(loop_.get(), &signal);
     signal.data = this;
@@ -193,6 +203,7 @@ Status Server::Start() {
     http::StatusServerOptions options;
     options.address = config_.http_listen;
     options.port = config_.http_port;
+    options.metrics_max_functions = static_cast<size_t>(config_.metrics_max_functions);
     options.backlog = config_.backlog;
     status_ = std::make_unique<http::StatusServer>(
         loop_.get(), options, clock_, *broker_, [this] { return Info(); }, jenkins_provider_);
@@ -207,6 +218,8 @@ Status Server::Start() {
   if (!s.ok()) return s;
 
   uv_prepare_start(&prepare_, OnPrepare);
+  uv_timer_start(&trim_timer_, OnTrimTimer, kTrimPeriodMs, kTrimPeriodMs);
+  uv_unref(AsHandle(&trim_timer_));
   for (size_t i = 0; i < std::size(kSignals); ++i) {
     const int rc = uv_signal_start(&signals_[i], OnSignal, kSignals[i]);
     if (rc != 0) return Status::Error(std::string("uv_signal_start: ") + uv_strerror(rc));
@@ -420,6 +433,21 @@ void Server::Shutdown() {
   CloseOwnHandles();
 }
 
+void Server::OnTrimTimer(uv_timer_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  const size_t now = server->broker_->LiveJobCount() + server->broker_->FunctionCount();
+  server->trim_peak_ = std::max(server->trim_peak_, now);
+  if (server->trim_peak_ < kTrimMinPeak || now > server->trim_peak_ / 2) return;
+#ifdef __GLIBC__
+  const int64_t started = server->clock_.MonotonicMs();
+  malloc_trim(0);
+  RH_LOG(kInfo, "jobs and functions fell from %zu to %zu: freed heap returned (%lld ms)",
+         server->trim_peak_, now,
+         static_cast<long long>(server->clock_.MonotonicMs() - started));
+#endif
+  server->trim_peak_ = now;
+}
+
 void Server::CloseOwnHandles() {
   if (!handles_open_) return;
   handles_open_ = false;
@@ -427,6 +455,7 @@ void Server::CloseOwnHandles() {
   uv_close(AsHandle(&prepare_), nullptr);
   uv_close(AsHandle(&timer_), nullptr);
   uv_close(AsHandle(&graceful_timer_), nullptr);
+  uv_close(AsHandle(&trim_timer_), nullptr);
   for (uv_signal_t& signal : signals_) uv_close(AsHandle(&signal), nullptr);
 }
 

@@ -80,6 +80,11 @@ class Server final : public ConnectionHost {
 
   static void OnPrepare(uv_prepare_t* handle);
   static void OnTimer(uv_timer_t* handle);
+  // Memory return (broker part of issue 12): every kTrimPeriodMs, if the broker's jobs plus
+  // functions fell below half of their peak since the last trim (and that peak was large),
+  // hands the freed heap back to the system (malloc_trim), so 200k names whose jobs are gone
+  // do not keep their RSS. One check is two size() calls; a trim costs about the freed size.
+  static void OnTrimTimer(uv_timer_t* handle);
   static void OnSignal(uv_signal_t* handle, int signum);
   // Every kGracefulCheckMs during a graceful shutdown: exits when nothing holds it, or at the
   // --shutdown-timeout deadline.
@@ -127,6 +132,8 @@ class Server final : public ConnectionHost {
   uv_timer_t graceful_timer_{};  // runs only while graceful_ && !shutting_down_
   static constexpr uint64_t kGracefulCheckMs = 100;
   int64_t graceful_deadline_ms_ = 0;  // monotonic; 0 = no bound (--shutdown-timeout 0)
+  uv_timer_t trim_timer_{};
+  size_t trim_peak_ = 0;  // max of LiveJobCount() + FunctionCount() since the last trim
   static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
   uv_signal_t signals_[std::size(kSignals)]{};
 

@@ -54,13 +54,15 @@ DropResult Broker::Impl::DropFunction(std::string_view name) {
     return DropResult::kHasWorkersOrRunning;
   }
   if (fn->total() > 0 || fn->pending_ > 0) return DropResult::kHasQueuedJobs;
-  assert(fn->wakeable_ == 0);
-  functions_.erase(functions_.find(fn->name()));
+  FreeFunction(fn);
   return DropResult::kOk;
 }
 
 void Broker::Impl::SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits) {
-  if (Function* fn = FindFunction(name)) fn->max_queue_ = limits;
+  if (Function* fn = FindFunction(name)) {
+    fn->max_queue_ = limits;
+    MaybeFree(fn);  // limits back to 0 on an empty function: nothing keeps it any more
+  }
 }
 
 namespace {
@@ -108,13 +110,8 @@ JobStatus Broker::Impl::GetStatusUnique(std::string_view unique) const {
 }
 
 std::vector<const Function*> Broker::Impl::FunctionsByName() const {
-  std::vector<const Function*> out;
-  out.reserve(functions_.size());
-  for (const auto& [name, fn] : functions_) out.push_back(fn.get());
-  // std::string_view compares as unsigned bytes (char_traits<char>).
-  std::sort(out.begin(), out.end(),
-            [](const Function* a, const Function* b) { return a->name() < b->name(); });
-  return out;
+  // by_name_ orders by std::string_view, which compares as unsigned bytes (char_traits<char>).
+  return std::vector<const Function*>(by_name_.begin(), by_name_.end());
 }
 
 std::vector<const Job*> Broker::Impl::JobsInCreationOrder() const {

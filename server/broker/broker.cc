@@ -98,7 +98,21 @@ Function* Broker::Impl::GetOrCreateFunction(std::string_view name) {
   std::unique_ptr<Function> fn(new Function(std::string(name)));
   Function* raw = fn.get();
   functions_.emplace(std::string(name), std::move(fn));
+  by_name_.insert(raw);
   return raw;
+}
+
+void Broker::Impl::MaybeFree(Function* fn) {
+  if (fn->jobs_.empty() && fn->ring_.empty() && !fn->pinned()) FreeFunction(fn);
+}
+
+void Broker::Impl::FreeFunction(Function* fn) {
+  assert(fn->jobs_.empty() && fn->ring_.empty() && fn->wakeable_ == 0);
+  retired_.submitted += fn->submitted_;
+  retired_.completed += fn->completed_;
+  retired_.failed += fn->failed_;
+  by_name_.erase(fn);
+  functions_.erase(functions_.find(fn->name()));  // frees it
 }
 
 // ---- Impl: peers
@@ -206,6 +220,7 @@ void Broker::Impl::RemoveRegistration(Peer& peer, size_t index) {
     --fn->wakeable_;
   }
   st.registrations.erase(st.registrations.begin() + static_cast<std::ptrdiff_t>(index));
+  MaybeFree(fn);
 }
 
 void Broker::Impl::CantDo(Peer& peer, std::string_view name) {
@@ -357,7 +372,9 @@ std::string Broker::FindQueued(std::string_view function, std::string_view uniqu
 }
 
 CancelResult Broker::CancelJob(std::string_view handle) { return impl_->CancelJob(handle); }
-void Broker::CreateFunction(std::string_view name) { impl_->GetOrCreateFunction(name); }
+void Broker::CreateFunction(std::string_view name) {
+  impl_->GetOrCreateFunction(name)->pinned_ = true;
+}
 DropResult Broker::DropFunction(std::string_view name) { return impl_->DropFunction(name); }
 void Broker::SetMaxQueue(std::string_view name, const std::array<uint32_t, 3>& limits) {
   impl_->SetMaxQueue(name, limits);
@@ -368,6 +385,13 @@ const Function* Broker::FindFunction(std::string_view name) const {
 }
 
 std::vector<const Function*> Broker::FunctionsByName() const { return impl_->FunctionsByName(); }
+size_t Broker::FunctionCount() const { return impl_->functions_.size(); }
+const Function* Broker::FunctionAfter(std::string_view after, bool inclusive) const {
+  const auto& index = impl_->by_name_;
+  const auto it = inclusive ? index.lower_bound(after) : index.upper_bound(after);
+  return it == index.end() ? nullptr : *it;
+}
+Broker::RetiredCounts Broker::retired() const { return impl_->retired_; }
 std::vector<const Job*> Broker::JobsInCreationOrder() const { return impl_->JobsInCreationOrder(); }
 std::vector<const Peer*> Broker::WorkerPeers() const { return impl_->WorkerPeers(); }
 size_t Broker::LiveJobCount() const { return impl_->by_id_.size(); }

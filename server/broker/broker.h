@@ -140,7 +140,7 @@ class Broker {
   // ---- admin
   // §3.11, exact handle. Calls JobWithdrawn() on the worker of a running job.
   CancelResult CancelJob(std::string_view handle);
-  // Creates the function if it does not exist (idempotent).
+  // Creates the function if it does not exist (idempotent) and pins it: it is kept while empty.
   void CreateFunction(std::string_view name);
   // Exact-case name first, else ASCII case-insensitive. Refused while the function has
   // registrations or running jobs (kHasWorkersOrRunning), or queued / epoch-waiting jobs or jobs
@@ -153,6 +153,16 @@ class Broker {
   const Function* FindFunction(std::string_view name) const;
   // Functions in ascending byte order of name (for `status`, `prioritystatus`).
   std::vector<const Function*> FunctionsByName() const;
+  size_t FunctionCount() const;
+  // The first function whose name is greater than `after` (or >= when `inclusive`), in byte
+  // order; null past the end. Lets a listing resume where it stopped, in O(log n), whatever
+  // was created or freed meanwhile.
+  const Function* FunctionAfter(std::string_view after, bool inclusive = false) const;
+  // Counters of functions that were freed (empty, not pinned): kept so totals never go back.
+  struct RetiredCounts {
+    uint64_t submitted = 0, completed = 0, failed = 0;
+  };
+  RetiredCounts retired() const;
   // Every live job in creation order (for `show jobs`, `show unique jobs`).
   std::vector<const Job*> JobsInCreationOrder() const;
   // Attached peers that acted as workers, ordered by Fd(), ties in attach order (`workers`).

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -121,6 +122,10 @@ struct Broker::Impl {
   void OnClientLeft(Job* job, const Peer* detaching);
   Function* GetOrCreateFunction(std::string_view name);
   Function* FindFunction(std::string_view name) const;
+  // Frees `fn` if nothing refers to it (no job, no registration) and it is not pinned. Callers
+  // must not use `fn` afterwards.
+  void MaybeFree(Function* fn);
+  void FreeFunction(Function* fn);
 
   // ---- submission and durability (submit.cc)
   SubmitOutcome Submit(Peer& peer, const SubmitRequest& request);
@@ -203,6 +208,16 @@ struct Broker::Impl {
   // Every function by exact name; owns them.
   std::unordered_map<std::string, std::unique_ptr<Function>, StringHash, std::equal_to<>>
       functions_;
+  // The same functions in ascending byte order of name (listings resume by name).
+  struct NameLess {
+    using is_transparent = void;
+    static std::string_view Name(const Function* f) { return f->name(); }
+    static std::string_view Name(std::string_view s) { return s; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return Name(a) < Name(b); }
+  };
+  std::set<const Function*, NameLess> by_name_;
+  Broker::RetiredCounts retired_;
   // Every live job (any state) by id.
   JobTable<IdTraits> by_id_;
   // Live jobs with a coalescing key, except cancelled ones; at most one job per key.

@@ -348,6 +348,7 @@ void Broker::Impl::Destroy(Job* job) {
   DetachWrite(job);
   assert(job->heap_pos_ == Job::kNoHeapPos && job->worker_ == nullptr);
   FreeJob(job);
+  MaybeFree(fn);
 }
 
 // ---- timers

@@ -1,9 +1,11 @@
 // Function: a name workers register and clients submit to (doc/protocol.md §3.1), with its three
 // priority queues, counts, maxqueue limits and the wake-up ring of registered peers.
 //
-// Ownership: the Broker creates and owns every Function; it lives until `drop function`, which is
-// refused while any job or registration refers to it. Others hold `const Function*` for the
-// duration documented by the Broker call that returned it.
+// Ownership: the Broker creates and owns every Function. It is freed as soon as nothing refers to
+// it — no job (in any state), no registration — unless an operator pinned it (`create function`,
+// a non-zero `maxqueue`); a pinned one lives until `drop function`. So peer-chosen names cost
+// memory only while they have work or workers (doc/gearman-differences.md). Others hold
+// `const Function*` for the duration documented by the Broker call that returned it.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -46,6 +48,9 @@ class Function {
   uint64_t submitted() const { return submitted_; }
   uint64_t completed() const { return completed_; }
   uint64_t failed() const { return failed_; }
+  // Kept although empty: created by admin `create function` or given a `maxqueue`.
+  bool pinned() const { return pinned_ || max_queue_[0] != 0 || max_queue_[1] != 0 ||
+                               max_queue_[2] != 0; }
 
  private:
   friend class Broker;
@@ -67,6 +72,7 @@ class Function {
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
   uint64_t failed_ = 0;
+  bool pinned_ = false;  // admin `create function`
   // Registered peers in registration order (wake-up ring, §3.6); each peer at most once.
   std::vector<Peer*> ring_;
   // Where the next wake-up walk starts; < ring_.size() unless the ring is empty (then 0).

@@ -80,7 +80,8 @@ std::string EscapeLabelValue(std::string_view value) {
 
 std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionInfo>& functions,
                           size_t worker_count,
-                          const std::vector<jenkins::MasterSummary>& masters) {
+                          const std::vector<jenkins::MasterSummary>& masters,
+                          const FunctionInfo* other, size_t function_count) {
   Out o;
   o.Header("info", "gauge", "Always 1; the version is a label.");
   o.Sample("info", Label("version", server.version), uint64_t{1});
@@ -91,21 +92,22 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   o.Header("workers", "gauge", "Peers that acted as workers (network and in-process).");
   o.Sample("workers", "", uint64_t{worker_count});
   o.Header("functions", "gauge", "Functions known to the broker.");
-  o.Sample("functions", "", uint64_t{functions.size()});
+  o.Sample("functions", "",
+           uint64_t{function_count == SIZE_MAX ? functions.size() : function_count});
 
+  // One series per listed function, then (with `other`) the aggregate of all the rest.
+  static constexpr std::string_view kOther = "other=\"true\"";
+  auto per_function = [&](std::string_view name, uint64_t FunctionInfo::*field) {
+    for (const FunctionInfo& f : functions) o.Sample(name, Label("function", f.name), f.*field);
+    if (other != nullptr) o.Sample(name, kOther, other->*field);
+  };
   o.Header("jobs_submitted_total", "counter", "Jobs created by submissions, by function.");
-  for (const FunctionInfo& f : functions) {
-    o.Sample("jobs_submitted_total", Label("function", f.name), f.submitted);
-  }
+  per_function("jobs_submitted_total", &FunctionInfo::submitted);
   o.Header("jobs_completed_total", "counter", "Jobs ended by WORK_COMPLETE, by function.");
-  for (const FunctionInfo& f : functions) {
-    o.Sample("jobs_completed_total", Label("function", f.name), f.completed);
-  }
+  per_function("jobs_completed_total", &FunctionInfo::completed);
   o.Header("jobs_failed_total", "counter",
            "Jobs ended by WORK_FAIL or WORK_EXCEPTION, or dropped after their last retry.");
-  for (const FunctionInfo& f : functions) {
-    o.Sample("jobs_failed_total", Label("function", f.name), f.failed);
-  }
+  per_function("jobs_failed_total", &FunctionInfo::failed);
   o.Header("jobs_queued", "gauge", "Jobs waiting for a worker, by function and priority.");
   static constexpr std::string_view kPriorities[] = {"high", "normal", "low"};
   for (const FunctionInfo& f : functions) {
@@ -114,14 +116,19 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
                f.queued[p]);
     }
   }
-  o.Header("jobs_running", "gauge", "Jobs assigned to a worker, by function.");
-  for (const FunctionInfo& f : functions) {
-    o.Sample("jobs_running", Label("function", f.name), f.running);
+  if (other != nullptr) {
+    for (size_t p = 0; p < other->queued.size(); ++p) {
+      o.Sample("jobs_queued", std::string(kOther) + "," + Label("priority", kPriorities[p]),
+               other->queued[p]);
+    }
   }
+  o.Header("jobs_running", "gauge", "Jobs assigned to a worker, by function.");
+  per_function("jobs_running", &FunctionInfo::running);
   o.Header("function_workers", "gauge", "Workers registered for the function.");
   for (const FunctionInfo& f : functions) {
     o.Sample("function_workers", Label("function", f.name), uint64_t{f.workers});
   }
+  if (other != nullptr) o.Sample("function_workers", kOther, uint64_t{other->workers});
 
   const storage::StoreStats& st = server.store;
   const std::string store = Label("store", server.store_type);

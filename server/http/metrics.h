@@ -3,6 +3,9 @@
 //   info{version} 1, uptime_seconds, connections, workers, functions
 //   jobs_submitted_total / jobs_completed_total / jobs_failed_total {function}   counters
 //   jobs_queued{function,priority}, jobs_running{function}, function_workers{function}  gauges
+//   Cardinality: the caller passes at most --metrics-max-functions functions (CollectTop-
+//   Functions); everything else is one more series per metric labelled other="true" instead of
+//   function (for counters: the other functions' and the freed functions' counts).
 //   store_commits_total, store_commit_failures_total, store_pending_adds,
 //   store_commit_seconds (histogram: _bucket{le}, _sum, _count)
 //   jenkins_master_up{master} (1 HEALTHY, 0 otherwise), jenkins_master_health{master,state},
@@ -12,6 +15,7 @@
 //   jenkins_last_poll_age_seconds{master} (-1 never)
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +27,12 @@ namespace roundhouse::server::http {
 
 inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+// `other`: the aggregate of the functions not in `functions` (null: no such series);
+// `function_count`: the `functions` gauge (SIZE_MAX: functions.size()).
 std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionInfo>& functions,
                           size_t worker_count,
-                          const std::vector<jenkins::MasterSummary>& masters);
+                          const std::vector<jenkins::MasterSummary>& masters,
+                          const FunctionInfo* other = nullptr, size_t function_count = SIZE_MAX);
 
 // A label value escaped for the text format: backslash, double quote and newline.
 std::string EscapeLabelValue(std::string_view value);

@@ -1,5 +1,7 @@
 #include "server/http/status_data.h"
 
+#include <algorithm>
+
 namespace roundhouse::server::http {
 
 std::string_view PriorityName(broker::Priority p) {
@@ -14,21 +16,80 @@ std::string_view PriorityName(broker::Priority p) {
   return "normal";
 }
 
+namespace {
+
+FunctionInfo InfoOf(const broker::Function* fn) {
+  FunctionInfo info;
+  info.name = std::string(fn->name());
+  for (size_t p = 0; p < broker::kPriorityCount; ++p) {
+    info.queued[p] = fn->queued(static_cast<broker::Priority>(p));
+  }
+  info.running = fn->running();
+  info.workers = fn->worker_count();
+  info.submitted = fn->submitted();
+  info.completed = fn->completed();
+  info.failed = fn->failed();
+  return info;
+}
+
+void AddTo(FunctionInfo* sum, const broker::Function* fn) {
+  for (size_t p = 0; p < broker::kPriorityCount; ++p) {
+    sum->queued[p] += fn->queued(static_cast<broker::Priority>(p));
+  }
+  sum->running += fn->running();
+  sum->workers += fn->worker_count();
+  sum->submitted += fn->submitted();
+  sum->completed += fn->completed();
+  sum->failed += fn->failed();
+}
+
+}  // namespace
+
 std::vector<FunctionInfo> CollectFunctions(const broker::Broker& broker) {
   std::vector<FunctionInfo> out;
+  for (const broker::Function* fn : broker.FunctionsByName()) out.push_back(InfoOf(fn));
+  return out;
+}
+
+std::vector<FunctionInfo> CollectTopFunctions(const broker::Broker& broker, size_t max,
+                                              FunctionInfo* other) {
+  struct Ranked {
+    uint64_t activity;
+    uint64_t submitted;
+    const broker::Function* fn;
+  };
+  std::vector<Ranked> ranked;
+  ranked.reserve(broker.FunctionCount());
   for (const broker::Function* fn : broker.FunctionsByName()) {
-    FunctionInfo info;
-    info.name = std::string(fn->name());
+    uint64_t queued = 0;
     for (size_t p = 0; p < broker::kPriorityCount; ++p) {
-      info.queued[p] = fn->queued(static_cast<broker::Priority>(p));
+      queued += fn->queued(static_cast<broker::Priority>(p));
     }
-    info.running = fn->running();
-    info.workers = fn->worker_count();
-    info.submitted = fn->submitted();
-    info.completed = fn->completed();
-    info.failed = fn->failed();
-    out.push_back(std::move(info));
+    ranked.push_back(Ranked{queued + fn->running() + fn->worker_count(), fn->submitted(), fn});
   }
+  // Most active first; ties by jobs submitted, then by name, so the choice is stable.
+  auto more_active = [](const Ranked& a, const Ranked& b) {
+    if (a.activity != b.activity) return a.activity > b.activity;
+    if (a.submitted != b.submitted) return a.submitted > b.submitted;
+    return a.fn->name() < b.fn->name();
+  };
+  const size_t shown = std::min(max, ranked.size());
+  if (shown < ranked.size()) {
+    std::nth_element(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(shown),
+                     ranked.end(), more_active);
+  }
+  *other = FunctionInfo{};
+  const broker::Broker::RetiredCounts retired = broker.retired();
+  other->submitted = retired.submitted;
+  other->completed = retired.completed;
+  other->failed = retired.failed;
+  for (size_t i = shown; i < ranked.size(); ++i) AddTo(other, ranked[i].fn);
+  ranked.resize(shown);
+  std::sort(ranked.begin(), ranked.end(),
+            [](const Ranked& a, const Ranked& b) { return a.fn->name() < b.fn->name(); });
+  std::vector<FunctionInfo> out;
+  out.reserve(shown);
+  for (const Ranked& r : ranked) out.push_back(InfoOf(r.fn));
   return out;
 }
 

@@ -65,6 +65,12 @@ struct JobInfo {
 // ---- collection (loop thread)
 
 std::vector<FunctionInfo> CollectFunctions(const broker::Broker& broker);
+// The per-function part of /metrics with its cardinality capped: the `max` most active functions
+// (queued + running + workers, then submitted, then name), in name order, and in `*other` the
+// sums over every other function plus the counters of functions freed since the start (so the
+// sum over all series of a counter never goes back). O(functions) time, O(max) strings.
+std::vector<FunctionInfo> CollectTopFunctions(const broker::Broker& broker, size_t max,
+                                              FunctionInfo* other);
 std::vector<WorkerInfo> CollectWorkers(const broker::Broker& broker);
 // Jobs in creation order, of `function` only unless empty, at most `limit`; `*matched` is the
 // number of jobs that matched before the limit.

@@ -580,8 +580,13 @@ Reply StatusServer::Route(const ph::Request& request) {
       break;
     case Page::kMetrics:
       reply.content_type = std::string(kMetricsContentType);
-      reply.body = FormatMetrics(info_(), CollectFunctions(broker_), broker_.WorkerPeers().size(),
-                                 masters);
+    {
+      FunctionInfo other;
+      const std::vector<FunctionInfo> top =
+          CollectTopFunctions(broker_, options_.metrics_max_functions, &other);
+      reply.body = FormatMetrics(info_(), top, broker_.WorkerPeers().size(), masters, &other,
+                                 broker_.FunctionCount());
+    }
       break;
     case Page::kAsset:
       break;

@@ -69,6 +69,7 @@ struct StatusServerOptions {
   uint64_t request_timeout_ms = 10'000;
   uint64_t write_timeout_ms = 30'000;
   size_t max_pending_output_bytes = 16 * 1024 * 1024;
+  size_t metrics_max_functions = 100;  // --metrics-max-functions (broker's part, see metrics.h)
   protocol::http::HttpLimits limits{/*max_head_bytes=*/8 * 1024, /*max_headers=*/64,
                                     /*max_body_bytes=*/1024};
 };

@@ -281,7 +281,8 @@ class Populated(HttpServerCase):
         client.submit(gw.SUBMIT_JOB_BG, b'we"ird\\fn', b"u", b"x")
         _, _, body = self.http("GET", "/metrics")
         _, samples = parse_prometheus(body.decode())
-        self.assertEqual(metric(samples, "roundhouse_jobs_queued", function='we"ird\\fn',
+        # The label carries the escaped form (doc/protocol.md): the backslash doubled.
+        self.assertEqual(metric(samples, "roundhouse_jobs_queued", function='we"ird\\\\fn',
                                 priority="normal"), 1)
 
 

@@ -32,7 +32,7 @@ TEST_CASE("cancel of a queued job fails its clients, deletes its row and removes
   CHECK(c.work[0].payload == handle);
   CHECK(h.store.rows.empty());
   CHECK_FALSE(h.broker->GetStatus(handle).known);
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
   CHECK(c.state().waiting.empty());
   CHECK(h.Grab(w).empty());
   CHECK(h.broker->CancelJob(handle) == CancelResult::kUnknownJob);
@@ -64,8 +64,8 @@ TEST_CASE("cancel of a running job detaches clients and discards the worker's re
   CHECK(job->client_count() == 0);
   // Gone from every count and status reply at once (issue 12, requirement 9), although the
   // worker still holds it.
-  CHECK(h.Fn("f")->total() == 0);
-  CHECK(h.Fn("f")->running() == 0);
+  CHECK(h.Counts("f")->total() == 0);
+  CHECK(h.Counts("f")->running() == 0);
   CHECK_FALSE(h.broker->GetStatus(handle).known);
   CHECK_FALSE(h.broker->GetStatusUnique("u").known);
 
@@ -81,8 +81,8 @@ TEST_CASE("cancel of a running job detaches clients and discards the worker's re
   CHECK(c2.work.empty());
   CHECK_FALSE(h.broker->GetStatus(handle).known);
   CHECK(h.store.removes.size() == 1);  // the row was deleted once, at the cancel
-  CHECK(h.Fn("f")->running() == 0);   // not counted out twice
-  CHECK(h.Fn("f")->completed() == 0);  // a cancelled job's result is not a completion
+  CHECK(h.Counts("f")->running() == 0);   // not counted out twice
+  CHECK(h.Counts("f")->completed() == 0);  // a cancelled job's result is not a completion
 }
 
 TEST_CASE("a cancelled running job is freed, not re-queued, when its worker leaves", "[broker]") {
@@ -95,7 +95,7 @@ TEST_CASE("a cancelled running job is freed, not re-queued, when its worker leav
   REQUIRE(h.broker->CancelJob(handle) == CancelResult::kOk);
   h.broker->Detach(w);
   CHECK(h.broker->LiveJobCount() == 0);
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
 }
 
 TEST_CASE("cancelling an abandoned running job does not withdraw it twice", "[broker]") {
@@ -137,13 +137,15 @@ TEST_CASE("drop function is refused while it has workers, running or queued jobs
   h.broker->CantDo(w, "f");  // re-queues it
   CHECK(h.broker->DropFunction("f") == DropResult::kHasQueuedJobs);
   CHECK(h.broker->DropFunction("nope") == DropResult::kNotFound);
+  h.broker->CreateFunction("f");  // pinned: kept when its last job goes
   REQUIRE(h.broker->CancelJob(handle) == CancelResult::kOk);
+  REQUIRE(h.Fn("f") != nullptr);
   CHECK(h.broker->DropFunction("f") == DropResult::kOk);
   CHECK(h.Fn("f") == nullptr);
   CHECK(h.broker->DropFunction("f") == DropResult::kNotFound);
   // A later submit or CAN_DO creates it afresh.
   h.broker->CanDo(w, "f");
-  CHECK(h.Fn("f")->worker_count() == 1);
+  CHECK(h.Counts("f")->worker_count() == 1);
 }
 
 TEST_CASE("drop function with an epoch job waiting is refused as queued", "[broker]") {
@@ -165,7 +167,7 @@ TEST_CASE("drop function matches case-insensitively and an exact match wins", "[
   CHECK(h.broker->FunctionsByName().empty());
 }
 
-TEST_CASE("functions come from CAN_DO, submits and create function and stay until dropped",
+TEST_CASE("functions come from CAN_DO, submits and create function; unpinned ones go when empty",
           "[broker]") {
   Harness h;
   FakePeer& c = h.NewPeer();
@@ -181,10 +183,64 @@ TEST_CASE("functions come from CAN_DO, submits and create function and stay unti
   h.broker->ResetAbilities(w);
   REQUIRE(h.broker->CancelJob(std::string(h.broker->JobsInCreationOrder().at(0)->handle())) ==
           CancelResult::kOk);
-  CHECK(Names(h).size() == 5);  // idle functions stay listed
-  const Function* zeta = h.Fn("zeta");
-  CHECK(zeta->total() == 0);
-  CHECK(zeta->worker_count() == 0);
+  // zeta (last worker gone) and alpha (last job gone) are freed; pinned ones stay.
+  CHECK(Names(h) == std::vector<std::string>{"", "Beta", "\xc3\xa9t\xc3\xa9"});
+  CHECK(h.broker->FunctionCount() == 3);
+  CHECK(h.broker->retired().submitted == 1);  // alpha's counter lives on in the totals
+}
+
+TEST_CASE("a function with a maxqueue stays while empty; clearing the limit frees it",
+          "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  h.broker->CanDo(w, "f");
+  h.broker->SetMaxQueue("f", {5, 5, 5});
+  const std::string handle = h.Fg(c, "f");
+  REQUIRE(h.Grab(w) == handle);
+  REQUIRE(h.Complete(w, handle) == WorkResult::kOk);
+  h.broker->CantDo(w, "f");
+  REQUIRE(h.Fn("f") != nullptr);
+  CHECK(h.Fn("f")->max_queue(Priority::kNormal) == 5);
+  CHECK(h.Fn("f")->completed() == 1);
+  h.broker->SetMaxQueue("f", {0, 0, 0});
+  CHECK(h.Fn("f") == nullptr);
+  CHECK(h.broker->retired().completed == 1);
+}
+
+TEST_CASE("200k distinct function names are freed once their jobs are gone", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  FakePeer& w = h.NewPeer();
+  std::vector<std::string> handles;
+  for (int i = 0; i < 200000; ++i) {
+    handles.push_back(h.Fg(c, "fn-" + std::to_string(i)));
+  }
+  CHECK(h.broker->FunctionCount() == 200000);
+  // The one worker takes each in turn by registering, grabbing, completing and leaving it.
+  for (int i = 0; i < 200000; ++i) {
+    const std::string name = "fn-" + std::to_string(i);
+    h.broker->CanDo(w, name);
+    REQUIRE(h.Grab(w) == handles[static_cast<size_t>(i)]);
+    REQUIRE(h.Complete(w, handles[static_cast<size_t>(i)]) == WorkResult::kOk);
+    h.broker->CantDo(w, name);
+  }
+  CHECK(h.broker->FunctionCount() == 0);
+  CHECK(h.broker->FunctionsByName().empty());
+  CHECK(h.broker->retired().submitted == 200000);
+  CHECK(h.broker->retired().completed == 200000);
+}
+
+TEST_CASE("FunctionAfter resumes a listing by name whatever changed meanwhile", "[broker]") {
+  Harness h;
+  for (const char* n : {"a", "c", "e"}) h.broker->CreateFunction(n);
+  CHECK(h.broker->FunctionAfter("", true)->name() == "a");
+  CHECK(h.broker->FunctionAfter("a")->name() == "c");
+  REQUIRE(h.broker->DropFunction("c") == DropResult::kOk);
+  h.broker->CreateFunction("d");
+  CHECK(h.broker->FunctionAfter("a")->name() == "d");
+  CHECK(h.broker->FunctionAfter("c", true)->name() == "d");
+  CHECK(h.broker->FunctionAfter("e") == nullptr);
 }
 
 TEST_CASE("status counts queued, running and registrations per function", "[broker]") {

@@ -119,7 +119,7 @@ TEST_CASE("GRAB without registrations or jobs returns nothing", "[broker]") {
   CHECK(h.Grab(w).empty());  // not registered for f
   h.broker->CanDo(w, "g");
   CHECK(h.Grab(w).empty());
-  CHECK(h.Fn("f")->queued(Priority::kNormal) == 1);
+  CHECK(h.Counts("f")->queued(Priority::kNormal) == 1);
 }
 
 TEST_CASE("a worker may hold several jobs and the job records its worker", "[broker]") {

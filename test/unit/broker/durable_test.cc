@@ -41,7 +41,7 @@ TEST_CASE("a background submit with a store is answered only after the commit", 
   CHECK_FALSE(h.broker->GetStatus(handle).known);
   CHECK(h.broker->CancelJob(handle) == CancelResult::kUnknownJob);
   CHECK(h.broker->JobsInCreationOrder().empty());
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
   CHECK(h.broker->LiveJobCount() == 1);
   CHECK(c.done.empty());
 
@@ -135,7 +135,7 @@ TEST_CASE("a failed durable write answers QUEUE_ERROR and leaves no job", "[brok
     CHECK(p->done[0].error_text == "disk I/O error");
   }
   CHECK(h.broker->LiveJobCount() == 0);
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
   CHECK(fg_waiter.state().waiting.empty());
   CHECK(h.Grab(w).empty());
   CHECK(h.store.rows.empty());

@@ -26,15 +26,15 @@ TEST_CASE("a timed-out worker's late result ends the job while it is still queue
   h.broker->CanDo(w, "f", 1);
   const std::string handle = h.Fg(c, "f", "lu");
   GrabAndExpire(h, w, handle);
-  REQUIRE(h.Fn("f")->queued(Priority::kNormal) == 1);
+  REQUIRE(h.Counts("f")->queued(Priority::kNormal) == 1);
 
   CHECK(h.Complete(w, handle, "done") == WorkResult::kOk);
   REQUIRE(c.work.size() == 1);
   CHECK(c.work[0].type == PacketType::kWorkComplete);
   CHECK(c.work[0].payload == handle + std::string("\0done", 5));
   CHECK_FALSE(h.broker->GetStatus(handle).known);
-  CHECK(h.Fn("f")->queued(Priority::kNormal) == 0);
-  CHECK(h.Fn("f")->completed() == 1);
+  CHECK(h.Counts("f")->queued(Priority::kNormal) == 0);
+  CHECK(h.Counts("f")->completed() == 1);
   CHECK(h.broker->LiveJobCount() == 0);
   CHECK(h.Grab(w).empty());  // nothing left to run again
   CHECK_FALSE(h.broker->NextTimerDeadline().has_value());
@@ -71,13 +71,13 @@ TEST_CASE("a late result takes the job from the worker that grabbed it since", "
   const std::string handle = h.Fg(c, "f");
   GrabAndExpire(h, a, handle);
   REQUIRE(h.Grab(b) == handle);
-  REQUIRE(h.Fn("f")->running() == 1);
+  REQUIRE(h.Counts("f")->running() == 1);
 
   CHECK(h.Complete(a, handle, "from-a") == WorkResult::kOk);
   REQUIRE(c.work.size() == 1);
   CHECK(c.work[0].payload == handle + std::string("\0from-a", 7));
   CHECK(b.state().running.empty());
-  CHECK(h.Fn("f")->running() == 0);
+  CHECK(h.Counts("f")->running() == 0);
   CHECK(b.withdrawn == std::vector<std::string>{handle});
   CHECK_FALSE(h.broker->NextTimerDeadline().has_value());  // b's timer went with the job
   // The first result won: b's packets for it are not found.
@@ -138,7 +138,7 @@ TEST_CASE("late WORK_DATA is forwarded while queued, discarded while another wor
   CHECK(h.broker->Work(a, PacketType::kWorkStatus, handle, status, "1", "2") == WorkResult::kOk);
   CHECK(c.work.size() == 2);
   CHECK(h.broker->GetStatus(handle).numerator == 1);
-  CHECK(h.Fn("f")->queued(Priority::kNormal) == 1);  // progress does not take it off the queue
+  CHECK(h.Counts("f")->queued(Priority::kNormal) == 1);  // progress does not take it off the queue
 
   REQUIRE(h.Grab(b) == handle);
   CHECK(h.broker->Work(a, PacketType::kWorkWarning, handle, handle) == WorkResult::kOk);
@@ -158,7 +158,7 @@ TEST_CASE("a late WORK_EXCEPTION is downgraded for clients without the option", 
   REQUIRE(c.work.size() == 1);
   CHECK(c.work[0].type == PacketType::kWorkFail);
   CHECK(c.work[0].payload == handle + std::string("\0", 1));
-  CHECK(h.Fn("f")->failed() == 1);
+  CHECK(h.Counts("f")->failed() == 1);
 }
 
 TEST_CASE("a late result ends a durable background job and deletes its row", "[broker]") {

@@ -84,7 +84,7 @@ TEST_CASE("CANT_DO re-queues only the jobs of that function", "[broker]") {
   CHECK(h.broker->GetStatus(g1).running);
   CHECK_FALSE(h.broker->GetStatus(f1).running);
   CHECK_FALSE(h.broker->GetStatus(f2).running);
-  CHECK(h.Fn("f")->queued(Priority::kNormal) == 2);
+  CHECK(h.Counts("f")->queued(Priority::kNormal) == 2);
   CHECK(h.Complete(w, f1) == WorkResult::kJobNotFound);  // the old worker lost it
 }
 
@@ -101,9 +101,9 @@ TEST_CASE("RESET_ABILITIES re-queues every job the worker holds", "[broker]") {
   h.broker->ResetAbilities(w);
   CHECK(w.state().running.empty());
   CHECK(w.state().registrations.empty());
-  CHECK(h.Fn("f")->queued(Priority::kNormal) == 1);
-  CHECK(h.Fn("g")->queued(Priority::kNormal) == 1);
-  CHECK(h.Fn("f")->worker_count() == 0);
+  CHECK(h.Counts("f")->queued(Priority::kNormal) == 1);
+  CHECK(h.Counts("g")->queued(Priority::kNormal) == 1);
+  CHECK(h.Counts("f")->worker_count() == 0);
 }
 
 // Runs the job through `starts` grabs, each ended by a worker disconnect; returns the number of
@@ -133,7 +133,7 @@ TEST_CASE("-j 0 drops a job at its first re-queue", "[broker]") {
   CHECK(c.work[0].type == PacketType::kWorkFail);
   CHECK(c.work[0].payload == handle);  // no trailing NUL
   CHECK_FALSE(h.broker->GetStatus(handle).known);
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
   CHECK(log.Contains("NOTICE Dropped job due to max retry count: " + handle + " uniq0"));
 }
 
@@ -241,7 +241,7 @@ TEST_CASE("a repeated CAN_DO keeps its position and updates the timeout", "[brok
   REQUIRE(regs.size() == 2);
   CHECK(regs[0].function->name() == "a");
   CHECK(regs[0].timeout_ms == 3000);
-  CHECK(h.Fn("a")->worker_count() == 1);
+  CHECK(h.Counts("a")->worker_count() == 1);
 }
 
 TEST_CASE("WORK_COMPLETE, WORK_FAIL and WORK_EXCEPTION cancel the timeout", "[broker]") {

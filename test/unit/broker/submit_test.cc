@@ -67,7 +67,7 @@ TEST_CASE("an empty unique never coalesces", "[broker]") {
   FakePeer& c = h.NewPeer();
   CHECK(h.Fg(c, "f", "", "x") != h.Fg(c, "f", "", "x"));
   CHECK(h.Bg(c, "f", "", "x") != h.Bg(c, "f", "", "x"));
-  CHECK(h.Fn("f")->total() == 4);
+  CHECK(h.Counts("f")->total() == 4);
 }
 
 TEST_CASE("a matching unique coalesces across priorities and foreground or background",
@@ -78,7 +78,7 @@ TEST_CASE("a matching unique coalesces across priorities and foreground or backg
   const std::string handle = h.Fg(c1, "f", "u", "first", Priority::kLow);
   CHECK(h.Fg(c2, "f", "u", "second", Priority::kHigh) == handle);
   CHECK(h.Bg(c2, "f", "u", "third", Priority::kNormal) == handle);
-  CHECK(h.Fn("f")->total() == 1);
+  CHECK(h.Counts("f")->total() == 1);
   const Job* job = h.broker->JobsInCreationOrder().at(0);
   CHECK(job->data() == "first");             // the coalesced submits' DATA is ignored
   CHECK(job->priority() == Priority::kLow);  // and so is their priority

@@ -187,7 +187,7 @@ TEST_CASE("CANT_DO takes the worker out of the function's wake-up ring", "[broke
   h.broker->CantDo(w, "unknown");  // ignored
   (void)h.Fg(c, "f");
   CHECK(w.noops == 0);
-  CHECK(h.Fn("f")->worker_count() == 0);
+  CHECK(h.Counts("f")->worker_count() == 0);
   (void)h.Fg(c, "g");
   CHECK(w.noops == 1);
 }
@@ -208,7 +208,7 @@ TEST_CASE("a departing worker leaves the wake-up rotation intact", "[broker]") {
   (void)h.Fg(c, "f");  // a is woken; the next walk starts at b
   REQUIRE(a.noops == 1);
   h.broker->Detach(a);
-  CHECK(h.Fn("f")->worker_count() == 2);
+  CHECK(h.Counts("f")->worker_count() == 2);
   (void)h.Fg(c, "f");
   CHECK(b.noops == 1);
   CHECK(d.noops == 0);

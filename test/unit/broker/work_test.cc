@@ -113,7 +113,7 @@ TEST_CASE("WORK_COMPLETE and WORK_FAIL are forwarded and end the job", "[broker]
   CHECK_FALSE(r.h.broker->GetStatus(r.handle).known);
   CHECK(r.w.state().running.empty());
   CHECK(r.c.state().waiting.empty());
-  CHECK(r.h.Fn("f")->total() == 0);
+  CHECK(r.h.Counts("f")->total() == 0);
   CHECK(r.h.broker->Work(r.w, PacketType::kWorkData, r.handle, body) == WorkResult::kJobNotFound);
 }
 
@@ -170,7 +170,7 @@ TEST_CASE("an abandoned queued job is removed at once", "[broker]") {
   const std::string handle = h.Fg(c, "f", "u");
   h.broker->Detach(c);
   CHECK_FALSE(h.broker->GetStatus(handle).known);
-  CHECK(h.Fn("f")->total() == 0);
+  CHECK(h.Counts("f")->total() == 0);
   CHECK(h.broker->LiveJobCount() == 0);
   CHECK(h.Grab(w).empty());
   FakePeer& c2 = h.NewPeer();
@@ -185,7 +185,7 @@ TEST_CASE("an abandoned running job runs on, is ignored, and its results are dis
   const Job* job = r.h.broker->JobsInCreationOrder().at(0);
   CHECK(job->ignored());
   CHECK(job->running());
-  CHECK(r.h.Fn("f")->running() == 1);
+  CHECK(r.h.Counts("f")->running() == 1);
   CHECK(r.h.broker->Work(r.w, PacketType::kWorkData, r.handle, r.handle) == WorkResult::kOk);
 
   SECTION("its end frees it") {
@@ -195,7 +195,7 @@ TEST_CASE("an abandoned running job runs on, is ignored, and its results are dis
   SECTION("it is dropped instead of re-queued") {
     r.h.broker->Detach(r.w);
     CHECK(r.h.broker->LiveJobCount() == 0);
-    CHECK(r.h.Fn("f")->total() == 0);
+    CHECK(r.h.Counts("f")->total() == 0);
   }
   SECTION("an identical submission re-adopts it") {
     FakePeer& c2 = r.h.NewPeer();
