@@ -84,6 +84,10 @@ for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
 done
 mkdir "$R/dev/pts" "$R/dev/shm"
 ln -s /proc/self/fd "$R/dev/fd"
+# apt's log wants a pty: a devpts instance of its own (newinstance), not the host's.
+if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts" 2>/dev/null; then
+  ln -s pts/ptmx "$R/dev/ptmx"
+fi
 mount -t tmpfs tmpfs "$R/run"
 chmod 1777 "$R/tmp"
 printf '#!/bin/sh\n# services are started by the test, not by maintainer scripts\nexit 101\n' \
@@ -192,6 +196,9 @@ run gearadmin -h 127.0.0.1 -p "$port" --priority-status
 status=$(gearadmin -h 127.0.0.1 -p "$port" --status)
 grep -qP '^rh_migrate\t5\t0\t0$' <<<"$status" || fail "rh_migrate does not hold 5 jobs"
 grep -qP '^rh_other\t1\t0\t0$' <<<"$status" || fail "rh_other does not hold 1 job"
+run sqlite3 "$R/var/lib/roundhouse/roundhouse.db" "SELECT count(*) FROM gearman_queue"
+[ "$(sqlite3 "$R/var/lib/roundhouse/roundhouse.db" "SELECT count(*) FROM gearman_queue")" = 0 ] ||
+  fail "the imported gearmand rows were not deleted"
 
 step "the same jobs served to a gearman worker"
 : > "$work/served"
