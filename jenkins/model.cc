@@ -642,7 +642,10 @@ Result<BuildArguments> ParseBuildArguments(std::string_view data) {
   // Slots in first-occurrence order; a key whose last value is null has no value.
   std::vector<std::pair<std::string, std::optional<std::string>>> slots;
   std::unordered_map<std::string, size_t> index;
-  for (const auto& member : doc.GetObject()) {
+  // Through a const reference: const member iterators compare unambiguously under clang's C++20
+  // rewritten-operator rules (the non-const ones do not).
+  const rapidjson::Document& object = doc;
+  for (const auto& member : object.GetObject()) {
     // Keys are always strings in a parsed document.
     std::string key = Text(member.name);
     const Value& v = member.value;
@@ -693,7 +696,8 @@ FilteredParameters FilterParameters(
   for (const auto& [key, value] : overrides) {
     if (job.FindParameter(key) == nullptr) continue;
     // A repeated override name: the later one wins.
-    std::erase_if(out.sent, [&key](const auto& p) { return p.first == key; });
+    const std::string& name = key;  // a structured binding cannot be captured before clang 16
+    std::erase_if(out.sent, [&name](const auto& p) { return p.first == name; });
     out.sent.emplace_back(key, value);
   }
   return out;

@@ -167,6 +167,12 @@ int OnBody(http_parser* p, const char* at, size_t len) {
   if (len > b->limits.max_body_bytes - b->body.size()) {
     return b->Fail("body over the size limit", 413);
   }
+  // Grow geometrically but never past the limit, so a body at its cap holds at most the cap
+  // (plain doubling could hold twice as much just below it).
+  const size_t needed = b->body.size() + len;
+  if (needed > b->body.capacity()) {
+    b->body.reserve(std::min(b->limits.max_body_bytes, std::max(needed, 2 * b->body.capacity())));
+  }
   b->body.append(at, len);
   return 0;
 }

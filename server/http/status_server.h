@@ -11,7 +11,7 @@
 // Unknown paths are 404; unknown query parameters or bad values 400; over-limit requests get the
 // parser's 413 / 431 and the connection is closed.
 //
-// Limits (the Gearman port's discipline; doc/gearman-differences.md, "HTTP status port"):
+// Limits (the Gearman port's discipline; README.md, "Status API, metrics and dashboard"):
 //   - every request is bounded by HttpLimits;
 //   - a whole request (head and body) must arrive within `request_timeout_ms` of its first byte,
 //     or of the accept for a connection's first request, whatever the trickle: a connection that

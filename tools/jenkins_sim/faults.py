@@ -8,7 +8,11 @@ import random
 import re
 import threading
 
-KINDS = ("status", "spurious404", "delay", "hang", "reset", "refuse", "lost_response", "restart")
+KINDS = ("status", "spurious404", "delay", "hang", "reset", "refuse", "lost_response", "restart",
+         "body")
+# body:<shape>, a hostile 200 reply (issue 12): deep = 500 KB of '[', utf8 = JSON with invalid
+# UTF-8, huge = a chunked body of 64 MiB, declared = a Content-Length of 1 GiB and a few bytes.
+BODY_SHAPES = ("deep", "utf8", "huge", "declared")
 
 
 class FaultRule:
@@ -27,6 +31,8 @@ class FaultRule:
             count = int(arg or 1)
         elif kind == "delay":
             self.delay_ms = int(arg)
+        elif kind == "body" and arg not in BODY_SHAPES:
+            raise ValueError("unknown body shape %r (one of %s)" % (arg, ", ".join(BODY_SHAPES)))
         self.method_re = re.compile(method)
         self.path_re = re.compile(path)
         self.remaining = None if count is None else int(count)

@@ -292,6 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             elif kind == "lost_response":
                 lost = True
+            elif kind == "body":
+                self._hostile_body(rule.arg)
+                return
         req = handlers.Request(self.command, raw_path, query, dict(self.headers.items()), body)
         try:
             resp = handlers.handle(world, req)
@@ -317,6 +320,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)
+
+    def _hostile_body(self, shape):
+        """A 200 reply shaped to hurt the client's parser or memory (fault body:<shape>)."""
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if shape in ("deep", "utf8"):
+                body = (b"[" * (500 * 1024) if shape == "deep"
+                        else b'{"jobs":[{"name":"\xc3\x28","buildable":true}],"crumb":"\xff",'
+                             b'"computer":[],"id":1,"number":1,"builds":[],"nodes":[]}')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif shape == "declared":
+                self.send_header("Content-Length", str(1 << 30))
+                self.end_headers()
+                self.wfile.write(b'{"jobs":[')
+            else:  # huge: chunked, 64 MiB in 1 MiB chunks, until the client hangs up
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b"[0," * (1 << 18) + b"0]," * 0
+                for _ in range(64):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass  # the client refused the rest: what it should do
 
     def _reset(self, partial=False):
         """Abort the connection with a TCP RST (optionally after a partial status line)."""
