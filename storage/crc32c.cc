@@ -61,7 +61,15 @@ __attribute__((target("sse4.2"))) uint32_t Hardware(uint32_t crc, const unsigned
   return c32;
 }
 
-const bool kHaveHardware = __builtin_cpu_supports("sse4.2");
+// Asked once, on first use (a namespace-scope initialiser could run before libgcc has read the
+// CPU's features, and would then always answer no).
+bool HaveHardware() {
+  static const bool have = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
+  return have;
+}
 #endif
 
 }  // namespace
@@ -70,9 +78,21 @@ uint32_t Crc32c(uint32_t crc, std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   crc = ~crc;
 #if defined(__x86_64__)
-  if (kHaveHardware) return ~Hardware(crc, p, bytes.size());
+  if (HaveHardware()) return ~Hardware(crc, p, bytes.size());
 #endif
   return ~Portable(crc, p, bytes.size());
+}
+
+uint32_t Crc32cPortable(uint32_t crc, std::string_view bytes) {
+  return ~Portable(~crc, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+bool Crc32cUsesHardware() {
+#if defined(__x86_64__)
+  return HaveHardware();
+#else
+  return false;
+#endif
 }
 
 }  // namespace roundhouse::storage

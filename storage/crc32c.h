@@ -21,4 +21,8 @@ uint32_t Crc32c(uint32_t crc, std::string_view bytes);
 
 inline uint32_t Crc32c(std::string_view bytes) { return Crc32c(0, bytes); }
 
+// For tests: the table-driven version alone, and whether Crc32c uses the CPU's instruction.
+uint32_t Crc32cPortable(uint32_t crc, std::string_view bytes);
+bool Crc32cUsesHardware();
+
 }  // namespace roundhouse::storage

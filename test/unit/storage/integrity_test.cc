@@ -130,6 +130,26 @@ TEST_CASE("crc32c gives the standard check values", "[storage][integrity]") {
   }
 }
 
+TEST_CASE("crc32c: the CPU instruction and the table agree on every length and alignment",
+          "[storage][integrity]") {
+  std::string bytes;
+  uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245 + 12345;
+    bytes.push_back(static_cast<char>(x >> 16));
+  }
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len = 0; start + len <= bytes.size(); len += 7) {
+      const std::string_view piece = std::string_view(bytes).substr(start, len);
+      REQUIRE(Crc32c(piece) == Crc32cPortable(0, piece));
+    }
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  CHECK(Crc32cUsesHardware() == (__builtin_cpu_supports("sse4.2") != 0));
+#endif
+}
+
 TEST_CASE("flipping any byte of a record, in any way, is detected", "[storage][integrity]") {
   const JobRecord rec = Record(123456, "resize-image", std::string(200, 'p') + "\x01\xfe", "u-1", 0,
                                1'900'000'000, "reduce");
