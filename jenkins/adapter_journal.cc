@@ -93,19 +93,20 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
       if (store_ != nullptr) store_->DeleteJournal(settings_.name, row.handle);
       continue;
     }
-    auto text = [&doc](const char* key) {
-      auto it = doc.FindMember(key);
-      return it != doc.MemberEnd() && it->value.IsString()
+    const rapidjson::Document& entry = doc;  // const iterators: unambiguous under clang C++20
+    auto text = [&entry](const char* key) {
+      auto it = entry.FindMember(key);
+      return it != entry.MemberEnd() && it->value.IsString()
                  ? std::string(it->value.GetString(), it->value.GetStringLength())
                  : std::string();
     };
-    auto number = [&doc](const char* key) {
-      auto it = doc.FindMember(key);
-      return it != doc.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : int64_t{0};
+    auto number = [&entry](const char* key) {
+      auto it = entry.FindMember(key);
+      return it != entry.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : int64_t{0};
     };
-    auto flag = [&doc](const char* key) {
-      auto it = doc.FindMember(key);
-      return it != doc.MemberEnd() && it->value.IsBool() && it->value.GetBool();
+    auto flag = [&entry](const char* key) {
+      auto it = entry.FindMember(key);
+      return it != entry.MemberEnd() && it->value.IsBool() && it->value.GetBool();
     };
     auto build = std::make_unique<Build>();
     Build& b = *build;

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs fuzz_frames, fuzz_http and fuzz_segment (a third of the time each) on scratch copies of
-# their seed corpora
+# Runs every fuzz target (fuzz_frames, fuzz_http, fuzz_segment, fuzz_jenkins, fuzz_status_http),
+# SECONDS split evenly between them, so the whole run stays within SECONDS plus start-up, on
+# scratch copies of their seed corpora
 # (the tree's seeds are never written to). Exits non-zero if a fuzzer finds a crash or an
 # invariant failure; the reproducer is kept in BUILD_DIR/fuzz-artifacts/.
 #
@@ -13,8 +14,10 @@ if [ $# -ne 2 ]; then
 fi
 build_dir=$1
 duration=$2
-# Each target gets a third of the time, on its own seed directory.
-share=$((duration / 3))
+targets="frames http segment jenkins status_http"
+# Each target gets an equal share of the time, on its own seed directory.
+count=$(echo $targets | wc -w)
+share=$((duration / count))
 if [ "$share" -lt 1 ]; then share=1; fi
 artifacts="$build_dir/fuzz-artifacts"
 mkdir -p "$artifacts"
@@ -22,7 +25,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 status=0
-for target in frames http segment; do
+for target in $targets; do
   fuzzer="$build_dir/test/fuzz/fuzz_$target"
   seeds="$(cd "$(dirname "$0")" && pwd)/seeds/$target"
   if [ ! -x "$fuzzer" ]; then
