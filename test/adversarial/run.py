@@ -3,7 +3,8 @@
 
     python3 test/adversarial/run.py test_memory.py [-k NAME]
 
-Exit status: 0 passed, 1 failed, 77 (meson's "skipped") when the roundhouse binary is missing.
+Exit status: 0 passed, 1 failed or no test ran, 77 (meson's "skipped") when the roundhouse
+binary is missing.
 Honours ROUNDHOUSE_BIN like the e2e suites.
 """
 
@@ -37,6 +38,11 @@ def main():
         loader.testNamePatterns = ["*%s*" % p for p in opts.patterns]
     suite = loader.discover(HERE, pattern=opts.file, top_level_dir=HERE)
     result = unittest.TextTestRunner(verbosity=2 if opts.verbose else 1).run(suite)
+    if result.testsRun == 0:
+        # A misspelt file or -k pattern must not pass as green.
+        filters = "".join(" -k " + p for p in opts.patterns)
+        print("run.py: no tests ran (%s%s)" % (opts.file, filters), file=sys.stderr)
+        return 1
     return 0 if result.wasSuccessful() else 1
 
 
