@@ -98,9 +98,10 @@ void Adapter::Start() {
   PollController();
   PollJobs();
   PollComputers();
-  const int64_t tick = std::min<int64_t>(
-      {settings_.poll_queue_item_ms, settings_.poll_build_ms, int64_t{1000}});
-  uv_timer_start(&tick_timer_, OnTimer, static_cast<uint64_t>(tick), static_cast<uint64_t>(tick));
+  tick_ms_ =
+      std::min<int64_t>({settings_.poll_queue_item_ms, settings_.poll_build_ms, int64_t{1000}});
+  uv_timer_start(&tick_timer_, OnTimer, static_cast<uint64_t>(tick_ms_),
+                 static_cast<uint64_t>(tick_ms_));
 }
 
 void Adapter::Close(std::function<void()> closed) {
@@ -256,6 +257,13 @@ int64_t Adapter::NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) con
   if (retry.succeeded && health_ != Health::kDown) return normal_ms;
   const int doublings = std::min(retry.failures - 1, 20);
   return std::min(normal_ms, kFirstPollRetryMs << doublings);
+}
+
+void Adapter::TickBy(int64_t due_ms) {
+  if (closing_) return;
+  const uint64_t delay = static_cast<uint64_t>(std::max<int64_t>(0, due_ms - clock_.MonotonicMs()));
+  if (uv_timer_get_due_in(&tick_timer_) <= delay) return;
+  uv_timer_start(&tick_timer_, OnTimer, delay, static_cast<uint64_t>(tick_ms_));
 }
 
 void Adapter::KickFailedPolls() {

@@ -154,6 +154,8 @@ class Adapter final : public PseudoWorkerOwner {
   void KickFailedPolls();
   static void OnTimer(uv_timer_t* timer);
   void Tick();
+  // Runs Tick by monotonic `due_ms` at the latest (it otherwise runs every tick_ms_).
+  void TickBy(int64_t due_ms);
   // api_token_file: re-read when its modification time changes.
   void CheckTokenFile();
   std::string WorkerName(const std::string& node, int executor) const;
@@ -175,6 +177,9 @@ class Adapter final : public PseudoWorkerOwner {
   void CancelQueued(Build& build);
   void OnStarted(Build& build, int64_t number, const std::string& url);
   void PollBuild(Build& build);
+  // A running build's next read comes just after the end Jenkins' estimate gives it, when that
+  // is sooner than the next regular poll (turnaround: the end is seen sooner).
+  void ExpectEnd(Build& build, const BuildInfo& info);
   void OnBuild(const std::string& handle, RestResult&& result);
   void IdentifyExecutorAndStart(Build& build, const BuildInfo& info);
   void StartAndMaybeEnd(Build& build, const BuildInfo& info, const std::string& node,
@@ -314,6 +319,7 @@ class Adapter final : public PseudoWorkerOwner {
   uv_timer_t jobs_timer_{};
   uv_timer_t health_timer_{};
   uv_timer_t tick_timer_{};
+  int64_t tick_ms_ = 1000;  // Tick's period: the shortest per-build poll interval, at most 1 s
   int open_handles_ = 0;
   std::function<void()> closed_;
 

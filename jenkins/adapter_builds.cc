@@ -545,13 +545,32 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   }
   if (!b->start_sent) {
     IdentifyExecutorAndStart(*b, info);
+    if (Build* started = FindBuild(handle); started != nullptr && started->start_sent) {
+      ExpectEnd(*started, info);
+    }
     return;
   }
   if (b->poll_interval_ms < settings_.poll_build_max_ms) {
     b->poll_interval_ms =
         std::min(settings_.poll_build_max_ms, b->poll_interval_ms + b->poll_interval_ms / 2);
   }
-  if (!info.building && info.result) EndWithResult(*b, *info.result);
+  if (!info.building && info.result) {
+    EndWithResult(*b, *info.result);
+    return;
+  }
+  ExpectEnd(*b, info);
+}
+
+void Adapter::ExpectEnd(Build& b, const BuildInfo& info) {
+  // Read a little after the estimate: Jenkins records the result as the build's last step.
+  constexpr int64_t kAfterEstimateMs = 50;
+  if (!info.building || info.timestamp <= 0 || info.estimated_duration <= 0) return;
+  const int64_t left = info.timestamp + info.estimated_duration - clock_.UnixMicros() / 1000;
+  if (left < 0) return;  // overdue: the regular polls go on
+  const int64_t due = clock_.MonotonicMs() + left + kAfterEstimateMs;
+  if (due >= b.next_poll_ms) return;
+  b.next_poll_ms = due;
+  TickBy(due);
 }
 
 // Where the build runs (§4.8 Q5): the node from builtOn (classic builds) or the pin; the
@@ -599,9 +618,10 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
         if (executor < 0) {
           // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
           // the node is reported, see ChooseWorkerIndex).
-          RH_LOG(kInfo, "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
-                 "reporting a free executor index", settings_.name.c_str(), handle.c_str(),
-                 url.c_str(), node.c_str());
+          RH_LOG(kInfo,
+                 "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
+                 "reporting a free executor index",
+                 settings_.name.c_str(), handle.c_str(), url.c_str(), node.c_str());
         }
         StartAndMaybeEnd(*b, info, node, executor);
       });
@@ -715,9 +735,11 @@ bool Adapter::WaitedTooLong(const Build& b) const {
       clock_.MonotonicMs() - b.start_deferred_ms <= settings_.poll_build_max_ms) {
     return false;
   }
-  RH_LOG(kWarning, "jenkins master=%s handle=%s: the ends of the builds on %s's executors were not "
-         "seen within %lld ms; reporting the start anyway", settings_.name.c_str(),
-         b.handle.c_str(), b.node.c_str(), static_cast<long long>(settings_.poll_build_max_ms));
+  RH_LOG(kWarning,
+         "jenkins master=%s handle=%s: the ends of the builds on %s's executors were not "
+         "seen within %lld ms; reporting the start anyway",
+         settings_.name.c_str(), b.handle.c_str(), b.node.c_str(),
+         static_cast<long long>(settings_.poll_build_max_ms));
   return true;
 }
 

@@ -73,14 +73,14 @@ struct Adapter::Build {
   bool start_sent = false;      // WORK_DATA + WORK_STATUS of §1.5 steps 1-2 sent
   bool cancel_pending = false;  // withdrawn while a poll was in flight: W3 at the next tick
   bool awaiting_client = false;  // abandoned by its last client, kept for a resubmission (J8)
-  bool unpinned = false;        // no pin parameter sent: Jenkins chose the node
+  bool unpinned = false;         // no pin parameter sent: Jenkins chose the node
   // The executor of `node` Jenkins showed running the build (snapshot or R11); -1 unknown.
   int executor = -1;
   // The index in the start JSON's `worker` (`<node>_exec-<i>`), set when the start is sent;
   // equals `executor` when that was known, else a free index (ChooseWorkerIndex). While the
   // client has not seen the build end, no other build is reported on the same index.
   int worker_index = -1;
-  int64_t start_deferred_ms = 0;  // monotonic; the start waits for another build's end report
+  int64_t start_deferred_ms = 0;     // monotonic; the start waits for another build's end report
   bool offline_requested = false;    // OFFLINE_NODE_WHEN_COMPLETE (§4.9)
   bool offline_on_complete = false;  // else on-start
   bool finishing = false;            // result known, waiting for the node to go offline
