@@ -50,8 +50,9 @@ Status ScanLiveRecords(
                              " to drop it and serve the rest (doc/storage.md)");
       }
       for (const std::string& line : lines) {
-        if (report)
+        if (report) {
           RH_LOG(kError, "storage: %s (start-up goes on: %s)", line.c_str(), kSkipDamagedOption);
+        }
       }
     }
     for (size_t slot = 0; slot < scan.records.size(); ++slot) {
@@ -74,27 +75,32 @@ Status DecodeSegmentRecord(uint64_t segment, const segment::Reader::Entry& entry
 }
 
 // The database may hold secrets (Jenkins tokens registered at runtime) and every queued payload,
-// so it is its owner's alone: created 0600 here before SQLite opens it, which makes SQLite create
-// the -wal and -shm files with the same mode. An existing file (or -wal/-shm left by an earlier
-// run) readable or writable by group or others is tightened to its owner bits, with a notice.
-// A file we may not chmod (someone else's) is used as it is, with a warning.
-Status RestrictFileModes(const std::string& path) {
+// so it is its owner's alone. CreatePrivate makes a missing file 0600 before SQLite opens it, so
+// SQLite creates the -wal and -shm files with that mode too. RestrictFileModes tightens an
+// existing file (and a -wal/-shm left by an earlier run) that group or others may use to its
+// owner bits, with a notice; it runs only once the file is known to be ours to use (a refused
+// file is left exactly as it was). A file we may not chmod (someone else's) is used as it is,
+// with a warning.
+Status CreatePrivate(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Error("cannot open " + path + ": " + std::strerror(errno));
   ::close(fd);
+  return Status::Ok();
+}
+
+void RestrictFileModes(const std::string& path) {
   for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 077) == 0) continue;
     const mode_t mode = st.st_mode & 0700;
     if (::chmod(file.c_str(), mode) != 0) {
-      RH_LOG(kWarning, "storage: %s is mode %04o (readable by others) and cannot be restricted: %s",
+      RH_LOG(kWarning, "storage: %s is mode %04o (open to others) and cannot be restricted: %s",
              file.c_str(), static_cast<unsigned>(st.st_mode & 07777), std::strerror(errno));
       continue;
     }
     RH_LOG(kNotice, "storage: %s was mode %04o; restricted to %04o (it may hold secrets)",
            file.c_str(), static_cast<unsigned>(st.st_mode & 07777), static_cast<unsigned>(mode));
   }
-  return Status::Ok();
 }
 
 // Deletes the roundhouse_jobs rows `ids` in one transaction.
@@ -120,9 +126,15 @@ void FreeIdle(uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle)
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(uv_loop_t* loop,
                                                        const SqliteOptions& options) {
-  if (Status s = RestrictFileModes(options.path); !s.ok()) return s;
+  if (Status s = CreatePrivate(options.path); !s.ok()) return s;
   auto db = sql::OpenDb(options.path, options.busy_timeout_ms);
   if (!db.ok()) return db.status();
+  // Before PrepareSchema creates the -wal file (it takes the database's mode); not for a file
+  // PrepareSchema will refuse untouched.
+  if (auto version = ReadSchemaVersion(db.value().get(), options.path);
+      version.ok() && version.value() <= kSchemaVersion) {
+    RestrictFileModes(options.path);
+  }
   if (Status s = PrepareSchema(db.value().get(), options.path, options.max_page_count); !s.ok()) {
     return s;
   }

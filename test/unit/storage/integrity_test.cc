@@ -610,5 +610,17 @@ TEST_CASE("an existing 0644 database and WAL are restricted to 0600", "[storage]
   }
 }
 
+TEST_CASE("a file refused as not a database keeps its mode", "[storage][integrity]") {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  testing::WriteFile(path, "this is not a database\n");
+  REQUIRE(chmod(path.c_str(), 0644) == 0);
+  Loop loop;
+  SqliteOptions options;
+  options.path = path;
+  CHECK_FALSE(SqliteStore::Open(loop.get(), options).ok());
+  CHECK(Mode(path) == 0644);
+}
+
 }  // namespace
 }  // namespace roundhouse::storage
