@@ -325,7 +325,7 @@ const OptionSpec kOptions[] = {
     {"shutdown-timeout", 0, "SECONDS", Group::kProcess, kNoFlags,
      "Bound of a graceful shutdown (SIGUSR1, admin 'shutdown graceful'): new submissions are "
      "refused, running and foreground jobs may finish for at most this long, queued durable jobs "
-     "stay stored. Then the server exits as with SIGTERM. 0 = no bound (gearmand). Default 30.",
+     "stay stored. Then the server exits as with SIGTERM. 0 = no bound (gearmand).",
      [](const Setting& s, Config& c, ParseState&) {
        return SignedInto(s, 0, INT_MAX, &c.shutdown_timeout_s);
      },
@@ -460,7 +460,7 @@ const OptionSpec kOptions[] = {
      "/metrics has per-function series for at most N functions, the most active ones (queued + "
      "running jobs + workers, then jobs submitted); all others, and functions freed since the "
      "start, are summed into series labelled other=\"true\" (no function label). 0 = only those "
-     "sums. Default 100.",
+     "sums.",
      [](const Setting& s, Config& c, ParseState&) {
        return SignedInto(s, 0, 100000, &c.metrics_max_functions);
      },

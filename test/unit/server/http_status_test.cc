@@ -59,6 +59,7 @@ jenkins::MasterSummary Master(const std::string& name, const std::string& health
   n.executors.push_back({1, "u1_exec-1", true, ""});
   m.nodes.push_back(n);
   m.builds.push_back({"H:x:1", "u", "build:a", "a", "STARTED", 7, 1, "http://j/job/a/1/", "u1", 5});
+  jenkins::CountExecutors(m);  // as the adapter does before any view formats the summary
   return m;
 }
 
