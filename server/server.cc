@@ -77,11 +77,13 @@ Status Server::OpenStore() {
   // One server per file: the lock is taken before SQLite touches the file (doc/protocol.md §6.4).
   auto claimed = ClaimQueueFile(config_.sqlite_db, config_.port);
   if (!claimed.ok()) {
-    // A missing or unusable directory fails the lock file first; name that part of the path.
-    const std::string why = DescribePathProblem(config_.sqlite_db);
+    // A missing or unusable directory fails the lock file first; name that part of the path
+    // (the default name when none is configured: an empty path is not the problem).
+    const std::string path =
+        config_.sqlite_db.empty() ? DefaultDatabaseName(config_.port) : config_.sqlite_db;
+    const std::string why = DescribePathProblem(path);
     if (why.empty()) return claimed.status();
-    return Status::Error("cannot open queue database " + config_.sqlite_db +
-                         " (--libsqlite3-db): " + why);
+    return Status::Error("cannot open queue database " + path + " (--libsqlite3-db): " + why);
   }
   queue_file_ = std::move(claimed).value();
   storage::SqliteOptions options;

@@ -92,6 +92,23 @@ def file_snapshot(directory):
     return out
 
 
+def unescape_name(field):
+    r"""The raw bytes of a name printed in admin output's escaped form: `\\` is a backslash,
+    `\xHH` the byte HH, everything else itself (doc/protocol.md, "Names in output")."""
+    out, i = bytearray(), 0
+    while i < len(field):
+        if field[i:i + 2] == b"\\\\":
+            out.append(0x5c)
+            i += 2
+        elif field[i:i + 2] == b"\\x" and i + 4 <= len(field):
+            out.append(int(field[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return bytes(out)
+
+
 def read_record(path):
     """rh-loadgen --record lines: [(handle, unique)] in file order (escapes undone)."""
     def unescape(field):
@@ -225,7 +242,8 @@ class DurableTestCase(ServerTestCase):
 
     def queued_counts(self, server):
         """{func: (high, normal, low)} from `prioritystatus`, functions with no queued job left
-        out (CAN_DO and the unique index keep idle functions listed)."""
+        out (CAN_DO and the unique index keep idle functions listed). Names are listed in the
+        escaped form of doc/protocol.md ("Names in output"); the keys are the raw names."""
         out = {}
         for line in self.admin(server, "prioritystatus").split(b"\n"):
             if line in (b".", b""):
@@ -233,7 +251,7 @@ class DurableTestCase(ServerTestCase):
             func, high, normal, low, _workers = line.rsplit(b"\t", 4)
             counts = (int(high), int(normal), int(low))
             if counts != (0, 0, 0):
-                out[func] = counts
+                out[unescape_name(func)] = counts
         return out
 
     def show_jobs(self, server):
