@@ -15,18 +15,6 @@
 namespace roundhouse::server {
 namespace {
 
-// Write buffers larger than this are released once written, so one big reply does not pin its
-// memory for the life of the connection.
-constexpr size_t kKeepWriteCapacity = size_t{1024} * 1024;
-
-uv_stream_t* AsStream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
-uv_handle_t* AsHandle(uv_tcp_t* tcp) { return reinterpret_cast<uv_handle_t*>(tcp); }
-
-uint32_t LoadBigEndian32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
-}
-
 void SetIntOption(int fd, int level, int name, int value) {
   if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
     RH_LOG(kWarning, "setsockopt(%d, %d) on fd %d failed: %s", level, name, fd,
@@ -34,42 +22,20 @@ void SetIntOption(int fd, int level, int name, int value) {
   }
 }
 
-void ReleaseIfHuge(std::string* s) {
-  if (s->capacity() > kKeepWriteCapacity) std::string().swap(*s);
-}
-
 }  // namespace
 
-Connection::Connection(ConnectionHost& host) : host_(host) {
-  tcp_.data = this;
-  write_req_.data = this;
-}
+Connection::Connection(ConnectionHost& host, uv_loop_t* loop) : host_(host), stream_(loop, *this) {}
 
 Connection::~Connection() { assert(!attached_); }
 
 bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive_count) {
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(AsHandle(&tcp_), &fd) != 0) return false;
-  fd_ = fd;
-
-  sockaddr_storage ss{};
-  int len = sizeof(ss);
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  char name[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    uv_ip4_name(sin, name, sizeof(name));
-    loopback_ = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(sin6, name, sizeof(name));
-    loopback_ = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
-                (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
-  }
-  address_ = name;
+  fd_ = stream_.fd();
+  if (fd_ < 0) return false;
+  address_ = stream_.PeerAddress(&loopback_);
+  if (address_.empty()) return false;
 
   // gearmand sets SO_KEEPALIVE on every accepted socket; the tuning only when configured.
-  uv_tcp_nodelay(&tcp_, 1);
+  uv_tcp_nodelay(stream_.tcp(), 1);
   SetIntOption(fd_, SOL_SOCKET, SO_KEEPALIVE, 1);
   if (keepalive_idle != -1) SetIntOption(fd_, IPPROTO_TCP, TCP_KEEPIDLE, keepalive_idle);
   if (keepalive_interval != -1) SetIntOption(fd_, IPPROTO_TCP, TCP_KEEPINTVL, keepalive_interval);
@@ -124,45 +90,25 @@ void Connection::SubmitDone(uint64_t ticket, const broker::SubmitReply& reply) {
 
 // ---- input
 
-void Connection::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
-  (void)suggested;
-  auto* conn = static_cast<Connection*>(handle->data);
-  size_t space = 0;
-  char* base = conn->in_.WritableSpace(conn->ExpectedFrameSize(), &space);
-  *buf = uv_buf_init(base, static_cast<unsigned int>(std::min<size_t>(space, UINT32_MAX)));
+void Connection::OnStreamRead(net::Stream& stream) {
+  (void)stream;
+  ProcessInput();
 }
 
-void Connection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  (void)buf;
-  auto* conn = static_cast<Connection*>(stream->data);
-  if (nread > 0) {
-    conn->in_.Commit(static_cast<size_t>(nread));
-    conn->ProcessInput();
-    return;
-  }
-  // EAGAIN (0), end of input or an error: the block handed out for this read holds nothing, so
-  // an idle or departing peer keeps no receive memory.
-  conn->in_.ReleaseIfEmpty();
-  if (nread == UV_EOF) {
-    // The peer sent everything it will send: answer what it asked, then close.
-    RH_LOG(kDebug, "fd %d: end of input", conn->fd_);
-    conn->StartDraining();
-    // Usually nothing is owed: close now rather than on the next flush, so the fd is free
-    // before connections that arrived after this EOF are accepted.
-    if (!conn->write_in_flight_ && !conn->out_.HasReady()) conn->MaybeFinishDraining();
-  } else if (nread < 0) {
-    RH_LOG(kDebug, "fd %d: read error: %s", conn->fd_, uv_strerror(static_cast<int>(nread)));
-    conn->Close();
-  }
+void Connection::OnStreamEof(net::Stream& stream) {
+  (void)stream;
+  // The peer sent everything it will send: answer what it asked, then close.
+  RH_LOG(kDebug, "fd %d: end of input", fd_);
+  StartDraining();
+  // Usually nothing is owed: close now rather than on the next flush, so the fd is free
+  // before connections that arrived after this EOF are accepted.
+  if (!stream_.write_in_flight() && !out_.HasReady()) MaybeFinishDraining();
 }
 
-size_t Connection::ExpectedFrameSize() const {
-  if (discard_ > 0) return 0;
-  const std::string_view data = in_.Data();
-  if (data.size() < protocol::kHeaderSize || data.front() != '\0') return 0;
-  const uint64_t body = LoadBigEndian32(data.data() + 8);
-  if (body > limits().max_packet_body) return 0;
-  return protocol::kHeaderSize + static_cast<size_t>(body);
+void Connection::OnStreamError(net::Stream& stream, int status) {
+  (void)stream;
+  RH_LOG(kDebug, "fd %d: socket error: %s", fd_, uv_strerror(status));
+  Close();
 }
 
 void Connection::ProcessInput() {
@@ -172,16 +118,17 @@ void Connection::ProcessInput() {
       PauseReading();
       return;
     }
+    net::InputBuffer& in = stream_.input();
     if (discard_ > 0) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(discard_, in_.size()));
-      in_.Consume(n);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(discard_, in.size()));
+      in.Consume(n);
       discard_ -= n;
       if (discard_ > 0) break;
       continue;
     }
     size_t consumed = 0;
     protocol::Frame frame;
-    const protocol::ParseResult result = protocol::ParseFrame(in_.Data(), lim, &consumed, &frame);
+    const protocol::ParseResult result = protocol::ParseFrame(in.Data(), lim, &consumed, &frame);
     if (result == protocol::ParseResult::kNeedMore) break;
     if (result == protocol::ParseResult::kError) {
       RH_LOG(kInfo, "fd %d %s: closing: %s", fd_, address_.c_str(),
@@ -190,14 +137,13 @@ void Connection::ProcessInput() {
       return;
     }
     const bool keep = Dispatch(frame);
-    in_.Consume(consumed);  // after Dispatch: the frame's views borrow from the buffer
+    in.Consume(consumed);  // after Dispatch: the frame's views borrow from the buffer
     if (!keep) {
       RH_LOG(kInfo, "fd %d %s: closing after an invalid request", fd_, address_.c_str());
       StartDraining();
       return;
     }
   }
-  in_.ReleaseIfEmpty();
 }
 
 bool Connection::Dispatch(const protocol::Frame& frame) {
@@ -232,83 +178,45 @@ bool Connection::Dispatch(const protocol::Frame& frame) {
   return d == Disposition::kKeep;
 }
 
-bool Connection::OverOutputCap() const {
-  return out_.pending_bytes() + (writing_.size() - writing_offset_) > limits().max_pending_output;
-}
+bool Connection::OverOutputCap() const { return PendingOutput() > limits().max_pending_output; }
 
 void Connection::PauseReading() {
   paused_ = true;
-  if (reading_) {
-    uv_read_stop(AsStream(&tcp_));
-    reading_ = false;
-  }
+  stream_.StopReading();
 }
 
 void Connection::ResumeReading() {
-  if (reading_ || closing_ || draining_ || paused_) return;
-  const int rc = uv_read_start(AsStream(&tcp_), OnAlloc, OnRead);
+  if (closing_ || draining_ || paused_) return;
+  const int rc = stream_.StartReading();
   if (rc != 0) {
     RH_LOG(kWarning, "fd %d: uv_read_start: %s", fd_, uv_strerror(rc));
     Close();
-    return;
   }
-  reading_ = true;
 }
 
 // ---- output
 
 void Connection::Flush() {
-  if (closing_ || write_in_flight_) return;
+  if (closing_) return;
   if (out_.HasReady()) {
-    std::string& ready = out_.ready();
-    uv_buf_t buf = uv_buf_init(ready.data(), static_cast<unsigned int>(ready.size()));
-    int written = ready.size() <= UINT32_MAX ? uv_try_write(AsStream(&tcp_), &buf, 1) : UV_EAGAIN;
-    if (written == UV_EAGAIN || written == UV_ENOSYS) written = 0;
-    if (written < 0) {
-      RH_LOG(kDebug, "fd %d: write error: %s", fd_, uv_strerror(written));
+    // The stream keeps the bytes it cannot write now; the ready buffer comes back empty (with
+    // the capacity of one the stream finished with), so steady traffic allocates nothing.
+    if (!stream_.Write(&out_.ready())) {
       Close();
       return;
     }
-    if (static_cast<size_t>(written) == ready.size()) {
-      ready.clear();
-      ReleaseIfHuge(&ready);
-    } else {
-      // The rest goes through one uv_write from a buffer that stays put until it completes.
-      out_.TakeReady(&writing_);
-      writing_offset_ = static_cast<size_t>(written);
-      uv_buf_t rest = uv_buf_init(writing_.data() + writing_offset_,
-                                  static_cast<unsigned int>(writing_.size() - writing_offset_));
-      const int rc = uv_write(&write_req_, AsStream(&tcp_), &rest, 1, OnWrite);
-      if (rc != 0) {
-        RH_LOG(kDebug, "fd %d: uv_write: %s", fd_, uv_strerror(rc));
-        Close();
-        return;
-      }
-      write_in_flight_ = true;
-      return;
-    }
   }
-  OnOutputDrained();
+  if (!stream_.write_in_flight()) OnOutputDrained();
 }
 
-void Connection::OnWrite(uv_write_t* req, int status) {
-  auto* conn = static_cast<Connection*>(req->data);
-  conn->write_in_flight_ = false;
-  conn->writing_.clear();
-  conn->writing_offset_ = 0;
-  ReleaseIfHuge(&conn->writing_);
-  if (conn->closing_) return;  // UV_ECANCELED from uv_close
-  if (status < 0) {
-    RH_LOG(kDebug, "fd %d: write error: %s", conn->fd_, uv_strerror(status));
-    conn->Close();
-    return;
-  }
-  conn->Flush();
+void Connection::OnStreamDrained(net::Stream& stream) {
+  (void)stream;
+  Flush();
 }
 
 // Nothing is being written and nothing writable is queued (placeholders may still hold bytes).
 void Connection::OnOutputDrained() {
-  if (paused_ && out_.pending_bytes() <= limits().max_pending_output / 2) {
+  if (paused_ && PendingOutput() <= limits().max_pending_output / 2) {
     paused_ = false;
     ProcessInput();  // frames that were already buffered when reading stopped
     if (closing_) return;
@@ -320,10 +228,7 @@ void Connection::OnOutputDrained() {
 void Connection::StartDraining() {
   if (closing_ || draining_) return;
   draining_ = true;
-  if (reading_) {
-    uv_read_stop(AsStream(&tcp_));
-    reading_ = false;
-  }
+  stream_.StopReading();
   if (!dirty_) host_.MarkDirty(*this);  // the host's flush finishes the drain
 }
 
@@ -335,7 +240,7 @@ void Connection::MaybeFinishDraining() {
     broker().Detach(*this);
     attached_ = false;
   }
-  if (write_in_flight_) return;
+  if (stream_.write_in_flight()) return;
   if (out_.HasReady()) {
     if (!dirty_) host_.MarkDirty(*this);
     return;
@@ -350,28 +255,20 @@ void Connection::Close() {
     broker().Detach(*this);
     attached_ = false;
   }
-  if (reading_) {
-    uv_read_stop(AsStream(&tcp_));
-    reading_ = false;
-  }
   out_.Clear();
   RH_LOG(kDebug, "closing connection fd %d from %s", fd_, address_.c_str());
-  uv_close(AsHandle(&tcp_), OnClose);
+  stream_.Close();
 }
 
 void Connection::CloseAfterTryWrite() {
   if (closing_) return;
-  if (!write_in_flight_ && out_.HasReady()) {
-    std::string& ready = out_.ready();
-    uv_buf_t buf = uv_buf_init(ready.data(), static_cast<unsigned int>(ready.size()));
-    (void)uv_try_write(AsStream(&tcp_), &buf, 1);
-  }
+  if (out_.HasReady()) (void)stream_.Write(&out_.ready());
   Close();
 }
 
-void Connection::OnClose(uv_handle_t* handle) {
-  auto* conn = static_cast<Connection*>(handle->data);
-  conn->host_.Closed(*conn);
+void Connection::OnStreamClosed(net::Stream& stream) {
+  (void)stream;
+  host_.Closed(*this);
 }
 
 }  // namespace roundhouse::server

@@ -1,15 +1,17 @@
 // One accepted TCP connection: a broker::Peer that speaks Gearman (binary packets and admin text
-// lines on the same socket, doc/protocol.md §1.3).
+// lines on the same socket, doc/protocol.md §1.3), on a net::Stream (server/net/stream.h: the
+// socket, the pooled input buffer, one write in flight, close-then-free).
 //
-// Input: reads land in an InputBuffer in large chunks; every complete frame of a read is handled
-// (by the command families in commands.h) before anything is written. Output: one OutputQueue
-// per connection; the host flushes dirty connections once per loop turn (before the loop polls),
-// so all replies produced by one read go out in one write. At most one uv_write is in flight;
-// uv_try_write is tried first. Past Limits::max_pending_output queued bytes the connection stops
-// reading (and stops handling buffered frames) until its output drains.
+// Input: the stream's input buffer grows only with bytes that arrived; every complete frame of a
+// read is handled (by the command families in commands.h) before anything is written. Output:
+// one OutputQueue per connection (reply order, placeholders for replies the store owes); the
+// host flushes dirty connections once per loop turn (before the loop polls), so all replies
+// produced by one read go out in one write, handed to the stream. Past Limits::
+// max_pending_output queued bytes (the OutputQueue's and the stream's together) the connection
+// stops reading (and stops handling buffered frames) until its output drains.
 //
 // Lifetime: the host owns connections. A connection that fails is marked closing, detached from
-// the broker, and handed to uv_close; the host frees it in the close callback (ConnectionHost::
+// the broker, and its stream closed; the host frees it in the close callback (ConnectionHost::
 // Closed), never inside the callback that noticed the failure. A protocol error or EOF makes it
 // *drain* instead: stop reading, wait for replies still owed by the store, write everything,
 // then close.
@@ -28,7 +30,7 @@
 #include "protocol/limits.h"
 #include "server/broker/broker.h"
 #include "server/broker/peer.h"
-#include "server/input_buffer.h"
+#include "server/net/stream.h"
 #include "server/output_queue.h"
 
 namespace roundhouse::jenkins {
@@ -55,24 +57,23 @@ class ConnectionHost {
   virtual jenkins::Hub* jenkins_hub() { return nullptr; }
 };
 
-class Connection final : public broker::Peer {
+class Connection final : public broker::Peer, private net::StreamHandler {
  public:
-  // The caller initialises tcp() with uv_tcp_init on its loop and uv_accept()s into it, then
-  // calls Start(). `host` must outlive the connection.
-  explicit Connection(ConnectionHost& host);
+  // The caller Accept()s into stream() and calls Start(). `host` must outlive the connection.
+  Connection(ConnectionHost& host, uv_loop_t* loop);
   ~Connection() override;
 
-  uv_tcp_t* tcp() { return &tcp_; }
+  net::Stream& stream() { return stream_; }
 
   // Reads the peer address, applies socket options, attaches to the broker, starts reading.
   // False if the socket is unusable (the caller then calls Close()).
   // Keepalive tuning values of -1 leave the system default.
   bool Start(int keepalive_idle, int keepalive_interval, int keepalive_count);
 
-  // Writes what can be written now. Called by the host for dirty connections.
+  // Hands what can be written now to the stream. Called by the host for dirty connections.
   void Flush();
 
-  // Immediate close: detach from the broker and uv_close. Idempotent.
+  // Immediate close: detach from the broker and close the stream. Idempotent.
   void Close();
 
   // Best-effort final write of the ready bytes without waiting (server shutdown), then Close().
@@ -105,10 +106,12 @@ class Connection final : public broker::Peer {
   bool IsLoopback() const override { return loopback_; }
 
  private:
-  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void OnWrite(uv_write_t* req, int status);
-  static void OnClose(uv_handle_t* handle);
+  // ---- net::StreamHandler
+  void OnStreamRead(net::Stream& stream) override;
+  void OnStreamEof(net::Stream& stream) override;
+  void OnStreamError(net::Stream& stream, int status) override;
+  void OnStreamDrained(net::Stream& stream) override;
+  void OnStreamClosed(net::Stream& stream) override;
 
   // Handles buffered frames until none is complete, the output cap is hit, or the connection
   // stops taking input.
@@ -124,18 +127,12 @@ class Connection final : public broker::Peer {
   void PauseReading();
   void ResumeReading();
   bool OverOutputCap() const;
-  // Expected total size of the binary frame at the head of the input, 0 if unknown.
-  size_t ExpectedFrameSize() const;
+  // Bytes owed to the peer: queued here (placeholders included) and in the stream.
+  size_t PendingOutput() const { return out_.pending_bytes() + stream_.queued_bytes(); }
 
   ConnectionHost& host_;
-  uv_tcp_t tcp_{};
-  uv_write_t write_req_{};
-  InputBuffer in_;
+  net::Stream stream_;
   OutputQueue out_;
-  // Bytes of the write in flight; `writing_[writing_offset_..]` is what uv_write was given.
-  std::string writing_;
-  size_t writing_offset_ = 0;
-  bool write_in_flight_ = false;
   // Body bytes of an oversized packet still to drop as they arrive (doc/protocol.md §1.1).
   uint64_t discard_ = 0;
 
@@ -146,10 +143,9 @@ class Connection final : public broker::Peer {
   std::vector<std::string_view> tokens_;
 
   bool attached_ = false;  // Attach()ed to the broker and not yet Detach()ed
-  bool reading_ = false;   // uv_read_start active
   bool paused_ = false;    // output over the cap: not reading, not handling buffered frames
   bool draining_ = false;  // no more input; close once owed replies are written
-  bool closing_ = false;   // uv_close called; freed in OnClose
+  bool closing_ = false;   // stream closed; freed in OnStreamClosed
   bool dirty_ = false;     // on the host's dirty list (set and cleared by the host only)
 };
 

@@ -272,11 +272,10 @@ void Server::OnAccept(Listener& listener, int status) {
     RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(status));
     return;
   }
-  auto owned = std::make_unique<Connection>(*this);
+  auto owned = std::make_unique<Connection>(*this, loop_.get());
   Connection* conn = owned.get();
-  uv_tcp_init(loop_.get(), conn->tcp());
   connections_.emplace(conn, std::move(owned));
-  const int rc = uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp()));
+  const int rc = conn->stream().Accept(listener.stream());
   if (rc != 0) {
     RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(rc));
     conn->Close();

@@ -11,6 +11,7 @@
 #include "server/http/api.h"
 #include "server/http/assets.h"
 #include "server/http/metrics.h"
+#include "server/net/stream.h"
 
 namespace roundhouse::server::http {
 namespace {
@@ -18,7 +19,6 @@ namespace {
 namespace ph = protocol::http;
 
 constexpr std::string_view kJson = "application/json; charset=utf-8";
-constexpr size_t kReadChunk = 16 * 1024;
 // How long a connection that got its final response may take to close its side.
 constexpr uint64_t kLingerMs = 2000;
 // Responses up to this size (errors, 503s) are always sent: they cannot hold the budget long.
@@ -64,19 +64,18 @@ bool ParseLimit(std::string_view text, size_t* out) {
 
 // ---- one connection
 
-class StatusServer::Conn {
+class StatusServer::Conn final : private net::StreamHandler {
  public:
-  explicit Conn(StatusServer& server) : server_(server), parser_(server.options_.limits) {
-    tcp_.data = this;
-    write_req_.data = this;
-  }
+  explicit Conn(StatusServer& server)
+      : server_(server), stream_(server.loop_, *this), parser_(server.options_.limits) {}
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
-  uv_tcp_t* tcp() { return &tcp_; }
+  net::Stream& stream() { return stream_; }
   bool closing() const { return closing_; }
   bool lingering() const { return lingering_; }
-  bool writing() const { return writing_; }
+  // A response is being written (reading is stopped until it is taken).
+  bool writing() const { return stream_.write_in_flight(); }
   bool awaiting_request() const { return awaiting_request_; }
   uint64_t request_started_ms() const { return request_started_ms_; }
   uint64_t write_started_ms() const { return write_started_ms_; }
@@ -90,18 +89,8 @@ class StatusServer::Conn {
     // The first request must be complete within request_timeout_ms of the accept.
     awaiting_request_ = true;
     request_started_ms_ = last_active_ms_;
-    sockaddr_storage ss{};
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      char name[INET6_ADDRSTRLEN] = {0};
-      if (ss.ss_family == AF_INET6) {
-        uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), name, sizeof(name));
-      } else {
-        uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), name, sizeof(name));
-      }
-      address_ = name;
-    }
-    uv_tcp_nodelay(&tcp_, 1);
+    address_ = stream_.PeerAddress(nullptr);
+    uv_tcp_nodelay(stream_.tcp(), 1);
     if (!server_.Admit(*this, address_)) {
       awaiting_request_ = false;
       const std::string body = ErrorJson(503, "too many connections");
@@ -114,7 +103,7 @@ class StatusServer::Conn {
   // The sweep found the request incomplete past request_timeout_ms: 408, then close.
   void RequestTimedOut() {
     awaiting_request_ = false;
-    PauseReading();
+    stream_.StopReading();
     Send(ph::FormatResponse(408, {{"Content-Type", std::string(kJson)}},
                             ErrorJson(408, "request not complete in time"), false),
          true);
@@ -123,82 +112,84 @@ class StatusServer::Conn {
   void Close() {
     if (closing_) return;
     closing_ = true;
-    // The slot and the output budget are free from now on (the buffer itself goes once libuv
+    // The slot and the output budget are free from now on (the bytes in flight go once libuv
     // cancels the write, during the close).
-    server_.pending_output_ -= counted_output_;
-    counted_output_ = 0;
+    Uncount();
     if (address_counted_) {
       address_counted_ = false;
       auto it = server_.per_address_.find(address_);
       if (it != server_.per_address_.end() && --it->second == 0) server_.per_address_.erase(it);
     }
-    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-    uv_close(AsHandle(&tcp_), OnClose);
+    stream_.Close();
   }
 
  private:
-  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
-    (void)suggested;
-    auto* conn = static_cast<Conn*>(handle->data);
-    conn->read_buf_.resize(kReadChunk);
-    *buf = uv_buf_init(conn->read_buf_.data(), static_cast<unsigned int>(kReadChunk));
-  }
-
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    auto* conn = static_cast<Conn*>(stream->data);
-    if (conn->closing_) return;
-    if (conn->lingering_) {  // after the final response: discard input until EOF
-      if (nread < 0) conn->Close();
+  // ---- net::StreamHandler
+  void OnStreamRead(net::Stream& stream) override {
+    net::InputBuffer& in = stream.input();
+    if (lingering_) {  // after the final response: discard input until EOF
+      in.Consume(in.size());
       return;
     }
-    if (nread > 0) {
-      conn->last_active_ms_ = uv_now(conn->server_.loop_);
-      if (!conn->awaiting_request_) {  // the first byte of the next request starts its clock
-        conn->awaiting_request_ = true;
-        conn->request_started_ms_ = conn->last_active_ms_;
-      }
-      conn->Handle(conn->parser_.Feed(std::string_view(buf->base, static_cast<size_t>(nread))));
-    } else if (nread == UV_EOF) {
-      // Half-close: answer what was asked (a response may be in flight), then close.
-      conn->eof_ = true;
-      conn->PauseReading();
-      if (!conn->writing_) conn->Close();
-    } else if (nread < 0) {
-      RH_LOG(kDebug, "http %s: read error: %s", conn->address_.c_str(),
-             uv_strerror(static_cast<int>(nread)));
-      conn->Close();
+    last_active_ms_ = uv_now(server_.loop_);
+    if (!awaiting_request_) {  // the first byte of the next request starts its clock
+      awaiting_request_ = true;
+      request_started_ms_ = last_active_ms_;
     }
+    // The parser keeps what it needs of a partial request (bounded by HttpLimits).
+    const std::string_view data = in.Data();
+    const ph::ParseResult result = parser_.Feed(data);
+    in.Consume(data.size());
+    Handle(result);
   }
 
-  static void OnWrite(uv_write_t* req, int status) {
-    auto* conn = static_cast<Conn*>(req->data);
-    conn->writing_ = false;
-    conn->out_.clear();
-    conn->server_.pending_output_ -= conn->counted_output_;
-    conn->counted_output_ = 0;
-    if (conn->closing_) return;
-    if (status < 0 || conn->eof_) {
-      conn->Close();
+  void OnStreamEof(net::Stream& stream) override {
+    (void)stream;
+    if (lingering_) {
+      Close();
       return;
     }
-    if (conn->close_after_write_) {
-      conn->Linger();
-      return;
-    }
-    conn->last_active_ms_ = uv_now(conn->server_.loop_);
-    conn->Handle(conn->parser_.Feed({}));  // a pipelined request may be buffered already
+    // Half-close: answer what was asked (a response may be in flight), then close.
+    eof_ = true;
+    if (!writing()) Close();
   }
 
-  static void OnClose(uv_handle_t* handle) {
-    auto* conn = static_cast<Conn*>(handle->data);
-    conn->server_.Closed(*conn);
+  void OnStreamError(net::Stream& stream, int status) override {
+    (void)stream;
+    RH_LOG(kDebug, "http %s: socket error: %s", address_.c_str(), uv_strerror(status));
+    Close();
+  }
+
+  void OnStreamDrained(net::Stream& stream) override {
+    (void)stream;
+    Uncount();
+    if (eof_) {
+      Close();
+      return;
+    }
+    if (close_after_write_) {
+      Linger();
+      return;
+    }
+    last_active_ms_ = uv_now(server_.loop_);
+    Handle(parser_.Feed({}));  // a pipelined request may be buffered already
+  }
+
+  void OnStreamClosed(net::Stream& stream) override {
+    (void)stream;
+    server_.Closed(*this);
+  }
+
+  // Gives back this connection's share of the pending-output budget.
+  void Uncount() {
+    server_.pending_output_ -= counted_output_;
+    counted_output_ = 0;
   }
 
   // Acts on one parse result; serves pipelined requests one at a time while writes complete
   // at once, and stops reading while a response is in flight.
   void Handle(ph::ParseResult result) {
-    while (!closing_ && !writing_) {
+    while (!closing_ && !writing()) {
       if (result == ph::ParseResult::kNeedMore) {
         if (eof_) {
           Close();
@@ -230,13 +221,13 @@ class StatusServer::Conn {
       headers.push_back({"Content-Type", reply.content_type});
       Send(ph::FormatResponse(reply.status, headers, reply.body, keep, request.method == "HEAD"),
            !keep);
-      if (closing_ || writing_) return;
+      if (closing_ || writing()) return;
       result = parser_.Feed({});
     }
   }
 
-  // Writes `bytes`; what cannot be written now goes through one uv_write, and reading stops
-  // until it completes (at most one response pending).
+  // Writes `bytes`; what cannot be written now stays with the stream, and reading stops until
+  // it is written (at most one response pending).
   void Send(std::string bytes, bool close_after) {
     // A response that could not wait in full under the pending-output budget is replaced by a
     // short 503 before any byte of it goes out (the caller's peer gets a clean answer).
@@ -251,31 +242,18 @@ class StatusServer::Conn {
       close_after = true;
     }
     close_after_write_ = close_after;
-    out_ = std::move(bytes);
-    uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned int>(out_.size()));
-    int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
-    if (written == UV_EAGAIN || written == UV_ENOSYS) written = 0;
-    if (written < 0) {
+    if (!stream_.Write(&bytes)) {
       Close();
       return;
     }
-    if (static_cast<size_t>(written) == out_.size()) {
-      out_.clear();
+    if (!stream_.write_in_flight()) {
       if (close_after) Linger();
       return;
     }
-    const size_t rest_bytes = out_.size() - static_cast<size_t>(written);
-    PauseReading();
-    uv_buf_t rest = uv_buf_init(out_.data() + written,
-                                static_cast<unsigned int>(out_.size() - static_cast<size_t>(written)));
-    if (uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &rest, 1, OnWrite) != 0) {
-      Close();
-      return;
-    }
-    writing_ = true;
+    stream_.StopReading();
     write_started_ms_ = uv_now(server_.loop_);
-    counted_output_ = rest_bytes;
-    server_.pending_output_ += rest_bytes;
+    counted_output_ = stream_.queued_bytes();
+    server_.pending_output_ += counted_output_;
   }
 
   // After a final response (Connection: close, an error, 503): half-close our side and drain
@@ -289,50 +267,31 @@ class StatusServer::Conn {
     }
     lingering_ = true;
     last_active_ms_ = uv_now(server_.loop_);
-    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), nullptr) != 0) {
-      Close();
-      return;
-    }
+    stream_.Shutdown();
     ResumeReading();
   }
 
-  void PauseReading() {
-    if (!reading_) return;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-  }
-
   void ResumeReading() {
-    if (reading_ || closing_ || eof_) return;
-    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) {
-      Close();
-      return;
-    }
-    reading_ = true;
+    if (closing_ || eof_) return;
+    if (stream_.StartReading() != 0) Close();
   }
 
   StatusServer& server_;
-  uv_tcp_t tcp_{};
-  uv_write_t write_req_{};
-  uv_shutdown_t shutdown_req_{};
+  net::Stream stream_;
   ph::RequestParser parser_;
-  std::string read_buf_;
-  std::string out_;  // the response being written; stays put while writing_
   std::string address_;
   uint64_t last_active_ms_ = 0;
   // A request is being waited for (from the accept, or from the first byte after the previous
   // response) since request_started_ms_; cleared when it is complete.
   bool awaiting_request_ = false;
   uint64_t request_started_ms_ = 0;
-  uint64_t write_started_ms_ = 0;  // while writing_
-  size_t counted_output_ = 0;      // unsent bytes of out_ counted in pending_output_
-  bool address_counted_ = false;   // counted in per_address_ (undone by Close)
-  bool reading_ = false;
-  bool writing_ = false;            // a uv_write is in flight
+  uint64_t write_started_ms_ = 0;   // while writing()
+  size_t counted_output_ = 0;       // unsent bytes counted in pending_output_
+  bool address_counted_ = false;    // counted in per_address_ (undone by Close)
   bool close_after_write_ = false;  // Connection: close, or an error response
   bool eof_ = false;                // the peer sent everything it will send
   bool lingering_ = false;          // final response sent; draining input until EOF
-  bool closing_ = false;            // uv_close called; freed in OnClose
+  bool closing_ = false;            // stream closed; freed in OnStreamClosed
 };
 
 // ---- the server
@@ -398,9 +357,8 @@ void StatusServer::OnAccept(Listener& listener, int status) {
   }
   auto owned = std::make_unique<Conn>(*this);
   Conn* conn = owned.get();
-  uv_tcp_init(loop_, conn->tcp());
   conns_.emplace(conn, std::move(owned));
-  if (uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0) {
+  if (conn->stream().Accept(listener.stream()) != 0) {
     conn->Close();
     return;
   }

@@ -1,0 +1,261 @@
+#include "server/net/stream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cassert>
+#include <climits>
+#include <utility>
+
+namespace roundhouse::net {
+namespace {
+
+// Write buffers larger than this are released once written, so one big reply does not pin its
+// memory for the life of the connection.
+constexpr size_t kKeepWriteCapacity = size_t{1024} * 1024;
+
+uv_stream_t* AsStream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
+uv_handle_t* AsHandle(uv_tcp_t* tcp) { return reinterpret_cast<uv_handle_t*>(tcp); }
+
+void ReleaseIfHuge(std::string* s) {
+  if (s->capacity() > kKeepWriteCapacity) std::string().swap(*s);
+}
+
+}  // namespace
+
+Stream::Stream(uv_loop_t* loop, StreamHandler& handler) : handler_(handler) {
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
+  write_req_.data = this;
+  shutdown_req_.data = this;
+}
+
+Stream::~Stream() {
+  if (queued_total_ != nullptr) *queued_total_ -= accounted_;
+}
+
+int Stream::Accept(uv_stream_t* listener) { return uv_accept(listener, AsStream(&tcp_)); }
+
+int Stream::Open(int fd) { return uv_tcp_open(&tcp_, fd); }
+
+int Stream::fd() const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return -1;
+  return fd;
+}
+
+std::string Stream::PeerAddress(bool* loopback) const {
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  char name[INET6_ADDRSTRLEN] = {0};
+  bool is_loopback = false;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(sin, name, sizeof(name));
+    is_loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(sin6, name, sizeof(name));
+    is_loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+                  (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
+  }
+  if (loopback != nullptr) *loopback = is_loopback;
+  return name;
+}
+
+// ---- input
+
+int Stream::StartReading() {
+  if (reading_ || closing_) return 0;
+  const int rc = uv_read_start(AsStream(&tcp_), OnAlloc, OnReadCb);
+  if (rc == 0) reading_ = true;
+  return rc;
+}
+
+void Stream::StopReading() {
+  if (!reading_) return;
+  uv_read_stop(AsStream(&tcp_));
+  reading_ = false;
+  input_.Shrink();
+}
+
+void Stream::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  (void)suggested;
+  auto* self = static_cast<Stream*>(handle->data);
+  size_t space = 0;
+  char* base = self->input_.WritableSpace(&space);
+  *buf = uv_buf_init(base, static_cast<unsigned int>(std::min<size_t>(space, UINT_MAX)));
+}
+
+void Stream::OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  (void)buf;
+  auto* self = static_cast<Stream*>(stream->data);
+  if (self->closing_) return;
+  if (nread > 0) {
+    self->OnWire(static_cast<size_t>(nread));
+    return;
+  }
+  // EAGAIN (0), end of input or an error: the socket has nothing more for now, so the block
+  // handed out for this read goes back (an idle or departing peer keeps no receive memory).
+  self->input_.Shrink();
+  if (nread == 0) return;
+  uv_read_stop(stream);
+  self->reading_ = false;
+  if (nread == UV_EOF) {
+    self->handler_.OnStreamEof(*self);
+  } else {
+    self->handler_.OnStreamError(*self, static_cast<int>(nread));
+  }
+}
+
+void Stream::OnWire(size_t n) {
+  // Plain TCP: the bytes were read into input() already. (TLS: feed them to the read BIO and
+  // append the plaintext SSL_read returns; see the header.)
+  input_.Commit(n);
+  handler_.OnStreamRead(*this);
+}
+
+// ---- output
+
+void Stream::set_queued_total(size_t* total) {
+  if (queued_total_ != nullptr) *queued_total_ -= accounted_;
+  queued_total_ = total;
+  accounted_ = 0;
+  Account();
+}
+
+void Stream::Account() {
+  if (queued_total_ == nullptr) return;
+  const size_t now = queued_bytes();
+  *queued_total_ = *queued_total_ - accounted_ + now;
+  accounted_ = now;
+}
+
+bool Stream::Write(std::string* bytes) {
+  if (closing_) {
+    bytes->clear();
+    return false;
+  }
+  if (bytes->empty()) return true;
+  if (max_queued_ != 0 && queued_bytes() + bytes->size() > max_queued_) return false;
+  // Plain TCP: the consumer's bytes are the wire bytes. (TLS: SSL_write them, and queue what the
+  // write BIO holds instead; see the header.)
+  return QueueWire(bytes);
+}
+
+bool Stream::QueueWire(std::string* bytes) {
+  if (write_in_flight_) {
+    // Behind the write in flight. An empty queue takes the caller's buffer whole (no copy).
+    if (queued_.empty()) {
+      std::swap(queued_, *bytes);
+    } else {
+      queued_.append(*bytes);
+    }
+    bytes->clear();
+    Account();
+    return true;
+  }
+  assert(queued_.empty());
+  std::swap(writing_, *bytes);
+  bytes->clear();
+  writing_offset_ = 0;
+  WriteNext();
+  Account();
+  return true;
+}
+
+void Stream::WriteNext() {
+  // writing_ holds the next bytes; nothing is in flight.
+  uv_buf_t buf = uv_buf_init(writing_.data() + writing_offset_,
+                             static_cast<unsigned int>(std::min<size_t>(
+                                 writing_.size() - writing_offset_, UINT_MAX)));
+  int written = uv_try_write(AsStream(&tcp_), &buf, 1);
+  if (written == UV_EAGAIN || written == UV_ENOSYS) written = 0;
+  if (written < 0) {
+    // Reported from a callback, never from inside the owner's call: let uv_write fail it.
+    written = 0;
+  }
+  writing_offset_ += static_cast<size_t>(written);
+  if (writing_offset_ == writing_.size()) {
+    writing_.clear();
+    writing_offset_ = 0;
+    ReleaseIfHuge(&writing_);
+    return;
+  }
+  // The rest goes through one uv_write from a buffer that stays put until it completes.
+  uv_buf_t rest = uv_buf_init(writing_.data() + writing_offset_,
+                              static_cast<unsigned int>(std::min<size_t>(
+                                  writing_.size() - writing_offset_, UINT_MAX)));
+  const int rc = uv_write(&write_req_, AsStream(&tcp_), &rest, 1, OnWriteCb);
+  if (rc != 0) {
+    // Nothing is in flight; the owner hears of it on the loop's next turn at the latest: a
+    // failed socket also fails its reads. Drop the bytes (they cannot be sent).
+    writing_.clear();
+    writing_offset_ = 0;
+    return;
+  }
+  write_in_flight_ = true;
+}
+
+void Stream::OnWriteCb(uv_write_t* req, int status) {
+  auto* self = static_cast<Stream*>(req->data);
+  self->write_in_flight_ = false;
+  if (self->closing_) return;  // UV_ECANCELED from uv_close; the queue is already dropped
+  if (status < 0) {
+    self->writing_.clear();
+    self->writing_offset_ = 0;
+    self->queued_.clear();
+    self->Account();
+    self->handler_.OnStreamError(*self, status);
+    return;
+  }
+  // uv_write wrote everything it was given.
+  self->writing_.clear();
+  self->writing_offset_ = 0;
+  std::swap(self->writing_, self->queued_);
+  ReleaseIfHuge(&self->queued_);
+  if (!self->writing_.empty()) self->WriteNext();
+  self->Account();
+  if (!self->write_in_flight_) self->handler_.OnStreamDrained(*self);
+}
+
+void Stream::Shutdown() {
+  if (closing_ || shutdown_) return;
+  shutdown_ = true;
+  // Queued behind the writes in flight by libuv. Its result does not matter: the owner closes
+  // on the peer's EOF or its own deadline.
+  if (uv_shutdown(&shutdown_req_, AsStream(&tcp_), nullptr) != 0) shutdown_ = false;
+}
+
+void Stream::Close() {
+  if (closing_) return;
+  closing_ = true;
+  if (reading_) {
+    uv_read_stop(AsStream(&tcp_));
+    reading_ = false;
+  }
+  // The bytes of a write in flight stay until libuv cancels it (during the close); the rest
+  // goes now.
+  queued_.clear();
+  ReleaseIfHuge(&queued_);
+  input_.Consume(input_.size());
+  input_.Shrink();
+  if (queued_total_ != nullptr) {
+    *queued_total_ -= accounted_;
+    accounted_ = 0;
+    queued_total_ = nullptr;
+  }
+  uv_close(AsHandle(&tcp_), OnCloseCb);
+}
+
+void Stream::OnCloseCb(uv_handle_t* handle) {
+  auto* self = static_cast<Stream*>(handle->data);
+  self->writing_.clear();
+  self->writing_offset_ = 0;
+  self->handler_.OnStreamClosed(*self);
+}
+
+}  // namespace roundhouse::net

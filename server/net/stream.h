@@ -1,0 +1,154 @@
+// One TCP connection's byte stream on the loop: the one place that owns a uv_tcp_t after
+// accept. Used by the Gearman connections (server/connection.h) and the HTTP status port's
+// connections (server/http/status_server.cc); each of them adds only its protocol.
+//
+// Input: reads land in input() (an InputBuffer: pooled standard blocks, grown only with bytes
+// that arrived, never with a length a peer declared). After every read the handler's
+// OnStreamRead() parses and Consume()s what it can; when the socket has nothing more for now
+// the stream gives back the block (an empty buffer holds nothing, a small remainder is moved to
+// a right-sized allocation), so an idle or trickling peer holds a few KiB at most.
+//
+// Output: Write() queues bytes behind everything queued before. At most one uv_write is in
+// flight; uv_try_write is tried first, so a reply usually leaves without being copied. What
+// cannot be written now waits in one queue (queued_bytes() counts it, the write in flight
+// included). Back-pressure is the owner's: it reads queued_bytes() and stops reading its peer.
+// The hard cap (set_max_queued) is the stream's: a Write() that would pass it queues nothing
+// and returns false; the owner then treats the peer as gone (it never read what it asked for).
+// When a write completes and nothing else is queued, the handler's OnStreamDrained() runs.
+//
+// Lifetime: the owner embeds the stream (or owns it) and must keep it until OnStreamClosed().
+// Close() stops reading, drops what is queued and hands the handle to uv_close; the stream never
+// calls the handler again except OnStreamClosed(), from the close callback, where the owner may
+// free both. Errors (read or write) are reported once through OnStreamError(); the stream is not
+// closed by itself, the owner decides (usually Close()). No callback runs from inside a call the
+// owner made (Write, StartReading, Close): only from libuv callbacks, so the owner's state is
+// never re-entered.
+//
+// The TLS seam. Between the socket and the consumer the stream moves bytes at exactly two
+// points, and a TLS layer (OpenSSL with memory BIOs) sits at both without the consumer knowing:
+//   - inbound, OnWire(): the bytes a read returned. Plain: they were read straight into input()
+//     and are committed there. TLS: the read goes to a scratch block instead, the bytes go into
+//     the read BIO (ciphertext in), and SSL_read's output (plaintext out) is appended to input();
+//     handshake progress may produce bytes to send, which go to the outbound point.
+//   - outbound, QueueWire(): the bytes Write() was given. Plain: they are queued / written as
+//     they are. TLS: SSL_write consumes them (plaintext in) and the write BIO's contents
+//     (ciphertext out) are what is queued and written.
+// queued_bytes() and the cap count wire bytes; input() holds consumer bytes. Everything else
+// (one write in flight, back-pressure, close-then-free, the block pool) is shared as it is.
+//
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "server/net/input_buffer.h"
+
+namespace roundhouse::net {
+
+class Stream;
+
+// What the owner of a stream hears from it. Every call comes from a libuv callback.
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // New bytes are in stream.input(); Consume() what was handled.
+  virtual void OnStreamRead(Stream& stream) = 0;
+  // The peer closed its sending side. Reading has stopped; writing may continue.
+  virtual void OnStreamEof(Stream& stream) = 0;
+  // A read or write failed (`status` is a libuv error). The stream stays open until Close().
+  virtual void OnStreamError(Stream& stream, int status) = 0;
+  // A write completed and nothing is queued any more (not called for writes that completed
+  // inside Write()).
+  virtual void OnStreamDrained(Stream& stream) = 0;
+  // The close callback: the stream is done with its memory; the owner may free it now.
+  virtual void OnStreamClosed(Stream& stream) = 0;
+};
+
+class Stream {
+ public:
+  // Initialises the TCP handle on `loop`. `handler` must outlive the stream.
+  Stream(uv_loop_t* loop, StreamHandler& handler);
+  // Must not run before OnStreamClosed() (or before Close() for a handle never opened).
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Takes the pending connection of `listener`. A libuv error, or 0.
+  int Accept(uv_stream_t* listener);
+  // Adopts a connected socket (tests, socket activation). A libuv error, or 0.
+  int Open(int fd);
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  // The socket's fd, -1 if none.
+  int fd() const;
+  // The peer's address ("127.0.0.1", "::1"), empty if unknown; `loopback` set when given.
+  std::string PeerAddress(bool* loopback) const;
+
+  // ---- input
+  // Starts / stops delivering OnStreamRead. Both idempotent; no-ops once closing. StartReading
+  // returns a libuv error (the owner closes) or 0.
+  int StartReading();
+  void StopReading();
+  bool reading() const { return reading_; }
+  InputBuffer& input() { return input_; }
+
+  // ---- output
+  // Queues `bytes` (taking its contents; *bytes is left empty, possibly with another buffer's
+  // capacity for reuse) and writes what the socket takes now. False, queuing nothing, when the
+  // queue would pass the hard cap or the stream is closing; a write error is reported later
+  // through OnStreamError.
+  bool Write(std::string* bytes);
+  // Bytes given to Write() and not yet taken by the kernel (the write in flight included).
+  size_t queued_bytes() const { return writing_.size() - writing_offset_ + queued_.size(); }
+  bool write_in_flight() const { return write_in_flight_; }
+  // 0 (the default) = no hard cap.
+  void set_max_queued(size_t max) { max_queued_ = max; }
+  // Counts queued bytes of all streams sharing `total` (the global memory budget); may be null.
+  void set_queued_total(size_t* total);
+
+  // Half-close after everything queued is written (uv_shutdown). Reading continues.
+  void Shutdown();
+  // Immediate close: stop reading, drop the queue, uv_close. Idempotent.
+  void Close();
+  bool closing() const { return closing_; }
+
+ private:
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWriteCb(uv_write_t* req, int status);
+  static void OnCloseCb(uv_handle_t* handle);
+
+  // The inbound seam: `n` bytes were read into the space OnAlloc gave.
+  void OnWire(size_t n);
+  // The outbound seam: wire bytes to send after everything queued (see the header comment).
+  bool QueueWire(std::string* bytes);
+  // Starts one uv_write of writing_[writing_offset_..], after trying to write it at once.
+  void WriteNext();
+  // Brings this stream's share of *queued_total_ up to date.
+  void Account();
+
+  uv_tcp_t tcp_{};
+  uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
+  StreamHandler& handler_;
+  InputBuffer input_;
+  // Output: writing_[writing_offset_..] is what the uv_write in flight was given (stays put until
+  // it completes); queued_ is what came after it.
+  std::string writing_;
+  size_t writing_offset_ = 0;
+  std::string queued_;
+  size_t max_queued_ = 0;
+  size_t* queued_total_ = nullptr;
+  size_t accounted_ = 0;  // this stream's share of *queued_total_
+
+  bool reading_ = false;          // uv_read_start active
+  bool write_in_flight_ = false;  // write_req_ is with libuv
+  bool shutdown_ = false;         // uv_shutdown requested
+  bool closing_ = false;          // uv_close called; OnStreamClosed comes next
+};
+
+}  // namespace roundhouse::net
