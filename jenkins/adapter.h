@@ -47,7 +47,8 @@
 
 #include "jenkins/functions.h"
 #include "jenkins/master_settings.h"
-#include "jenkins/model.h"
+#include "jenkins/job_contract.h"
+#include "jenkins/rest_model.h"
 #include "jenkins/name_filter.h"
 #include "jenkins/pseudo_worker.h"
 #include "jenkins/rest_client.h"

@@ -8,8 +8,9 @@
 #include <vector>
 
 #include "jenkins/adapter.h"
+#include "jenkins/job_contract.h"
 #include "jenkins/label_expr.h"
-#include "jenkins/model.h"
+#include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
 

@@ -109,4 +109,10 @@ Status ParseJsonObject(std::string_view json, std::string_view what, rapidjson::
   return Status::Ok();
 }
 
+const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return nullptr;
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
 }  // namespace roundhouse::jenkins

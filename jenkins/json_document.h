@@ -17,6 +17,7 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "protocol/status.h"
@@ -46,5 +47,12 @@ struct JsonParseOptions {
 // with its offset, not an object); `doc` is then unspecified.
 [[nodiscard]] Status ParseJsonObject(std::string_view json, std::string_view what,
                                      rapidjson::Document* doc, JsonParseOptions options = {});
+
+// The member `name` of `obj`, or nullptr when `obj` is not an object or has no such member.
+const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name);
+// The text of a string value. Precondition: v.IsString().
+inline std::string Text(const rapidjson::Value& v) {
+  return std::string(v.GetString(), v.GetStringLength());
+}
 
 }  // namespace roundhouse::jenkins

@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "jenkins/model.h"
+#include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
 namespace {

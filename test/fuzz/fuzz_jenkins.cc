@@ -12,8 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "jenkins/job_contract.h"
 #include "jenkins/json_document.h"
-#include "jenkins/model.h"
+#include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
 namespace {

@@ -2,21 +2,22 @@
 // same loop: keep-alive reuse, the concurrency cap and FIFO order, connect/request failures,
 // the transparent retry, cookies, Close() semantics; then the Jenkins specifics (Basic auth,
 // form POSTs, crumbs, X-Jenkins-Session, base paths) and ParseBaseUrl / RelativePath.
+#include "jenkins/http_client.h"
+
 #include <uv.h>
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "jenkins/http_client.h"
-#include "jenkins/model.h"
 #include "jenkins/rest_client.h"
+#include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
 namespace {

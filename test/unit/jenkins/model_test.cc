@@ -1,11 +1,12 @@
 // Jenkins JSON models: tree strings (doc/jenkins.md §2.3), URL paths (§2.1), every read parser on
 // realistic Jenkins answers and on hostile input, the §1.4 build arguments, §4.6 parameter
 // filtering, the §1.5 start/final JSON byte for byte, and the §1.7/§1.8 arguments.
-#include "jenkins/model.h"
-
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "jenkins/job_contract.h"
+#include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
 namespace {
