@@ -46,13 +46,19 @@ constexpr int64_t kEndedUrlTtlMs = 60000;
 
 Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
                  MasterSettings settings, storage::JobStore* store)
+    : Adapter(loop, broker, clock, host, settings, store,
+              std::make_unique<RestTransport>(loop, settings.ToRestOptions())) {}
+
+Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
+                 MasterSettings settings, storage::JobStore* store,
+                 std::unique_ptr<Transport> transport)
     : loop_(loop),
       broker_(broker),
       clock_(clock),
       host_(host),
       settings_(std::move(settings)),
       store_(store != nullptr && store->durable() ? store : nullptr),
-      rest_(std::make_unique<RestClient>(loop, settings_.ToRestOptions())),
+      rest_(std::move(transport)),
       alive_(std::make_shared<bool>(true)) {
   // Validated by ParseMasterSettings, so compiling cannot fail here; a failure would only
   // disable the filter, and is logged.
@@ -157,7 +163,7 @@ void Adapter::Post(std::string path, std::vector<std::pair<std::string, std::str
 // Wraps a request's callback: nothing runs once the adapter is closing; otherwise the outcome
 // feeds the health state (§4.10) and restart detection before `done` sees it. A 403 on a POST is
 // a missing permission for that action, not a broken master, so only reads count it.
-RestClient::Callback Adapter::Accounted(bool post, std::function<void(RestResult&&)> done) {
+Transport::Callback Adapter::Accounted(bool post, std::function<void(RestResult&&)> done) {
   std::weak_ptr<bool> alive = alive_;
   return [this, alive, post, done = std::move(done)](RestResult&& r) {
     auto a = alive.lock();

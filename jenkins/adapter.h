@@ -46,13 +46,14 @@
 #include <vector>
 
 #include "jenkins/functions.h"
-#include "jenkins/master_settings.h"
 #include "jenkins/job_contract.h"
-#include "jenkins/rest_model.h"
+#include "jenkins/master_settings.h"
 #include "jenkins/name_filter.h"
 #include "jenkins/pseudo_worker.h"
 #include "jenkins/rest_client.h"
+#include "jenkins/rest_model.h"
 #include "jenkins/summary.h"
+#include "jenkins/transport.h"
 #include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "storage/job_store.h"
@@ -71,9 +72,14 @@ const char* HealthName(Health health);
 
 class Adapter final : public PseudoWorkerOwner {
  public:
-  // `store` (may be null: no journal) keeps the journal of dispatched builds (§4.11).
+  // `store` (may be null: no journal) keeps the journal of dispatched builds (§4.11). The
+  // master is reached through a RestTransport built from `settings`.
   Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
           MasterSettings settings, storage::JobStore* store);
+  // The same over a given transport (unit tests: a scripted fake). `loop` still runs the
+  // adapter's timers.
+  Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
+          MasterSettings settings, storage::JobStore* store, std::unique_ptr<Transport> transport);
   ~Adapter() override;
   Adapter(const Adapter&) = delete;
   Adapter& operator=(const Adapter&) = delete;
@@ -116,6 +122,9 @@ class Adapter final : public PseudoWorkerOwner {
   std::string_view host() const override { return settings_.base_url.host; }
 
  private:
+  // test/unit/jenkins drives the timers' work (Tick, the view polls) on a FakeClock.
+  friend struct AdapterProbe;
+
   struct Node;
   struct NodeTaint;
   struct Build;
@@ -165,7 +174,7 @@ class Adapter final : public PseudoWorkerOwner {
            ReplySize size = ReplySize::kItem);
   void Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
             std::function<void(RestResult&&)> done);
-  RestClient::Callback Accounted(bool post, std::function<void(RestResult&&)> done);
+  Transport::Callback Accounted(bool post, std::function<void(RestResult&&)> done);
 
   // ---- builds (adapter_builds.cc)
   void Claim(PseudoWorker& worker, const broker::Job& job, Node& node);
@@ -265,7 +274,7 @@ class Adapter final : public PseudoWorkerOwner {
   MasterSettings settings_;
   storage::JobStore* store_;  // null: no journal
   std::optional<NameFilter> job_include_, job_exclude_, name_filter_;
-  std::unique_ptr<RestClient> rest_;
+  std::unique_ptr<Transport> rest_;
   // Set while closing: callbacks of requests still in flight do nothing.
   std::shared_ptr<bool> alive_;
 
