@@ -13,6 +13,7 @@
 #include "jenkins/master_settings.h"
 #include "protocol/admin_line.h"
 #include "protocol/printable.h"
+#include "server/access.h"
 #include "server/base/log.h"
 #include "server/broker/broker.h"
 #include "server/broker/function.h"
@@ -37,6 +38,24 @@ void AppendNumber(std::string* out, int64_t value) {
 }
 
 void AppendOk(std::string* out) { out->append("OK\r\n"); }
+
+// Without access control, shutdown and jenkins add/remove are for loopback peers only; with it,
+// the operator group of the ACL decides instead (doc/acl.md), so a remote identity can be
+// trusted with them and a local one refused.
+bool LoopbackOnly(Connection& conn) {
+  const AccessControl* access = conn.host().access();
+  return (access == nullptr || !access->enabled()) && !conn.IsLoopback();
+}
+
+// The command as the ACL log and reply name it: its first token, and the subcommand of jenkins.
+std::string AdminSubject(const std::vector<std::string_view>& tok) {
+  std::string subject(tok[0]);
+  if (tok.size() >= 2 && EqualsIgnoreCase(tok[0], "jenkins")) {
+    subject += ' ';
+    subject += tok[1];
+  }
+  return subject;
+}
 
 // status: FUNC\tTOTAL\tRUNNING\tWORKERS\n per function (by name), then ".\n".
 void Status(Connection& conn) {
@@ -202,9 +221,10 @@ void MaxQueue(Connection& conn, const std::vector<std::string_view>& tok) {
   AppendOk(conn.Out());
 }
 
-// shutdown [graceful]: loopback peers only; `OK\r\n` is written before the server acts.
+// shutdown [graceful]: loopback peers only (without ACL); `OK\r\n` is written before the server
+// acts.
 void Shutdown(Connection& conn, const std::vector<std::string_view>& tok) {
-  if (!conn.IsLoopback()) {
+  if (LoopbackOnly(conn)) {
     protocol::AppendAdminError(conn.Out(), "PERMISSION_DENIED",
                                "shutdown only allowed from loopback");
     return;
@@ -221,7 +241,8 @@ void Shutdown(Connection& conn, const std::vector<std::string_view>& tok) {
 }
 
 // jenkins list | show NAME | add NAME K=V,K=V,... | remove NAME (roundhouse's own; see
-// doc/jenkins.md). add/remove change the registry and carry credentials: loopback only.
+// doc/jenkins.md). add/remove change the registry and carry credentials: loopback only (without
+// ACL; with it, the operator group).
 void Jenkins(Connection& conn, const std::vector<std::string_view>& tok) {
   std::string* out = conn.Out();
   jenkins::Hub* hub = conn.host().jenkins_hub();
@@ -267,7 +288,7 @@ void Jenkins(Connection& conn, const std::vector<std::string_view>& tok) {
     protocol::AppendInvalidArguments(out, tok[0]);
     return;
   }
-  if (!conn.IsLoopback()) {
+  if (LoopbackOnly(conn)) {
     protocol::AppendAdminError(out, "PERMISSION_DENIED", "jenkins add/remove only allowed from loopback");
     return;
   }
@@ -303,6 +324,14 @@ Disposition HandleAdminLine(Connection& conn, std::string_view line) {
   if (tok.empty() || tok[0].empty()) {
     protocol::AppendUnknownCommand(conn.Out(), "");
     return Disposition::kKeep;
+  }
+  if (const auto kind = acl::AdminKindOf(tok)) {
+    const std::string subject = AdminSubject(tok);
+    if (!Permitted(conn, *kind, subject)) {
+      protocol::AppendAdminError(conn.Out(), "PERMISSION_DENIED",
+                                 PermissionDeniedText(conn, *kind, subject));
+      return Disposition::kKeep;
+    }
   }
   const std::string_view cmd = tok[0];
   std::string* out = nullptr;

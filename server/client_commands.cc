@@ -6,6 +6,7 @@
 
 #include "protocol/admin_line.h"
 #include "protocol/codec.h"
+#include "server/access.h"
 #include "server/broker/broker.h"
 #include "server/commands.h"
 #include "server/connection.h"
@@ -73,6 +74,19 @@ void ReplySubmit(Connection& conn, const broker::SubmitOutcome& outcome) {
   }
 }
 
+// Submits `request` if the connection may submit to its function (doc/acl.md); otherwise answers
+// ERROR INVALID_FUNCTION_NAME "permission denied: ..." and the job is not created. (An ERROR code
+// must be one libgearman knows by name, doc/protocol.md §2.1; it has no permission code.)
+void SubmitIfPermitted(Connection& conn, const broker::SubmitRequest& request) {
+  if (!Permitted(conn, acl::Kind::kSubmit, request.function)) {
+    protocol::AppendError(
+        conn.Out(), "INVALID_FUNCTION_NAME",
+        "permission denied: " + PermissionDeniedText(conn, acl::Kind::kSubmit, request.function));
+    return;
+  }
+  ReplySubmit(conn, conn.broker().Submit(conn, request));
+}
+
 void ReplyUniqueTooLarge(Connection& conn) {
   protocol::AppendError(conn.Out(), "ARGUMENT_TOO_LARGE", "Unique value too large");
 }
@@ -90,7 +104,7 @@ Disposition Submit(Connection& conn, const Packet& packet, broker::Priority prio
     ReplyUniqueTooLarge(conn);
     return Disposition::kKeep;
   }
-  ReplySubmit(conn, conn.broker().Submit(conn, request));
+  SubmitIfPermitted(conn, request);
   return Disposition::kKeep;
 }
 
@@ -107,7 +121,7 @@ Disposition SubmitEpoch(Connection& conn, const Packet& packet) {
     ReplyUniqueTooLarge(conn);
     return Disposition::kKeep;
   }
-  ReplySubmit(conn, conn.broker().Submit(conn, request));
+  SubmitIfPermitted(conn, request);
   return Disposition::kKeep;
 }
 
@@ -126,7 +140,7 @@ Disposition SubmitReduce(Connection& conn, const Packet& packet, bool background
     ReplyUniqueTooLarge(conn);
     return Disposition::kKeep;
   }
-  ReplySubmit(conn, conn.broker().Submit(conn, request));
+  SubmitIfPermitted(conn, request);
   return Disposition::kKeep;
 }
 

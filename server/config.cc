@@ -14,8 +14,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "server/config_options.h"
@@ -220,7 +222,8 @@ Result<std::string> ReadFile(const std::string& path, bool must_exist, bool* fou
 }
 
 Status LoadConfigFile(const std::string& path, bool must_exist, std::vector<Setting>* settings,
-                      std::vector<JenkinsMasterConfig>* sections) {
+                      std::vector<JenkinsMasterConfig>* sections,
+                      std::vector<acl::SectionText>* acl_sections) {
   bool found = false;
   Result<std::string> text = ReadFile(path, must_exist, &found);
   if (!text.ok()) return text.status();
@@ -245,6 +248,7 @@ Status LoadConfigFile(const std::string& path, bool must_exist, std::vector<Sett
     }
   }
   *sections = ct.jenkins;
+  *acl_sections = ct.acl;
   return Status::Ok();
 }
 
@@ -349,8 +353,9 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
 
   std::vector<Setting> from_file;
   std::vector<JenkinsMasterConfig> sections;
+  std::vector<acl::SectionText> acl_sections;
   if (!file.empty()) {  // ParseEnv may disable the default file
-    st = LoadConfigFile(file, explicit_file, &from_file, &sections);
+    st = LoadConfigFile(file, explicit_file, &from_file, &sections, &acl_sections);
     if (!st.ok()) return st;
     st = CheckOnce(from_file);
     if (!st.ok()) return st;
@@ -388,6 +393,14 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
   }
   st = CheckJenkinsNames(config.jenkins);
   if (!st.ok()) return st;
+  if (!acl_sections.empty()) {
+    Result<acl::Table> table = acl::Table::Parse(acl_sections);
+    if (!table.ok()) return table.status();
+    config.acl = std::make_shared<const acl::Table>(std::move(table).value());
+  }
+  if (!config.status_token_file.empty() && !config.status_token_env.empty()) {
+    return Status::Error("--status-token-file and --status-token-env are exclusive: give one");
+  }
   if (config.broker.handle_prefix.empty()) {
     config.broker.handle_prefix =
         DefaultHandlePrefix(env.nodename.empty() ? Nodename() : env.nodename);
@@ -444,8 +457,11 @@ std::string UsageText() {
       "    newlines, e.g. --port=4730 --verbose=INFO ('#' starts a comment to the end of line);\n"
       "  roundhouse's otherwise: one 'key = value' per line, keys being the long option names\n"
       "    (port = 4731, queue-type = sqlite), a bare key or 'key = true|false' for switches,\n"
-      "    whole-line '#' comments, and [jenkins NAME] sections whose 'key = value' lines are\n"
-      "    that master's settings (base_url, user, api_token_file, ...).\n"
+      "    whole-line '#' comments, [jenkins NAME] sections whose 'key = value' lines are\n"
+      "    that master's settings (base_url, user, api_token_file, ...), and [acl IDENTITY]\n"
+      "    sections that turn access control on (doc/acl.md): IDENTITY is default,\n"
+      "    loopback-plain, plain or CN=<client certificate CN>; keys submit = PATTERNS,\n"
+      "    register = PATTERNS (globs such as build:*), admin = read,control,operator.\n"
       "Options given on the command line take precedence over the file's, as in gearmand.\n"
       "\n"
       "Signals: SIGTERM/SIGINT stop at once, SIGUSR1 stops gracefully (after the queue drains),\n"
@@ -532,8 +548,11 @@ std::string ManPageText() {
       "a '#' comment: gearmand's, when that line starts with '-' (option tokens separated by "
       "spaces and newlines, e.g. --port=4730 --verbose=INFO); roundhouse's otherwise: one "
       "'key = value' per line, keys being the long option names, a bare key or 'key = "
-      "true|false' for switches, whole-line '#' comments, and [jenkins NAME] sections whose "
-      "'key = value' lines are that master's settings. Options on the command line take "
+      "true|false' for switches, whole-line '#' comments, [jenkins NAME] sections whose "
+      "'key = value' lines are that master's settings, and [acl IDENTITY] sections that turn "
+      "access control on: IDENTITY is default, loopback-plain, plain or CN=<client certificate "
+      "common name>, with the keys submit and register (function patterns such as build:*) and "
+      "admin (read, control, operator or all); see doc/acl.md. Options on the command line take "
       "precedence over the file's.");
   out += "\n.SH SIGNALS\n";
   out += Roff(

@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/limits.h"
 #include "protocol/status.h"
+#include "server/acl.h"
 #include "server/base/log.h"
 #include "server/broker/broker.h"
 
@@ -72,6 +74,14 @@ struct Config {
   // /metrics shows per-function series for at most this many functions (the most active); the
   // rest are summed into series labelled other="true" (README, "Status API, metrics").
   int metrics_max_functions = 100;
+  // --status-token-file / --status-token-env: where the status API's bearer token comes from
+  // (read at start, server/access.h); both empty = no token required.
+  std::string status_token_file;
+  std::string status_token_env;
+
+  // Access control (doc/acl.md): the `[acl NAME]` sections of the config file; null = off (no
+  // section), and then every connection may do everything, as with gearmand.
+  std::shared_ptr<const acl::Table> acl;
 
   // What to do instead of serving.
   bool show_help = false;
@@ -119,7 +129,8 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
 // Format (a), gearmand's: option tokens separated by spaces, tabs and newlines; a token starting
 // with '#' comments out the rest of its line. Format (b), roundhouse's: one `key = value` (or a
 // bare `key` for an on/off option) per line, whole-line `#` comments, values taken verbatim after
-// trimming, and `[jenkins NAME]` sections whose lines become that master's settings. A file whose
+// trimming, `[jenkins NAME]` sections whose lines become that master's settings, and `[acl NAME]`
+// sections (NAME may contain spaces) whose lines become that identity's grants. A file whose
 // first line that is neither blank nor a comment starts with '-' is format (a).
 struct ConfigText {
   struct Token {  // format (a)
@@ -138,6 +149,8 @@ struct ConfigText {
   // One per section, in file order, `origin` = "<file_name>:<line of the header>". Duplicate
   // names are not checked here (ParseCommandLine checks them across every source).
   std::vector<JenkinsMasterConfig> jenkins;
+  // `[acl NAME]` sections, likewise (checked by acl::Table::Parse).
+  std::vector<acl::SectionText> acl;
 };
 // Errors read "<file_name>:<line>: <what>".
 Result<ConfigText> SplitConfigText(std::string_view text, const std::string& file_name);

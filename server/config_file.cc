@@ -1,5 +1,7 @@
 // SplitConfigText: the lexical half of config-file handling (format detection, tokens, `key =
-// value` lines, `[jenkins NAME]` sections). Option names and values are checked by config.cc.
+// value` lines, `[jenkins NAME]` and `[acl NAME]` sections). Option names and values are checked
+// by config.cc; ACL sections by server/acl.cc.
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -59,7 +61,9 @@ Status SplitTokens(std::string_view text, ConfigText* out) {
 }
 
 Status SplitEntries(std::string_view text, const std::string& file_name, ConfigText* out) {
-  JenkinsMasterConfig* section = nullptr;
+  // The open section's settings and its header as written, for messages; null outside sections.
+  std::map<std::string, std::string>* section = nullptr;
+  std::string section_title;
   return ForEachLine(text, [&](int number, std::string_view raw) -> Status {
     auto fail = [&](const std::string& what) {
       return Status::Error(file_name + ":" + std::to_string(number) + ": " + what);
@@ -74,15 +78,26 @@ Status SplitEntries(std::string_view text, const std::string& file_name, ConfigT
       std::string_view kind = inner.substr(0, space);
       std::string_view name =
           space == std::string_view::npos ? std::string_view() : Trim(inner.substr(space));
+      const std::string origin = file_name + ":" + std::to_string(number);
+      section_title = "[" + std::string(kind) + " " + std::string(name) + "]";
+      if (kind == "acl") {
+        // A certificate's common name may contain spaces, so an identity may too.
+        if (name.empty())
+          return fail("[acl NAME] needs an identity (default, loopback-plain, ...)");
+        out->acl.push_back({std::string(name), {}, origin});
+        section = &out->acl.back().settings;
+        return Status::Ok();
+      }
       if (kind != "jenkins") {
-        return fail("unknown section '[" + std::string(inner) + "]' (only [jenkins NAME] exists)");
+        return fail("unknown section '[" + std::string(inner) +
+                    "]' (only [jenkins NAME] and [acl NAME] exist)");
       }
       if (name.empty()) return fail("[jenkins NAME] needs a master name");
       if (HasSpace(name)) {
         return fail("jenkins master name '" + std::string(name) + "' contains whitespace");
       }
-      out->jenkins.push_back({std::string(name), {}, file_name + ":" + std::to_string(number)});
-      section = &out->jenkins.back();
+      out->jenkins.push_back({std::string(name), {}, origin});
+      section = &out->jenkins.back().settings;
       return Status::Ok();
     }
 
@@ -97,13 +112,11 @@ Status SplitEntries(std::string_view text, const std::string& file_name, ConfigT
 
     if (section != nullptr) {
       if (!has_value) {
-        return fail("expected 'key = value' in [jenkins " + section->name + "], got '" +
-                    std::string(key) + "'");
+        return fail("expected 'key = value' in " + section_title + ", got '" + std::string(key) +
+                    "'");
       }
-      auto [it, inserted] = section->settings.emplace(std::string(key), std::string(value));
-      if (!inserted) {
-        return fail("duplicate key '" + std::string(key) + "' in [jenkins " + section->name + "]");
-      }
+      auto [it, inserted] = section->emplace(std::string(key), std::string(value));
+      if (!inserted) return fail("duplicate key '" + std::string(key) + "' in " + section_title);
       return Status::Ok();
     }
     out->entries.push_back({std::string(key), std::string(value), has_value, number});

@@ -466,6 +466,18 @@ const OptionSpec kOptions[] = {
      },
      [](const Config& c) { return std::to_string(c.metrics_max_functions); }},
 
+    {"status-token-file", 0, "FILE", Group::kHttp, kNoFlags,
+     "Require 'Authorization: Bearer TOKEN' on every status API request except the dashboard's "
+     "static files, TOKEN being this file's content (surrounding blanks trimmed; a regular file "
+     "of at most 64 KiB, read at start). Wrong or missing: 401. See doc/acl.md.",
+     [](const Setting& s, Config& c, ParseState&) { return NonEmptyInto(s, &c.status_token_file); },
+     nullptr},
+    {"status-token-env", 0, "VAR", Group::kHttp, kNoFlags,
+     "As --status-token-file, with the token taken from the environment variable VAR (the "
+     "token itself is never an option, so it never shows in ps).",
+     [](const Setting& s, Config& c, ParseState&) { return NonEmptyInto(s, &c.status_token_env); },
+     nullptr},
+
     // ---- Information
     {"help", 'h', "", Group::kInfo, kCommandLineOnly, "Print this help and exit.",
      SetSwitch<&Config::show_help>, nullptr},

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "server/acl.h"
 #include "server/base/log.h"
 #include "server/commands.h"
 
@@ -33,6 +34,7 @@ bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive
   if (fd_ < 0) return false;
   address_ = stream_.PeerAddress(&loopback_);
   if (address_.empty()) return false;
+  identity_ = std::string(loopback_ ? acl::kLoopbackPlain : acl::kPlain);
 
   // gearmand sets SO_KEEPALIVE on every accepted socket; the tuning only when configured.
   uv_tcp_nodelay(stream_.tcp(), 1);

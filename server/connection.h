@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/codec.h"
@@ -39,6 +40,7 @@ class Hub;
 
 namespace roundhouse::server {
 
+class AccessControl;
 class Connection;
 
 // What a connection needs from the server that owns it. Implemented by Server; tests may fake it.
@@ -55,6 +57,8 @@ class ConnectionHost {
   virtual void RequestShutdown(bool graceful) = 0;
   // The Jenkins masters (admin `jenkins ...`); null when the host has none (tests).
   virtual jenkins::Hub* jenkins_hub() { return nullptr; }
+  // Access control (server/access.h); null when the host has none (tests).
+  virtual AccessControl* access() { return nullptr; }
 };
 
 class Connection final : public broker::Peer, private net::StreamHandler {
@@ -105,6 +109,12 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   std::string_view Address() const override { return address_; }
   bool IsLoopback() const override { return loopback_; }
 
+  // Who the peer is for access control (server/acl.h, doc/acl.md): "loopback-plain" or "plain"
+  // from Start() on; a TLS connection replaces it with "CN=<subject CN>" of its verified client
+  // certificate (set_identity) before any of its requests is handled.
+  const std::string& identity() const { return identity_; }
+  void set_identity(std::string identity) { identity_ = std::move(identity); }
+
  private:
   // ---- net::StreamHandler
   void OnStreamRead(net::Stream& stream) override;
@@ -139,6 +149,7 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   int fd_ = -1;
   std::string address_;
   bool loopback_ = false;
+  std::string identity_;
 
   std::vector<std::string_view> tokens_;
 

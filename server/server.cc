@@ -37,7 +37,7 @@ constexpr size_t kTrimMinPeak = 10000;
 
 }  // namespace
 
-Server::Server(const Config& config) : config_(config) {
+Server::Server(const Config& config) : config_(config), access_(config_.acl, clock_) {
   uv_prepare_init(loop_.get(), &prepare_);
   prepare_.data = this;
   uv_timer_init(loop_.get(), &timer_);
@@ -201,8 +201,17 @@ Status Server::Start() {
       &listeners_);
   if (!s.ok()) return s;
 
+  if (access_.enabled()) {
+    RH_LOG(kNotice, "access control on: %zu identities listed (doc/acl.md)", config_.acl->size());
+  }
+  Result<std::string> token = LoadStatusToken(config_);
+  if (!token.ok()) return token.status();
+  if (!token.value().empty() && config_.http_port == 0) {
+    RH_LOG(kWarning, "a status API token is configured but the status API is off");
+  }
   if (config_.http_port != 0) {
     http::StatusServerOptions options;
+    options.bearer_token = std::move(token).value();
     options.address = config_.http_listen;
     options.port = config_.http_port;
     options.metrics_max_functions = static_cast<size_t>(config_.metrics_max_functions);
@@ -261,6 +270,12 @@ http::ServerInfo Server::Info() const {
     info.store = store_->Stats();
   } else {
     info.store_type = "none";
+  }
+  if (access_.enabled()) {
+    for (acl::Kind kind : acl::kAllKinds) {
+      info.acl_denials.emplace_back(std::string(acl::KindName(kind)),
+                                    access_.denials()[static_cast<size_t>(kind)]);
+    }
   }
   return info;
 }

@@ -32,9 +32,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "protocol/status.h"
-#include "server/base/clock.h"
 #include "jenkins/hub.h"
+#include "protocol/status.h"
+#include "server/access.h"
+#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "server/config.h"
 #include "server/connection.h"
@@ -74,6 +75,7 @@ class Server final : public ConnectionHost {
   void Closed(Connection& conn) override;
   void RequestShutdown(bool graceful) override;
   jenkins::Hub* jenkins_hub() override { return hub_.get(); }
+  AccessControl* access() override { return &access_; }
 
  private:
   enum class Pending { kNone, kGraceful, kImmediate };
@@ -111,6 +113,8 @@ class Server final : public ConnectionHost {
   // Declared first: destroyed last, after every handle owner below.
   EventLoop loop_;
   SystemClock clock_;
+  // The ACL's enforcement and denial counters (off without [acl] sections); uses clock_.
+  AccessControl access_;
   // The store outlives the broker, which holds a raw pointer to it.
   std::unique_ptr<storage::JobStore> store_;
   std::unique_ptr<broker::Broker> broker_;

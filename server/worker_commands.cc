@@ -5,6 +5,7 @@
 
 #include "protocol/admin_line.h"
 #include "protocol/codec.h"
+#include "server/access.h"
 #include "server/broker/broker.h"
 #include "server/broker/job.h"
 #include "server/commands.h"
@@ -25,10 +26,23 @@ int64_t TimeoutMs(std::string_view text) {
   return std::max<int64_t>(ms, 1000);
 }
 
+// CAN_DO / CAN_DO_TIMEOUT: a function the connection may not serve (doc/acl.md) is answered
+// ERROR INVALID_WORKER_FUNCTION "permission denied: ..." and not registered; the connection stays
+// usable, and its other registrations stand.
+void CanDoIfPermitted(Connection& conn, std::string_view function, int64_t timeout_ms) {
+  if (!Permitted(conn, acl::Kind::kRegister, function)) {
+    protocol::AppendError(
+        conn.Out(), "INVALID_WORKER_FUNCTION",
+        "permission denied: " + PermissionDeniedText(conn, acl::Kind::kRegister, function));
+    return;
+  }
+  conn.broker().CanDo(conn, function, timeout_ms);
+}
+
 Disposition CanDoTimeout(Connection& conn, const Packet& packet) {
   const std::string_view ms = packet.arg[1];
   if (ms.size() > conn.limits().max_timeout_digits) return Disposition::kClose;
-  conn.broker().CanDo(conn, packet.arg[0], TimeoutMs(ms));
+  CanDoIfPermitted(conn, packet.arg[0], TimeoutMs(ms));
   return Disposition::kKeep;
 }
 
@@ -102,7 +116,7 @@ Disposition HandleWorkerPacket(Connection& conn, const Packet& packet) {
   broker::Broker& broker = conn.broker();
   switch (packet.type) {
     case PacketType::kCanDo:
-      broker.CanDo(conn, packet.arg[0], 0);
+      CanDoIfPermitted(conn, packet.arg[0], 0);
       return Disposition::kKeep;
     case PacketType::kCanDoTimeout:
       return CanDoTimeout(conn, packet);

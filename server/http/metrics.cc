@@ -150,6 +150,14 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   o.Sample("store_commit_seconds_sum", store, Seconds(static_cast<int64_t>(st.latency_sum_us)));
   o.Sample("store_commit_seconds_count", store, cumulative);
 
+  if (!server.acl_denials.empty()) {
+    o.Header("acl_denials_total", "counter",
+             "Requests refused by access control, by permission kind (doc/acl.md).");
+    for (const auto& [kind, count] : server.acl_denials) {
+      o.Sample("acl_denials_total", Label("permission", kind), count);
+    }
+  }
+
   o.Header("jenkins_masters", "gauge", "Registered Jenkins masters.");
   o.Sample("jenkins_masters", "", uint64_t{masters.size()});
   o.Header("jenkins_master_up", "gauge", "1 while the master is HEALTHY, else 0.");

@@ -8,6 +8,8 @@
 //   function (for counters: the other functions' and the freed functions' counts).
 //   store_commits_total, store_commit_failures_total, store_pending_adds,
 //   store_commit_seconds (histogram: _bucket{le}, _sum, _count)
+//   acl_denials_total{permission} (only with access control on; five series: submit, register,
+//   admin_read, admin_control, admin_operator)
 //   jenkins_master_up{master} (1 HEALTHY, 0 otherwise), jenkins_master_health{master,state},
 //   jenkins_requests_total{master}, jenkins_request_errors_total{master},
 //   jenkins_dispatches_total{master}, jenkins_requeues_total{master},

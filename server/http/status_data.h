@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jenkins/summary.h"
@@ -29,6 +30,9 @@ struct ServerInfo {
   std::string store_type;    // "sqlite" or "none"
   std::string store_path;    // sqlite only
   storage::StoreStats store;  // zero for "none"
+  // Requests refused by access control since start, by permission kind ("submit", "register",
+  // "admin_read", ...: doc/acl.md); empty when access control is off.
+  std::vector<std::pair<std::string, uint64_t>> acl_denials;
 };
 
 struct FunctionInfo {

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <string_view>
 
+#include "server/acl.h"
 #include "server/base/log.h"
 #include "server/http/api.h"
 #include "server/http/assets.h"
@@ -482,9 +483,18 @@ Reply StatusServer::Route(const ph::Request& request) {
     for (const Asset& a : DashboardAssets()) {
       if (a.path == path) asset = &a;
     }
-    if (asset == nullptr) return ErrorReply(404, "no such path: " + path);
     page = Page::kAsset;
   }
+  // The dashboard's files hold no data, so a browser can load them and then send the token;
+  // everything else, unknown paths included, needs it.
+  if (asset == nullptr && !options_.bearer_token.empty() &&
+      !acl::BearerAuthorized(request.Get("Authorization"), options_.bearer_token)) {
+    ++counters_.unauthorized;
+    Reply r = ErrorReply(401, "a bearer token is required (Authorization: Bearer TOKEN)");
+    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"roundhouse\""});
+    return r;
+  }
+  if (page == Page::kAsset && asset == nullptr) return ErrorReply(404, "no such path: " + path);
   if (request.method != "GET" && request.method != "HEAD") {
     Reply r = ErrorReply(405, "method " + request.method + " not allowed; use GET or HEAD");
     r.headers.push_back({"Allow", "GET, HEAD"});

@@ -9,7 +9,8 @@
 //   /api/jenkins    masters, nodes, executors, builds (empty list without Jenkins)
 //   /metrics        Prometheus text
 // Unknown paths are 404; unknown query parameters or bad values 400; over-limit requests get the
-// parser's 413 / 431 and the connection is closed.
+// parser's 413 / 431 and the connection is closed. With a bearer token configured, a request
+// for anything but the dashboard's static files without it is 401 (doc/acl.md).
 //
 // Limits (the Gearman port's discipline; README.md, "Status API, metrics and dashboard"):
 //   - every request is bounded by HttpLimits;
@@ -70,6 +71,9 @@ struct StatusServerOptions {
   uint64_t write_timeout_ms = 30'000;
   size_t max_pending_output_bytes = 16 * 1024 * 1024;
   size_t metrics_max_functions = 100;  // --metrics-max-functions (broker's part, see metrics.h)
+  // --status-token-file / -env: every request but the dashboard's static files must carry
+  // `Authorization: Bearer <token>`, else 401 with `WWW-Authenticate: Bearer`. Empty = open.
+  std::string bearer_token;
   protocol::http::HttpLimits limits{/*max_head_bytes=*/8 * 1024, /*max_headers=*/64,
                                     /*max_body_bytes=*/1024};
 };
@@ -114,6 +118,7 @@ class StatusServer {
     uint64_t per_address_refusals = 0;
     uint64_t evictions = 0;           // waiting connections closed to admit a new one
     uint64_t full_refusals = 0;       // 503: every slot busy answering
+    uint64_t unauthorized = 0;        // 401: bearer token missing or wrong
   };
   const Counters& counters() const { return counters_; }
 

@@ -26,6 +26,7 @@ SUITES = {
     "http": (HERE, "test_http.py"),
     "jenkins": (HERE, "test_jenkins.py"),
     "jenkins-failures": (HERE, "test_jenkins_failures.py"),
+    "acl": (HERE, "test_acl.py"),
     "interop": (INTEROP, "test_*.py"),
 }
 SKIP_EXIT = 77

@@ -166,8 +166,13 @@ function renderJenkins(doc) {
   box.replaceChildren(...doc.masters.map(renderMaster));
 }
 
+// With a status API token (--status-token-file/-env) the dashboard is opened as /#token=TOKEN:
+// the fragment never leaves the browser, and the API requests carry it as a bearer token.
+const apiToken = new URLSearchParams(location.hash.slice(1)).get("token");
+
 async function getJson(path) {
-  const r = await fetch(path, {cache: "no-store"});
+  const headers = apiToken ? {Authorization: "Bearer " + apiToken} : {};
+  const r = await fetch(path, {cache: "no-store", headers});
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
   return r.json();
 }
