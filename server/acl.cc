@@ -28,7 +28,9 @@ std::vector<std::string> SplitList(std::string_view value) {
 }
 
 bool IsIdentityName(std::string_view name) {
-  if (name == kDefault || name == kLoopbackPlain || name == kPlain) return true;
+  for (std::string_view fixed : {kDefault, kLoopbackPlain, kPlain, kLoopbackTls, kTls}) {
+    if (name == fixed) return true;
+  }
   return name.size() > kCertificatePrefix.size() &&
          name.substr(0, kCertificatePrefix.size()) == kCertificatePrefix;
 }
@@ -64,6 +66,16 @@ std::string_view KindName(Kind kind) {
       return "admin_operator";
   }
   return "unknown";
+}
+
+std::string IdentityOf(bool loopback, bool encrypted, std::string_view verified_cn) {
+  if (encrypted && !verified_cn.empty()) {
+    std::string identity(kCertificatePrefix);
+    identity += verified_cn;
+    return identity;
+  }
+  if (encrypted) return std::string(loopback ? kLoopbackTls : kTls);
+  return std::string(loopback ? kLoopbackPlain : kPlain);
 }
 
 std::optional<Kind> AdminKindOf(const std::vector<std::string_view>& tok) {
@@ -137,7 +149,9 @@ Result<Table> Table::Parse(const std::vector<SectionText>& sections) {
       return Status::Error(section.origin + ": [acl " + section.name + "]: " + what);
     };
     if (!IsIdentityName(section.name)) {
-      return fail("unknown identity (expected default, loopback-plain, plain or CN=<common name>)");
+      return fail(
+          "unknown identity (expected default, loopback-plain, plain, loopback-tls, tls or "
+          "CN=<common name>)");
     }
     Grant grant;
     for (const auto& [key, value] : section.settings) {

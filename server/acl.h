@@ -4,9 +4,11 @@
 // is read at start; there is no config reload). Pure: no I/O, no clock, no logging, so it is
 // unit-tested directly; enforcement (replies, log, counters) is server/access.h.
 //
-// Identities are strings the connection supplies (Connection::identity()):
+// Identities are strings the connection supplies (Connection::identity(), made by IdentityOf):
 //   "loopback-plain"  a plain-text connection from a loopback address
 //   "plain"           any other plain-text connection
+//   "loopback-tls"    a TLS connection from a loopback address without a verified certificate
+//   "tls"             any other TLS connection without a verified certificate
 //   "CN=<cn>"         a TLS connection whose client certificate was verified (subject CN)
 // An identity with no section of its own gets the `[acl default]` section's grants; without a
 // default section it may do nothing. A section replaces the default, it does not add to it.
@@ -41,7 +43,13 @@ std::string_view KindName(Kind kind);
 inline constexpr std::string_view kLoopbackPlain = "loopback-plain";
 inline constexpr std::string_view kPlain = "plain";
 inline constexpr std::string_view kDefault = "default";
+inline constexpr std::string_view kLoopbackTls = "loopback-tls";
+inline constexpr std::string_view kTls = "tls";
 inline constexpr std::string_view kCertificatePrefix = "CN=";
+
+// The identity of a connection: "CN=<verified_cn>" when a client certificate was verified
+// (`verified_cn` non-empty; only possible when `encrypted`), else by transport and address.
+std::string IdentityOf(bool loopback, bool encrypted, std::string_view verified_cn);
 
 // The admin group of a tokenized admin line (tok[0] is the command, any case):
 //   read:     status, prioritystatus, workers, version, getpid, show ..., jenkins list|show
@@ -77,7 +85,8 @@ class Table {
  public:
   // Keys of a section: `submit = PATTERNS`, `register = PATTERNS`, `admin = GROUPS`; patterns and
   // groups are separated by commas and/or spaces; groups are read, control, operator or all.
-  // NAME is default, loopback-plain, plain or CN=<common name>. Errors name file and line.
+  // NAME is default, loopback-plain, plain, loopback-tls, tls or CN=<common name>. Errors name
+  // file and line.
   static Result<Table> Parse(const std::vector<SectionText>& sections);
 
   // The grant that applies to `identity`: its own section, else default's, else null.

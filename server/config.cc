@@ -460,8 +460,9 @@ std::string UsageText() {
       "    whole-line '#' comments, [jenkins NAME] sections whose 'key = value' lines are\n"
       "    that master's settings (base_url, user, api_token_file, ...), and [acl IDENTITY]\n"
       "    sections that turn access control on (doc/acl.md): IDENTITY is default,\n"
-      "    loopback-plain, plain or CN=<client certificate CN>; keys submit = PATTERNS,\n"
-      "    register = PATTERNS (globs such as build:*), admin = read,control,operator.\n"
+      "    loopback-plain, plain, loopback-tls, tls or CN=<client certificate CN>; keys\n"
+      "    submit = PATTERNS, register = PATTERNS (globs such as build:*), admin =\n"
+      "    read,control,operator.\n"
       "Options given on the command line take precedence over the file's, as in gearmand.\n"
       "\n"
       "Signals: SIGTERM/SIGINT stop at once, SIGUSR1 stops gracefully (after the queue drains),\n"
@@ -550,9 +551,10 @@ std::string ManPageText() {
       "'key = value' per line, keys being the long option names, a bare key or 'key = "
       "true|false' for switches, whole-line '#' comments, [jenkins NAME] sections whose "
       "'key = value' lines are that master's settings, and [acl IDENTITY] sections that turn "
-      "access control on: IDENTITY is default, loopback-plain, plain or CN=<client certificate "
-      "common name>, with the keys submit and register (function patterns such as build:*) and "
-      "admin (read, control, operator or all); see doc/acl.md. Options on the command line take "
+      "access control on: IDENTITY is default, loopback-plain, plain, loopback-tls, tls or "
+      "CN=<client certificate common name>, with the keys submit and register (function "
+      "patterns such as build:*) and admin (read, control, operator or all); see doc/acl.md. "
+      "Options on the command line take "
       "precedence over the file's.");
   out += "\n.SH SIGNALS\n";
   out += Roff(

@@ -34,7 +34,7 @@ bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive
   if (fd_ < 0) return false;
   address_ = stream_.PeerAddress(&loopback_);
   if (address_.empty()) return false;
-  identity_ = std::string(loopback_ ? acl::kLoopbackPlain : acl::kPlain);
+  identity_ = acl::IdentityOf(loopback_, /*encrypted=*/false, {});
 
   // gearmand sets SO_KEEPALIVE on every accepted socket; the tuning only when configured.
   uv_tcp_nodelay(stream_.tcp(), 1);

@@ -110,8 +110,8 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   bool IsLoopback() const override { return loopback_; }
 
   // Who the peer is for access control (server/acl.h, doc/acl.md): "loopback-plain" or "plain"
-  // from Start() on; a TLS connection replaces it with "CN=<subject CN>" of its verified client
-  // certificate (set_identity) before any of its requests is handled.
+  // from Start() on; a TLS connection replaces it, once its handshake is done and before any of
+  // its requests is handled, with set_identity(acl::IdentityOf(loopback, true, verified CN)).
   const std::string& identity() const { return identity_; }
   void set_identity(std::string identity) { identity_ = std::move(identity); }
 

@@ -142,6 +142,24 @@ TEST_CASE("grant table: mistakes are refused with file and line", "[acl]") {
              Contains("rh.conf:9: [acl plain]: identity listed twice"));
 }
 
+TEST_CASE("a connection's identity: certificate CN, else transport and address", "[acl]") {
+  using roundhouse::acl::IdentityOf;
+  CHECK(IdentityOf(true, false, "") == "loopback-plain");
+  CHECK(IdentityOf(false, false, "") == "plain");
+  CHECK(IdentityOf(true, true, "") == "loopback-tls");
+  CHECK(IdentityOf(false, true, "") == "tls");
+  CHECK(IdentityOf(false, true, "zuul-executor") == "CN=zuul-executor");
+  CHECK(IdentityOf(true, true, "Build Worker 1") == "CN=Build Worker 1");
+  // A CN is only believed from an encrypted connection.
+  CHECK(IdentityOf(false, false, "zuul-executor") == "plain");
+  // No certificate can pass for a fixed identity: a CN always carries the prefix.
+  CHECK(IdentityOf(false, true, "plain") == "CN=plain");
+  Table t = MustParse({{"tls", {{"submit", "*"}}, "f:1"}, {"loopback-tls", {}, "f:2"}});
+  CHECK(t.Allows("tls", Kind::kSubmit, "x"));
+  CHECK_FALSE(t.Allows("loopback-tls", Kind::kSubmit, "x"));
+  CHECK_FALSE(t.Allows("plain", Kind::kSubmit, "x"));
+}
+
 TEST_CASE("admin commands fall into read-only, control and operator groups", "[acl]") {
   for (auto cmd : {"status", "prioritystatus", "workers", "version", "getpid", "STATUS"}) {
     CHECK(AdminKindOf(Tokens({cmd})) == Kind::kAdminRead);

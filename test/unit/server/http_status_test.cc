@@ -110,6 +110,18 @@ TEST_CASE("metrics per function carry the counters and the three priorities", "[
   CHECK(samples.at("roundhouse_workers") == "2");
 }
 
+TEST_CASE("acl denial counters: one series per permission kind, none with the ACL off", "[http]") {
+  ServerInfo info;
+  CHECK(FormatMetrics(info, {}, 0, {}).find("acl_denials_total") == std::string::npos);
+  info.acl_denials = {{"submit", 3}, {"register", 0}, {"admin_operator", 7}};
+  const std::string text = FormatMetrics(info, {}, 0, {});
+  const auto samples = Samples(text);
+  CHECK(samples.at("roundhouse_acl_denials_total{permission=\"submit\"}") == "3");
+  CHECK(samples.at("roundhouse_acl_denials_total{permission=\"register\"}") == "0");
+  CHECK(samples.at("roundhouse_acl_denials_total{permission=\"admin_operator\"}") == "7");
+  CHECK(text.find("# TYPE roundhouse_acl_denials_total counter\n") != std::string::npos);
+}
+
 TEST_CASE("label values: escaped form, then backslash and quote escaped", "[http]") {
   // a\b"c<LF>d: the backslash is doubled by the escaped form and again by the text format;
   // the newline becomes \x0a (whose backslash the text format escapes).
