@@ -166,6 +166,18 @@ class SubmitPermission(AclTestCase):
         # At most one line per second per kind: bounded by the time the 60 requests took.
         self.assertLessEqual(len(lines), int(elapsed) + 2, lines)
         self.assertLess(len(lines), 60)
+        # Once the second is over, the next denial is logged with how many were left out, so
+        # the lines and the counts they report add up to every denial.
+        time.sleep(max(0.0, started + 1.1 - time.monotonic()))
+        self.assertDenied(c.request(gw.SUBMIT_JOB_BG, b"denied:last", b"", b""), b"denied:last")
+        c.submit(gw.SUBMIT_JOB_BG, b"allowed:sync2", b"", b"")
+        lines = self.log_lines(r"acl: denied submit to identity=loopback-plain")
+        self.assertIn("denied:last", lines[-1])
+        left_out = [int(m.group(1)) for line in lines
+                    for m in [re.search(r"\((\d+) more submit denials since the last such line "
+                                        r"not logged\)", line)] if m]
+        self.assertTrue(left_out, lines)
+        self.assertEqual(len(lines) + sum(left_out), 61, lines)
 
 
 class RegisterPermission(AclTestCase):
