@@ -59,10 +59,11 @@ bool AccessControl::Check(std::string_view identity, std::string_view address, a
   const std::string identity_shown = Shown(identity);
   const std::string subject_shown = Shown(subject);
   const std::string kind_name(acl::KindName(kind));
-  const std::string left_out =
-      suppressed == 0 ? std::string()
-                      : " (" + std::to_string(suppressed) + " more " + kind_name +
-                            " denials since the last such line not logged)";
+  std::string left_out;
+  if (suppressed != 0) {
+    left_out = " (" + std::to_string(suppressed) + " more " + kind_name +
+               " denials since the last such line not logged)";
+  }
   RH_LOG(kWarning, "acl: denied %s to identity=%s address=%.*s: %s%s", kind_name.c_str(),
          identity_shown.c_str(), static_cast<int>(address.size()), address.data(),
          subject_shown.c_str(), left_out.c_str());
