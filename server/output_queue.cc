@@ -10,6 +10,7 @@ std::string* OutputQueue::Tail() {
 }
 
 void OutputQueue::AddPlaceholder(uint64_t ticket) {
+  if (!held_.empty()) held_bytes_ += held_.back().after.size();  // closed: Tail() moves on
   Held held;
   held.ticket = ticket;
   held_.push_back(std::move(held));
@@ -20,8 +21,15 @@ void OutputQueue::Release() {
     Held& head = held_.front();
     ready_.append(head.reply);
     ready_.append(head.after);
-    held_.pop_front();
+    PopHead();
   }
+}
+
+void OutputQueue::PopHead() {
+  const Held& head = held_.front();
+  held_bytes_ -= head.reply.size();
+  if (held_.size() > 1) held_bytes_ -= head.after.size();  // the last `after` is not counted
+  held_.pop_front();
 }
 
 void OutputQueue::TakeReady(std::string* out) {
@@ -30,14 +38,13 @@ void OutputQueue::TakeReady(std::string* out) {
 }
 
 size_t OutputQueue::pending_bytes() const {
-  size_t total = ready_.size();
-  for (const Held& held : held_) total += held.reply.size() + held.after.size();
-  return total;
+  return ready_.size() + held_bytes_ + (held_.empty() ? 0 : held_.back().after.size());
 }
 
 void OutputQueue::Clear() {
   ready_.clear();
   held_.clear();
+  held_bytes_ = 0;
 }
 
 }  // namespace roundhouse::server

@@ -36,23 +36,27 @@ class OutputQueue {
   // Fills the placeholder for `ticket`: `encode(std::string*)` appends the reply bytes. When the
   // placeholder is the oldest one (the usual case) they go straight to the ready bytes, followed
   // by what was held behind it. Unknown tickets are ignored (returns false, encode not called).
+  // O(1): placeholders are added with consecutive tickets (the broker issues them so), so
+  // `ticket` is at index ticket - front().ticket.
   template <typename Encode>
   bool Fill(uint64_t ticket, Encode&& encode) {
-    for (size_t i = 0; i < held_.size(); ++i) {
-      Held& held = held_[i];
-      if (held.ticket != ticket || held.filled) continue;
-      if (i == 0) {
-        encode(&ready_);
-        ready_.append(held.after);
-        held_.pop_front();
-      } else {
-        encode(&held.reply);
-        held.filled = true;
-      }
-      Release();
-      return true;
+    if (held_.empty() || ticket < held_.front().ticket) return false;
+    const uint64_t i = ticket - held_.front().ticket;
+    if (i >= held_.size()) return false;
+    Held& held = held_[static_cast<size_t>(i)];
+    if (held.ticket != ticket || held.filled) return false;
+    if (i == 0) {
+      encode(&ready_);
+      ready_.append(held.after);
+      PopHead();
+    } else {
+      const size_t before = held.reply.size();
+      encode(&held.reply);
+      held_bytes_ += held.reply.size() - before;
+      held.filled = true;
     }
-    return false;
+    Release();
+    return true;
   }
 
   // True when a placeholder is still unfilled.
@@ -66,7 +70,8 @@ class OutputQueue {
   // swap, so `out`'s old capacity is reused for later replies.
   void TakeReady(std::string* out);
 
-  // Bytes queued and not yet taken, placeholders' held bytes included (back-pressure).
+  // Bytes queued and not yet taken, placeholders' held bytes included (back-pressure). O(1):
+  // the connection asks before every frame it handles.
   size_t pending_bytes() const;
 
   // Drops everything (the connection is closing).
@@ -83,10 +88,16 @@ class OutputQueue {
 
   // Moves filled segments at the head of held_ into ready_.
   void Release();
+  // Drops the head segment (its bytes already moved to ready_) from held_ and held_bytes_.
+  void PopHead();
 
   // Invariant: held_.empty() || !held_.front().filled (a filled head is released at once).
   std::string ready_;
   std::deque<Held> held_;
+  // Bytes in held_ except the last segment's `after`, which Tail() hands out for appending
+  // (counted by pending_bytes() directly); an `after` is added here when a later placeholder
+  // closes it.
+  size_t held_bytes_ = 0;
 };
 
 }  // namespace roundhouse::server

@@ -487,10 +487,10 @@ void SqliteStore::WriterMain() {
 
 void SqliteStore::OnAsync(uv_async_t* handle) {
   auto* self = static_cast<SqliteStore*>(handle->data);
-  if (self != nullptr) self->DeliverCompletions();
+  if (self != nullptr) self->DeliverCompletions(kMaxCallbacksPerTurn);
 }
 
-void SqliteStore::DeliverCompletions() {
+void SqliteStore::DeliverCompletions(size_t budget) {
   for (;;) {
     if (!delivering_ || delivering_->adds == 0) {
       {
@@ -508,6 +508,13 @@ void SqliteStore::DeliverCompletions() {
       continue;
     }
     assert(!waiting_.empty());
+    if (budget == 0) {
+      // The rest in a later loop iteration, after other connections had their turn: one
+      // commit of 100k pipelined submits must not hold the loop for all of their replies.
+      uv_async_send(async_);
+      return;
+    }
+    --budget;
     std::function<void(Status)> done = std::move(waiting_.front());
     waiting_.pop_front();
     --delivering_->adds;
@@ -545,7 +552,7 @@ void SqliteStore::Close() {
   }
   wake_writer_.notify_one();
   if (thread_.joinable()) thread_.join();
-  DeliverCompletions();
+  DeliverCompletions(SIZE_MAX);
   assert(waiting_.empty());
   async_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(async_), &FreeAsync);

@@ -7,7 +7,9 @@
 // commit returns) and posts the outcome back through a uv_async_t. While one commit is in flight
 // new records accumulate and go into the next (group commit). A commit's new jobs are stored as
 // one job segment row (segment_index.h). The loop-side async callback runs
-// the `done` callbacks in Add order; the callbacks never leave the loop thread.
+// the `done` callbacks in Add order, at most kMaxCallbacksPerTurn per loop iteration (a large
+// commit's callbacks are spread over iterations, with I/O polled between them); the callbacks
+// never leave the loop thread.
 //
 // The hand-off happens in a uv_idle_t callback, not inside Add: everything queued during one
 // loop iteration (the submits read from all the sockets, or the Adds that the callbacks of one
@@ -129,8 +131,11 @@ class SqliteStore final : public JobStore {
   void WriterMain();
   static void OnAsync(uv_async_t* handle);
   static void OnIdle(uv_idle_t* handle);
-  // Runs the callbacks of every completion received so far, in order. Re-entrant.
-  void DeliverCompletions();
+  // Runs the callbacks of the completions received so far, in order, at most `budget` of them;
+  // if more remain, asks the loop (uv_async_send) to call again on its next iteration, after
+  // polling, so other peers are served between slices. Re-entrant.
+  void DeliverCompletions(size_t budget);
+  static constexpr size_t kMaxCallbacksPerTurn = 2048;
   // Frees a batch the writer is done with and keeps its buffer for staging if that is larger.
   void Recycle(std::vector<WriteOp> spent);
 

@@ -92,7 +92,9 @@ class Peer {
   friend class Broker;
 
   // A submit that Submit() answered as pending. Kept in ticket order; the front is delivered
-  // through SubmitDone() once it is ready, so replies never overtake each other.
+  // through SubmitDone() once it is ready, so replies never overtake each other. Tickets in the
+  // deque are consecutive (issued by next_ticket_++, removed only from the front or all at
+  // once), so ticket T is at index T - front().ticket.
   struct PendingSubmit {
     uint64_t ticket = 0;
     uint64_t write_id = 0;  // id of the job whose durable write it waits on

@@ -275,9 +275,12 @@ void Broker::Impl::ResolveTicket(Waiter waiter, bool ok, std::string_view handle
                                  std::string_view error_text) {
   Peer& peer = *waiter.peer;
   auto& pending = peer.pending_submits_;
-  auto it = std::find_if(pending.begin(), pending.end(),
-                         [&](const Peer::PendingSubmit& p) { return p.ticket == waiter.ticket; });
-  assert(it != pending.end() && !it->ready);
+  // Tickets are issued consecutively and leave only from the front, so a ticket's place is its
+  // distance from the front's: O(1) however many replies this peer is still owed.
+  assert(!pending.empty() && waiter.ticket >= pending.front().ticket);
+  const auto it =
+      pending.begin() + static_cast<std::ptrdiff_t>(waiter.ticket - pending.front().ticket);
+  assert(it < pending.end() && it->ticket == waiter.ticket && !it->ready);
   it->ready = true;
   it->ok = ok;
   it->handle.assign(handle);
