@@ -158,13 +158,14 @@ class PipelinedDurableSubmits(BrokerCase):
               " max %d" % (len(spans), p50, p90, spans[-1] if spans else 0))
         self.assertGreater(small_cpu, 20.0 / CLK_TCK, "the small runs cost too little CPU to compare")
         self.assertLess(ratio, 2.0, "server CPU per job grows with the number owed")
-        # The other client was served all along: ECHOs kept being answered, nearly all of them
-        # while a small share of the backlog was acknowledged. (A span is counted in the
-        # reader's 64 KiB reads, ~2000 acks each, and grows whenever a test process is not
-        # scheduled on a busy machine, so single spans are printed, not asserted.)
+        # The other client was served all along: ECHOs kept being answered, most of them while
+        # a few delivery slices (2048 replies each, doc/protocol.md "Order of replies") were
+        # acknowledged, not behind the backlog. Spans are counted in the reader's 64 KiB reads
+        # (~2000 acks) and grow whenever a test process is not scheduled on a busy machine, so
+        # the bounds are loose and single spans are printed, not asserted.
         self.assertGreater(len(spans), 10, "too few ECHOs answered during the submits")
-        self.assertLess(p50, LARGE // 50, "ECHOs waited behind the submit backlog")
-        self.assertLess(p90, LARGE // 10, "ECHOs waited behind the submit backlog")
+        self.assertLess(p50, LARGE // 20, "ECHOs waited behind the submit backlog")
+        self.assertLess(p90, LARGE // 8, "ECHOs waited behind the submit backlog")
 
 if __name__ == "__main__":
     unittest.main()
