@@ -18,10 +18,10 @@
 //                      set_description:<MANAGER>
 //   cancel (§1.9)      a withdrawn job's queue item is cancelled (W3) or its build stopped (W4);
 //                      a job abandoned by its client is kept resume_window_s for it (J8)
-//   failures (§4.9-11) OFFLINE_NODE_WHEN_COMPLETE taints (adapter_offline.cc), grace periods,
+//   failures (§4.9-11) OFFLINE_NODE_WHEN_COMPLETE taints (offline_taints.cc), grace periods,
 //                      controller restarts, lost nodes, and the journal that lets a restarted
 //                      server re-bind its builds instead of triggering them again
-//                      (adapter_journal.cc)
+//                      (journal.cc)
 //
 // Health (§4.10): masters start SUSPECT; 2 consecutive successful requests make them HEALTHY;
 // `unhealthy_after` consecutive failures (or 401/403 on a read) make them DOWN, which withdraws
@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jenkins/build_state.h"
 #include "jenkins/functions.h"
 #include "jenkins/job_contract.h"
 #include "jenkins/master_settings.h"
@@ -129,9 +130,8 @@ class Adapter final : public PseudoWorkerOwner {
   struct NodeTaint;
   struct Build;
   struct Route;
-  enum class BuildState;
 
-  // ---- view (adapter.cc)
+  // ---- view (master_view.cc; the timers, Tick and the round: adapter.cc)
   void PollController();
   void PollJobs();
   void PollComputers();
@@ -176,7 +176,7 @@ class Adapter final : public PseudoWorkerOwner {
             std::function<void(RestResult&&)> done);
   Transport::Callback Accounted(bool post, std::function<void(RestResult&&)> done);
 
-  // ---- builds (adapter_builds.cc)
+  // ---- builds (build_tracker.cc; states and transitions: build_state.h)
   void Claim(PseudoWorker& worker, const broker::Job& job, Node& node);
   void Trigger(Build& build);
   void OnTriggered(const std::string& handle, RestResult&& result);
@@ -206,7 +206,11 @@ class Adapter final : public PseudoWorkerOwner {
   // Builds of ours holding a reservation on `node` (the O1 check: only the one being triggered).
   int ReservedBuildsOn(const std::string& node) const;
   const Node* FindNode(const std::string& name) const;
-  void AbortBuild(Build& build);
+  // W4; `transition` is kAbort, or kRecoveredAbort for an orphan read back from the journal.
+  void AbortBuild(Build& build, BuildTransition transition = BuildTransition::kAbort);
+  // The one way a build's state changes: along an arrow of the table (build_state.h). An
+  // illegal transition asserts (release builds: logged, the state is kept).
+  void Move(Build& build, BuildTransition transition);
   // Admin cancel: W3/W4 at once. Abandoned by its last client: followed on for resume_window_s
   // (J8), so a client resubmitting the same function and unique (which coalesces onto the job)
   // gets the build; then orphan_policy.
@@ -229,21 +233,21 @@ class Adapter final : public PseudoWorkerOwner {
   std::string BuiltinName() const;
   bool IsBuiltinNode(const std::string& node) const;
 
-  // ---- OFFLINE_NODE_WHEN_COMPLETE (adapter_offline.cc)
+  // ---- OFFLINE_NODE_WHEN_COMPLETE (offline_taints.cc)
   void Taint(const std::string& node, const std::string& handle);
   void TakeNodeOffline(const std::string& node);
   void FinishPending();
   void ServiceTaints();
   void UpdateTaints();
 
-  // ---- journal (adapter_journal.cc)
+  // ---- journal (journal.cc)
   std::string EncodeJournal(const Build& build, JournalState state) const;
   // Writes the entry; `done` (optional) runs once it is committed (at once without a store).
   void Journal(Build& build, JournalState state, std::function<void(Status)> done = {});
   void Unjournal(const Build& build);
   void ReconcileRecovered();
 
-  // ---- manager worker (adapter_meta.cc)
+  // ---- manager worker (manager_worker.cc)
   struct MetaRequest {
     std::string handle;
     bool stop = false;  // stop:, else set_description:

@@ -1,7 +1,7 @@
-// Adapter, part 5: the journal of dispatched builds and restart reconciliation (doc/jenkins.md
-// §4.11). An entry per Gearman handle lives in the queue database, written through the store's
-// writer thread: TRIGGERING is committed before the trigger POST it authorises; QUEUED and
-// STARTED follow as the build moves; the entry is deleted when the build is done with.
+// The journal (a part of Adapter, see adapter.cc): dispatched builds and restart reconciliation
+// (doc/jenkins.md §4.11). An entry per Gearman handle lives in the queue database, written through
+// the store's writer thread: TRIGGERING is committed before the trigger POST it authorises; QUEUED
+// and STARTED follow as the build moves; the entry is deleted when the build is done with.
 //
 // At start-up each adapter gets its master's entries. A background job the broker restored is
 // re-bound at once (held by the manager worker, so no other master can dispatch it again); a
@@ -88,8 +88,8 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
   for (const storage::JournalRow& row : rows) {
     rapidjson::Document doc;
     if (!ParseJsonObject(row.entry, "journal entry", &doc).ok()) {
-      RH_LOG(kError, "jenkins master=%s handle=%s: unreadable journal entry dropped", settings_.name.c_str(),
-             row.handle.c_str());
+      RH_LOG(kError, "jenkins master=%s handle=%s: unreadable journal entry dropped",
+             settings_.name.c_str(), row.handle.c_str());
       if (store_ != nullptr) store_->DeleteJournal(settings_.name, row.handle);
       continue;
     }
@@ -135,8 +135,8 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
     if (manager_ != nullptr && broker_.GrabHandle(*manager_, b.handle) != nullptr) {
       b.holder = manager_.get();
     }
-    RH_LOG(kNotice, "jenkins master=%s handle=%s: journal: %s %s%s", settings_.name.c_str(), b.handle.c_str(),
-           state.c_str(), b.full_name.c_str(),
+    RH_LOG(kNotice, "jenkins master=%s handle=%s: journal: %s %s%s", settings_.name.c_str(),
+           b.handle.c_str(), state.c_str(), b.full_name.c_str(),
            b.holder != nullptr ? " (job restored, re-bound)" : " (awaiting its client)");
     builds_.emplace(b.handle, std::move(build));
   }
@@ -161,7 +161,8 @@ void Adapter::Resume() {
     const std::string queued = broker_.FindQueued(b->function, b->unique);
     if (queued.empty()) continue;
     if (broker_.GrabHandle(*manager_, queued) == nullptr) continue;
-    RH_LOG(kNotice, "jenkins master=%s handle=%s: resubmitted as %s; re-bound to the journalled build",
+    RH_LOG(kNotice,
+           "jenkins master=%s handle=%s: resubmitted as %s; re-bound to the journalled build",
            settings_.name.c_str(), handle.c_str(), queued.c_str());
     b->holder = manager_.get();
     b->rebound_handle = queued;
@@ -194,25 +195,26 @@ void Adapter::ReconcileRecovered() {
     if (b == nullptr) continue;
     b->recovering = false;
     if (b->forget_orphan) {
-      RH_LOG(kNotice, "jenkins master=%s handle=%s: orphaned build forgotten (orphan_policy = ignore)",
+      RH_LOG(kNotice,
+             "jenkins master=%s handle=%s: orphaned build forgotten (orphan_policy = ignore)",
              settings_.name.c_str(), handle.c_str());
       Forget(handle);
       continue;
     }
     if (b->withdrawn) {
-      RH_LOG(kNotice, "jenkins master=%s handle=%s: orphaned %s %s: cancelling it (orphan_policy = abort)",
-             settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
-             StateName(b->recovered));
+      RH_LOG(kNotice,
+             "jenkins master=%s handle=%s: orphaned %s %s: cancelling it (orphan_policy = abort)",
+             settings_.name.c_str(), handle.c_str(), b->full_name.c_str(), StateName(b->recovered));
     }
     // Re-applied under both policies (J6): a node it asked to take offline.
     if (b->offline_requested && !b->node.empty()) Taint(b->node, handle);
     switch (b->recovered) {
       case JournalState::kTriggering:
-        b->state = BuildState::kTriggering;
+        Move(*b, BuildTransition::kRecoveredTriggering);
         SearchLostTrigger(*b, 0);
         break;
       case JournalState::kQueued:
-        b->state = BuildState::kQueued;
+        Move(*b, BuildTransition::kRecoveredQueued);
         b->queued_ms = clock_.MonotonicMs();
         b->next_poll_ms = b->queued_ms;
         if (b->withdrawn) CancelQueued(*b);
@@ -221,9 +223,9 @@ void Adapter::ReconcileRecovered() {
         b->build_path = rest_->RelativePath(b->url);
         if (b->build_path.empty()) b->build_path = b->job_path + std::to_string(b->number) + "/";
         if (b->withdrawn) {
-          AbortBuild(*b);
+          AbortBuild(*b, BuildTransition::kRecoveredAbort);
         } else {
-          b->state = BuildState::kStarted;
+          Move(*b, BuildTransition::kRecoveredStarted);
           b->started_ms = clock_.MonotonicMs();
           b->poll_interval_ms = settings_.poll_build_ms;
           PollBuild(*b);  // the start packets are sent again, then following goes on (J5)

@@ -1,7 +1,8 @@
-// Adapter, part 4: OFFLINE_NODE_WHEN_COMPLETE (doc/jenkins.md §4.9). A build that asks for it
-// taints its node: no capacity there until the node has been seen offline and online again (O1,
-// O2). The node is taken offline with W6 when the build starts (`on-start`) or after it ends and
-// before its final packets (`on-complete`), retried with back-off while the taint holds (O3, O4).
+// Offline taints (a part of Adapter, see adapter.cc): OFFLINE_NODE_WHEN_COMPLETE (doc/jenkins.md
+// §4.9). A build that asks for it taints its node: no capacity there until the node has been seen
+// offline and online again (O1, O2). The node is taken offline with W6 when the build starts
+// (`on-start`) or after it ends and before its final packets (`on-complete`), retried with back-off
+// while the taint holds (O3, O4).
 
 #include <algorithm>
 
@@ -23,8 +24,10 @@ void Adapter::Taint(const std::string& node, const std::string& handle) {
   NodeTaint t;
   t.handle = handle;
   taints_[node] = t;
-  RH_LOG(kInfo, "jenkins master=%s handle=%s: node %s reserved until it has gone offline and come back "
-         "(OFFLINE_NODE_WHEN_COMPLETE)", settings_.name.c_str(), handle.c_str(), node.c_str());
+  RH_LOG(kInfo,
+         "jenkins master=%s handle=%s: node %s reserved until it has gone offline and come back "
+         "(OFFLINE_NODE_WHEN_COMPLETE)",
+         settings_.name.c_str(), handle.c_str(), node.c_str());
 }
 
 void Adapter::TakeNodeOffline(const std::string& node) {
@@ -52,8 +55,10 @@ void Adapter::TakeNodeOffline(const std::string& node) {
            return;
          }
          if (r.ok() && status == 403) {
-           RH_LOG(kError, "jenkins master=%s: taking node %s offline answered 403: the API user needs "
-                  "Computer/Disconnect", settings_.name.c_str(), node.c_str());
+           RH_LOG(kError,
+                  "jenkins master=%s: taking node %s offline answered 403: the API user needs "
+                  "Computer/Disconnect",
+                  settings_.name.c_str(), node.c_str());
          }
          // O4: retry with back-off; the taint holds meanwhile.
          t.retry_ms = std::min<int64_t>(t.retry_ms == 0 ? 1000 : t.retry_ms * 2, 60000);
@@ -84,8 +89,7 @@ void Adapter::FinishPending() {
 void Adapter::ServiceTaints() {
   const int64_t now = clock_.MonotonicMs();
   for (auto& [node, t] : taints_) {
-    if (!t.offline_applied && !t.request_in_flight && t.next_try_ms != 0 &&
-        t.next_try_ms <= now) {
+    if (!t.offline_applied && !t.request_in_flight && t.next_try_ms != 0 && t.next_try_ms <= now) {
       TakeNodeOffline(node);
     }
   }

@@ -1,5 +1,5 @@
-// Adapter, part 3: the manager worker `<MANAGER>_manager` and its two functions,
-// stop:<MANAGER> (§1.7) and set_description:<MANAGER> (§1.8).
+// The manager worker (a part of Adapter, see adapter.cc): `<MANAGER>_manager` and its two
+// functions, stop:<MANAGER> (§1.7) and set_description:<MANAGER> (§1.8).
 
 #include <algorithm>
 #include <cinttypes>
@@ -119,8 +119,10 @@ void Adapter::RunMeta(MetaRequest request) {
                      "Description for Jenkins build " + std::to_string(number) +
                          " was updated to " + html);
            } else if (r.status() == 403) {
-             RH_LOG(kError, "jenkins master=%s: set_description answered 403: the API user needs "
-                    "Run/Update", settings_.name.c_str());
+             RH_LOG(kError,
+                    "jenkins master=%s: set_description answered 403: the API user needs "
+                    "Run/Update",
+                    settings_.name.c_str());
              EndMeta(handle, PacketType::kWorkException,
                      "Permission denied setting the description (Run/Update)");
            } else {
@@ -152,11 +154,10 @@ void Adapter::RunMeta(MetaRequest request) {
     Post(path + "stop", {}, [this, handle, path, full_name](RestResult&& r) {
       if (r.ok() && (r.status() == 302 || r.status() == 200 || r.status() == 303)) {
         auto job = job_index_.find(full_name);
-        const bool pipeline = job != job_index_.end() &&
-                              jobs_[job->second].cls.ends_with("WorkflowJob");
+        const bool pipeline =
+            job != job_index_.end() && jobs_[job->second].cls.ends_with("WorkflowJob");
         if (pipeline && settings_.stop_escalation_ms > 0) {
-          escalations_.push_back(
-              {path, 0, clock_.MonotonicMs() + settings_.stop_escalation_ms});
+          escalations_.push_back({path, 0, clock_.MonotonicMs() + settings_.stop_escalation_ms});
         }
         EndMeta(handle, PacketType::kWorkComplete, {});
       } else {

@@ -1,8 +1,9 @@
-// Adapter, part 2: one Gearman job's way through Jenkins. Claim and parameters (§4.4–4.6),
-// trigger outcomes (§4.7), following the queue item and the build (§4.8) with the packets of
-// §1.5, the endings of §1.6, and the cancellation paths of §1.9.
+// The build tracker (a part of Adapter, see adapter.cc): one Gearman job's way through Jenkins.
+// Claim and parameters (§4.4–4.6), trigger outcomes (§4.7), following the queue item and the build
+// (§4.8) with the packets of §1.5, the endings of §1.6, and the cancellation paths of §1.9.
 
 #include <algorithm>
+#include <cassert>
 #include <cinttypes>
 #include <utility>
 
@@ -34,6 +35,18 @@ std::string Join(const std::vector<std::string>& names) {
 
 }  // namespace
 
+void Adapter::Move(Build& b, BuildTransition transition) {
+  const std::optional<BuildState> next = NextState(b.state, transition);
+  assert(next && "a build transition the table does not have");
+  if (!next) {
+    RH_LOG(kError, "jenkins master=%s handle=%s: no transition '%s' from %s; state kept",
+           settings_.name.c_str(), b.handle.c_str(), BuildTransitionName(transition),
+           BuildStateName(b.state));
+    return;
+  }
+  b.state = *next;
+}
+
 Adapter::Build* Adapter::FindBuild(const std::string& handle) {
   auto it = builds_.find(handle);
   return it == builds_.end() ? nullptr : it->second.get();
@@ -45,9 +58,10 @@ void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
   if (auto old = builds_.find(std::string(job.handle())); old != builds_.end()) {
     // The job went back to the queue while its previous item here is still being cancelled
     // (abandoned while the master was DOWN): not before that is done, or both could run.
-    RH_LOG(kInfo, "jenkins master=%s handle=%.*s: its previous item is still being cancelled; "
-           "put back", settings_.name.c_str(), static_cast<int>(job.handle().size()),
-           job.handle().data());
+    RH_LOG(kInfo,
+           "jenkins master=%s handle=%.*s: its previous item is still being cancelled; "
+           "put back",
+           settings_.name.c_str(), static_cast<int>(job.handle().size()), job.handle().data());
     backoff_until_[std::string(job.function_name())] = clock_.MonotonicMs() + kShortBackoffMs;
     broker_.PutBack(worker, job.handle());
     ReconcileRegistrations();
@@ -95,9 +109,9 @@ void Adapter::Trigger(Build& b) {
                             job.FindParameter(settings_.pin_parameter) != nullptr;
   if (arguments.value().offline_node_when_complete) {
     b.offline_requested = true;
-    b.offline_on_complete =
-        settings_.offline_timing ? *settings_.offline_timing == OfflineTiming::kOnComplete
-                                 : job.flyweight();
+    b.offline_on_complete = settings_.offline_timing
+                                ? *settings_.offline_timing == OfflineTiming::kOnComplete
+                                : job.flyweight();
     if (pinned_build) {
       const Node* node = FindNode(b.node);
       const bool whole = node != nullptr && taints_.count(b.node) == 0 &&
@@ -127,11 +141,11 @@ void Adapter::Trigger(Build& b) {
                     : self;
       }
       overrides.emplace_back(settings_.pin_parameter, std::move(value));
-    } else if (!job.parameters.empty() &&
-               logged_once_.insert("nopin:" + job.full_name).second) {
-      RH_LOG(kInfo, "jenkins master=%s: job %s has no parameter %s: Jenkins chooses its node "
-             "(label-only)", settings_.name.c_str(), job.full_name.c_str(),
-             settings_.pin_parameter.c_str());
+    } else if (!job.parameters.empty() && logged_once_.insert("nopin:" + job.full_name).second) {
+      RH_LOG(kInfo,
+             "jenkins master=%s: job %s has no parameter %s: Jenkins chooses its node "
+             "(label-only)",
+             settings_.name.c_str(), job.full_name.c_str(), settings_.pin_parameter.c_str());
     }
   }
   overrides.emplace_back(settings_.unique_param, b.unique.empty() ? b.handle : b.unique);
@@ -139,28 +153,32 @@ void Adapter::Trigger(Build& b) {
   if (!params.dropped.empty()) {
     dropped_parameters_ += params.dropped.size();
     if (settings_.param_policy == ParamPolicy::kStrict) {
-      EndWithError(b, "Job " + job.full_name + " does not define parameters: " +
-                          Join(params.dropped));
+      EndWithError(b,
+                   "Job " + job.full_name + " does not define parameters: " + Join(params.dropped));
       return;
     }
     const int64_t now = clock_.MonotonicMs();
     auto& last = dropped_logged_[job.full_name];
     if (last == 0 || now - last >= 3600 * 1000) {
       last = now;
-      RH_LOG(kWarning, "jenkins master=%s handle=%s: job %s does not define %s; not sent (logged once an "
-             "hour per job)", settings_.name.c_str(), b.handle.c_str(), job.full_name.c_str(),
+      RH_LOG(kWarning,
+             "jenkins master=%s handle=%s: job %s does not define %s; not sent (logged once an "
+             "hour per job)",
+             settings_.name.c_str(), b.handle.c_str(), job.full_name.c_str(),
              Join(params.dropped).c_str());
     }
   }
   for (const std::string& key : params.overridden) {
-    RH_LOG(kInfo, "jenkins master=%s handle=%s: parameter %s is set by roundhouse; the client's value is "
-           "replaced", settings_.name.c_str(), b.handle.c_str(), key.c_str());
+    RH_LOG(kInfo,
+           "jenkins master=%s handle=%s: parameter %s is set by roundhouse; the client's value is "
+           "replaced",
+           settings_.name.c_str(), b.handle.c_str(), key.c_str());
   }
   // P6: jobs without parameter definitions use W2.
   const std::string path =
       b.job_path + (job.parameters.empty() ? "build?delay=0sec" : "buildWithParameters?delay=0sec");
   if (job.parameters.empty()) params.sent.clear();
-  b.state = BuildState::kTriggering;
+  Move(b, BuildTransition::kTrigger);
   b.request_in_flight = true;
   const std::string handle = b.handle;
   // J1: the intent is committed before the POST it authorises.
@@ -201,7 +219,8 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
   if (!r.ok()) {
     if (r.http.request_sent) {
       // Ambiguous (§4.7): the POST may have queued the build. Look for it by unique_param.
-      RH_LOG(kWarning, "jenkins master=%s handle=%s: the trigger of %s got no answer (%s); looking for it",
+      RH_LOG(kWarning,
+             "jenkins master=%s handle=%s: the trigger of %s got no answer (%s); looking for it",
              settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
              r.http.error_text.c_str());
       SearchLostTrigger(*b, 0);
@@ -218,15 +237,18 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     }
     for (const auto& [h, other] : builds_) {
       if (other.get() != b && other->queue_id == *queue_id) {
-        RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " already belongs to %s (merged "
-               "by Jenkins); define parameter %s on %s", settings_.name.c_str(), handle.c_str(),
-               *queue_id, h.c_str(), settings_.unique_param.c_str(), b->full_name.c_str());
+        RH_LOG(kWarning,
+               "jenkins master=%s handle=%s: queue item %" PRId64
+               " already belongs to %s (merged "
+               "by Jenkins); define parameter %s on %s",
+               settings_.name.c_str(), handle.c_str(), *queue_id, h.c_str(),
+               settings_.unique_param.c_str(), b->full_name.c_str());
         PutBack(*b, "merged with another item", kShortBackoffMs);
         return;
       }
     }
     b->queue_id = *queue_id;
-    b->state = BuildState::kQueued;
+    Move(*b, BuildTransition::kItemCreated);
     b->queued_ms = clock_.MonotonicMs();
     b->next_poll_ms = b->queued_ms + settings_.poll_queue_item_ms;
     Journal(*b, JournalState::kQueued);
@@ -236,9 +258,11 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
   }
   switch (status) {
     case 303:
-      RH_LOG(kWarning, "jenkins master=%s handle=%s: Jenkins merged the trigger into an existing item of %s; "
-             "define parameter %s on it", settings_.name.c_str(), handle.c_str(),
-             b->full_name.c_str(), settings_.unique_param.c_str());
+      RH_LOG(kWarning,
+             "jenkins master=%s handle=%s: Jenkins merged the trigger into an existing item of %s; "
+             "define parameter %s on it",
+             settings_.name.c_str(), handle.c_str(), b->full_name.c_str(),
+             settings_.unique_param.c_str());
       PutBack(*b, "merged (303)", kLongBackoffMs);
       return;
     case 302:
@@ -248,8 +272,10 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     case 404:
     case 409:
       PollJobs();  // the job changed: refresh the view before routing again
-      PutBack(*b, status == 409 ? "job not buildable (409)"
-                  : status == 404 ? "job not found (404)" : "job not parameterised (400)",
+      PutBack(*b,
+              status == 409   ? "job not buildable (409)"
+              : status == 404 ? "job not found (404)"
+                              : "job not parameterised (400)",
               kShortBackoffMs);
       return;
     case 401:
@@ -279,67 +305,80 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
   const bool tagged = index != job_index_.end() &&
                       jobs_[index->second].FindParameter(settings_.unique_param) != nullptr;
   if (!tagged) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s has no parameter %s, so a lost trigger cannot be "
-           "found: requeued, it may build twice", settings_.name.c_str(), b.handle.c_str(),
-           b.full_name.c_str(), settings_.unique_param.c_str());
+    RH_LOG(kWarning,
+           "jenkins master=%s handle=%s: %s has no parameter %s, so a lost trigger cannot be "
+           "found: requeued, it may build twice",
+           settings_.name.c_str(), b.handle.c_str(), b.full_name.c_str(),
+           settings_.unique_param.c_str());
     PutBack(b, "trigger answer lost", kShortBackoffMs);
     return;
   }
   const std::string value = b.unique.empty() ? b.handle : b.unique;
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get("queue/" + ApiJson(kTreeQueue), [this, handle, value, attempt](RestResult&& r) {
-    Build* b = FindBuild(handle);
-    if (b == nullptr) return;
-    b->request_in_flight = false;
-    if (!r.ok() || r.status() != 200) {
-      if (attempt < 3) {
-        SearchLostTrigger(*b, attempt + 1);
-      } else {
-        PutBack(*b, "trigger answer lost; the master cannot be searched", kShortBackoffMs);
-      }
-      return;
-    }
-    auto queue = ParseQueue(r.body());
-    if (queue.ok()) {
-      for (const QueueEntry& item : queue.value()) {
-        auto it = item.parameters.find(settings_.unique_param);
-        if (it != item.parameters.end() && it->second == value) {
-          RH_LOG(kNotice, "jenkins master=%s handle=%s: found the lost trigger as queue item %lld; adopted",
-                 settings_.name.c_str(), handle.c_str(), static_cast<long long>(item.id));
-          b->queue_id = item.id;
-          b->state = BuildState::kQueued;
-          b->queued_ms = clock_.MonotonicMs();
-          b->next_poll_ms = b->queued_ms;
-          Journal(*b, JournalState::kQueued);
-          if (b->withdrawn) CancelQueued(*b);
+  Get(
+      "queue/" + ApiJson(kTreeQueue),
+      [this, handle, value, attempt](RestResult&& r) {
+        Build* b = FindBuild(handle);
+        if (b == nullptr) return;
+        b->request_in_flight = false;
+        if (!r.ok() || r.status() != 200) {
+          if (attempt < 3) {
+            SearchLostTrigger(*b, attempt + 1);
+          } else {
+            PutBack(*b, "trigger answer lost; the master cannot be searched", kShortBackoffMs);
+          }
           return;
         }
-      }
-    }
-    b->request_in_flight = true;
-    Get(b->job_path + ApiJson(kTreeBuilds), [this, handle, value](RestResult&& r) {
-      Build* b = FindBuild(handle);
-      if (b == nullptr) return;
-      b->request_in_flight = false;
-      if (r.ok() && r.status() == 200) {
-        auto builds = ParseBuilds(r.body());
-        if (builds.ok()) {
-          for (const BuildInfo& info : builds.value()) {
-            auto it = info.parameters.find(settings_.unique_param);
-            if (it != info.parameters.end() && it->second == value) {
-              RH_LOG(kNotice, "jenkins master=%s handle=%s: found the lost trigger as build #%lld; adopted",
-                     settings_.name.c_str(), handle.c_str(), static_cast<long long>(info.number));
-              b->queue_id = info.queue_id;
-              OnStarted(*b, info.number, info.url);
+        auto queue = ParseQueue(r.body());
+        if (queue.ok()) {
+          for (const QueueEntry& item : queue.value()) {
+            auto it = item.parameters.find(settings_.unique_param);
+            if (it != item.parameters.end() && it->second == value) {
+              RH_LOG(
+                  kNotice,
+                  "jenkins master=%s handle=%s: found the lost trigger as queue item %lld; adopted",
+                  settings_.name.c_str(), handle.c_str(), static_cast<long long>(item.id));
+              b->queue_id = item.id;
+              Move(*b, BuildTransition::kLostItemFound);
+              b->queued_ms = clock_.MonotonicMs();
+              b->next_poll_ms = b->queued_ms;
+              Journal(*b, JournalState::kQueued);
+              if (b->withdrawn) CancelQueued(*b);
               return;
             }
           }
         }
-      }
-      PutBack(*b, "trigger answer lost and no such item or build", 0);
-    }, ReplySize::kList);
-  }, ReplySize::kList);
+        b->request_in_flight = true;
+        Get(
+            b->job_path + ApiJson(kTreeBuilds),
+            [this, handle, value](RestResult&& r) {
+              Build* b = FindBuild(handle);
+              if (b == nullptr) return;
+              b->request_in_flight = false;
+              if (r.ok() && r.status() == 200) {
+                auto builds = ParseBuilds(r.body());
+                if (builds.ok()) {
+                  for (const BuildInfo& info : builds.value()) {
+                    auto it = info.parameters.find(settings_.unique_param);
+                    if (it != info.parameters.end() && it->second == value) {
+                      RH_LOG(kNotice,
+                             "jenkins master=%s handle=%s: found the lost trigger as build #%lld; "
+                             "adopted",
+                             settings_.name.c_str(), handle.c_str(),
+                             static_cast<long long>(info.number));
+                      b->queue_id = info.queue_id;
+                      OnStarted(*b, info.number, info.url);
+                      return;
+                    }
+                  }
+                }
+              }
+              PutBack(*b, "trigger answer lost and no such item or build", 0);
+            },
+            ReplySize::kList);
+      },
+      ReplySize::kList);
 }
 
 // ---- following the queue item (R7)
@@ -365,8 +404,8 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
   if (r.status() != 200) return;
   auto parsed = ParseQueueItem(r.body());
   if (!parsed.ok()) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 ": %s", settings_.name.c_str(),
-           handle.c_str(), b->queue_id, parsed.status().message().c_str());
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 ": %s",
+           settings_.name.c_str(), handle.c_str(), b->queue_id, parsed.status().message().c_str());
     return;
   }
   const QueueItem& item = parsed.value();
@@ -387,12 +426,15 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
       // Cancelled by someone else (Q3).
       const int count = ++external_cancels_[b->handle];
       if (count > settings_.max_requeues) {
-        EndWithError(*b, "The Jenkins queue item was cancelled " + std::to_string(count) +
-                             " times");
+        EndWithError(*b,
+                     "The Jenkins queue item was cancelled " + std::to_string(count) + " times");
       } else {
-        RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " of %s was cancelled in Jenkins; "
-               "requeued (%d of %d)", settings_.name.c_str(), handle.c_str(), b->queue_id,
-               b->full_name.c_str(), count, settings_.max_requeues);
+        RH_LOG(kWarning,
+               "jenkins master=%s handle=%s: queue item %" PRId64
+               " of %s was cancelled in Jenkins; "
+               "requeued (%d of %d)",
+               settings_.name.c_str(), handle.c_str(), b->queue_id, b->full_name.c_str(), count,
+               settings_.max_requeues);
         PutBack(*b, "cancelled in Jenkins", 0);
       }
     }
@@ -400,17 +442,21 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
   }
   if (item.kind == QueueItemKind::kLeft) return;  // Q4: neither flag yet; keep polling
   if (b->state == BuildState::kQueued && now - b->queued_ms > settings_.queue_wait_timeout_ms) {
-    RH_LOG(kInfo, "jenkins master=%s handle=%s: item %" PRId64 " waited %" PRId64 " ms (%s); cancelling it",
-           settings_.name.c_str(), handle.c_str(), b->queue_id, now - b->queued_ms,
-           item.why.c_str());
+    RH_LOG(
+        kInfo,
+        "jenkins master=%s handle=%s: item %" PRId64 " waited %" PRId64 " ms (%s); cancelling it",
+        settings_.name.c_str(), handle.c_str(), b->queue_id, now - b->queued_ms, item.why.c_str());
     CancelQueued(*b);
   }
 }
 
 void Adapter::LookupLeftItem(Build& b) {
   if (++b.not_found > kLeftItemLookups) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: queue item %" PRId64 " of %s is gone and no build has its "
-           "id", settings_.name.c_str(), b.handle.c_str(), b.queue_id, b.full_name.c_str());
+    RH_LOG(kWarning,
+           "jenkins master=%s handle=%s: queue item %" PRId64
+           " of %s is gone and no build has its "
+           "id",
+           settings_.name.c_str(), b.handle.c_str(), b.queue_id, b.full_name.c_str());
     if (b.withdrawn) {
       Forget(b.handle);
     } else {
@@ -420,26 +466,29 @@ void Adapter::LookupLeftItem(Build& b) {
   }
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(b.job_path + ApiJson(kTreeBuilds), [this, handle](RestResult&& r) {
-    Build* b = FindBuild(handle);
-    if (b == nullptr) return;
-    b->request_in_flight = false;
-    if (!r.ok() || r.status() != 200) return;
-    auto builds = ParseBuilds(r.body());
-    if (!builds.ok()) return;
-    for (const BuildInfo& info : builds.value()) {
-      if (info.queue_id == b->queue_id) {
-        OnStarted(*b, info.number, info.url);
-        return;
-      }
-    }
-  }, ReplySize::kList);
+  Get(
+      b.job_path + ApiJson(kTreeBuilds),
+      [this, handle](RestResult&& r) {
+        Build* b = FindBuild(handle);
+        if (b == nullptr) return;
+        b->request_in_flight = false;
+        if (!r.ok() || r.status() != 200) return;
+        auto builds = ParseBuilds(r.body());
+        if (!builds.ok()) return;
+        for (const BuildInfo& info : builds.value()) {
+          if (info.queue_id == b->queue_id) {
+            OnStarted(*b, info.number, info.url);
+            return;
+          }
+        }
+      },
+      ReplySize::kList);
 }
 
 // W3; what follows is decided when R7 confirms: withdrawn → forgotten, timeout → put back,
 // started meanwhile → followed (timeout) or aborted (withdrawn).
 void Adapter::CancelQueued(Build& b) {
-  b.state = BuildState::kCancelling;
+  Move(b, BuildTransition::kCancelItem);
   b.request_in_flight = true;
   const std::string handle = b.handle;
   Post("queue/cancelItem?id=" + std::to_string(b.queue_id), {}, [this, handle](RestResult&& r) {
@@ -452,8 +501,11 @@ void Adapter::CancelQueued(Build& b) {
       b->next_poll_ms += settings_.poll_queue_item_ms;
     }
     if (r.ok() && r.status() == 422) {
-      RH_LOG(kError, "jenkins master=%s: cancelling queue item %" PRId64 " was refused (422): the API "
-             "user needs Job/Cancel", settings_.name.c_str(), b->queue_id);
+      RH_LOG(kError,
+             "jenkins master=%s: cancelling queue item %" PRId64
+             " was refused (422): the API "
+             "user needs Job/Cancel",
+             settings_.name.c_str(), b->queue_id);
     }
   });
 }
@@ -472,7 +524,8 @@ void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
     AbortBuild(b);
     return;
   }
-  b.state = BuildState::kStarted;
+  Move(b, b.state == BuildState::kTriggering ? BuildTransition::kLostBuildFound
+                                             : BuildTransition::kItemStarted);
   b.poll_interval_ms = settings_.poll_build_ms;
   RH_LOG(kInfo, "jenkins master=%s handle=%s: %s #%" PRId64 " started", settings_.name.c_str(),
          b.handle.c_str(), b.full_name.c_str(), number);
@@ -521,8 +574,8 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   }
   auto parsed = ParseBuild(r.body());
   if (!parsed.ok()) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: build: %s", settings_.name.c_str(), handle.c_str(),
-           parsed.status().message().c_str());
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: build: %s", settings_.name.c_str(),
+           handle.c_str(), parsed.status().message().c_str());
     return;
   }
   const BuildInfo& info = parsed.value();
@@ -601,30 +654,29 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
   }
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(ComputerPath(node) + ApiJson(kTreeComputer),
-      [this, handle, info, node, url](RestResult&& r) {
-        Build* b = FindBuild(handle);
-        if (b == nullptr) return;
-        b->request_in_flight = false;
-        int executor = -1;
-        if (r.ok() && r.status() == 200) {
-          auto computer = ParseComputer(r.body());
-          if (computer.ok()) {
-            for (const ExecutorInfo& e : computer.value().executors) {
-              if (!url.empty() && e.build_url == url) executor = e.number;
-            }
-          }
+  Get(ComputerPath(node) + ApiJson(kTreeComputer), [this, handle, info, node, url](RestResult&& r) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) return;
+    b->request_in_flight = false;
+    int executor = -1;
+    if (r.ok() && r.status() == 200) {
+      auto computer = ParseComputer(r.body());
+      if (computer.ok()) {
+        for (const ExecutorInfo& e : computer.value().executors) {
+          if (!url.empty() && e.build_url == url) executor = e.number;
         }
-        if (executor < 0) {
-          // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
-          // the node is reported, see ChooseWorkerIndex).
-          RH_LOG(kInfo,
-                 "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
-                 "reporting a free executor index",
-                 settings_.name.c_str(), handle.c_str(), url.c_str(), node.c_str());
-        }
-        StartAndMaybeEnd(*b, info, node, executor);
-      });
+      }
+    }
+    if (executor < 0) {
+      // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
+      // the node is reported, see ChooseWorkerIndex).
+      RH_LOG(kInfo,
+             "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
+             "reporting a free executor index",
+             settings_.name.c_str(), handle.c_str(), url.c_str(), node.c_str());
+    }
+    StartAndMaybeEnd(*b, info, node, executor);
+  });
 }
 
 void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::string& node,
@@ -804,31 +856,36 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
   const bool died = result == "ABORTED" || result == "FAILURE";
   if (died && b.node_lost_ms != 0 && settings_.node_lost_policy == NodeLostPolicy::kRetry &&
       clock_.MonotonicMs() - b.node_lost_ms <= settings_.node_lost_window_ms) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s #%lld ended %s after its node disconnected: WORK_FAIL "
-           "(node_lost_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
-           b.full_name.c_str(), static_cast<long long>(b.number), result.c_str());
+    RH_LOG(kWarning,
+           "jenkins master=%s handle=%s: %s #%lld ended %s after its node disconnected: WORK_FAIL "
+           "(node_lost_policy = retry)",
+           settings_.name.c_str(), b.handle.c_str(), b.full_name.c_str(),
+           static_cast<long long>(b.number), result.c_str());
     EndWithFail(b);
     return;
   }
   if (result == "ABORTED" && b.across_restart &&
       settings_.restart_policy == RestartPolicy::kRetry) {
-    RH_LOG(kWarning, "jenkins master=%s handle=%s: %s #%lld was aborted by the controller restart: WORK_FAIL "
-           "(restart_policy = retry)", settings_.name.c_str(), b.handle.c_str(),
-           b.full_name.c_str(), static_cast<long long>(b.number));
+    RH_LOG(kWarning,
+           "jenkins master=%s handle=%s: %s #%lld was aborted by the controller restart: WORK_FAIL "
+           "(restart_policy = retry)",
+           settings_.name.c_str(), b.handle.c_str(), b.full_name.c_str(),
+           static_cast<long long>(b.number));
     EndWithFail(b);
     return;
   }
   const std::string final_json = FinalJson(b.start, result);
   SendWork(b, PacketType::kWorkData, final_json);
   SendWork(b, PacketType::kWorkComplete, final_json);
-  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s #%" PRId64 " %s", settings_.name.c_str(), b.handle.c_str(),
-         b.full_name.c_str(), b.number, result.c_str());
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: %s #%" PRId64 " %s", settings_.name.c_str(),
+         b.handle.c_str(), b.full_name.c_str(), b.number, result.c_str());
   b.holder = nullptr;
   Forget(b.handle);
 }
 
 void Adapter::EndWithError(Build& b, const std::string& text) {
-  RH_LOG(kWarning, "jenkins master=%s handle=%s: %s", settings_.name.c_str(), b.handle.c_str(), text.c_str());
+  RH_LOG(kWarning, "jenkins master=%s handle=%s: %s", settings_.name.c_str(), b.handle.c_str(),
+         text.c_str());
   SendWork(b, PacketType::kWorkException, text);
   b.holder = nullptr;
   Forget(b.handle);
@@ -870,7 +927,7 @@ void Adapter::Forget(std::string handle) {
   builds_.erase(it);
   if (reported) ResumeDeferredStarts(node);  // a worker name of `node` may be free now
   if (NonConcurrent(full_name)) ReconcileRegistrations();  // D6: the job may take one again
-  host_.RequestRound();  // capacity was released
+  host_.RequestRound();                                    // capacity was released
 }
 
 // ---- withdrawal: admin `cancel job` or the last client left (§1.9, §4.11 J8 minus resume)
@@ -913,8 +970,10 @@ void Adapter::CheckAwaitingClients(int64_t now) {
     if (b == nullptr) continue;
     b->awaiting_client = false;
     if (settings_.orphan_policy == OrphanPolicy::kIgnore) {
-      RH_LOG(kNotice, "jenkins master=%s handle=%s: nobody came back; build left running "
-             "(orphan_policy = ignore)", settings_.name.c_str(), handle.c_str());
+      RH_LOG(kNotice,
+             "jenkins master=%s handle=%s: nobody came back; build left running "
+             "(orphan_policy = ignore)",
+             settings_.name.c_str(), handle.c_str());
       if (b->holder != nullptr) {
         broker_.Work(*std::exchange(b->holder, nullptr), PacketType::kWorkFail, handle, handle);
       }
@@ -938,8 +997,8 @@ void Adapter::WithdrawNow(Build& build) {
     broker_.Work(*holder, PacketType::kWorkFail, handle, handle);
     if (b->start_sent) ResumeDeferredStarts(b->node);  // its worker name is free
   }
-  RH_LOG(kInfo, "jenkins master=%s handle=%s: withdrawn in state %s", settings_.name.c_str(), handle.c_str(),
-         BuildStateName(static_cast<int>(b->state)));
+  RH_LOG(kInfo, "jenkins master=%s handle=%s: withdrawn in state %s", settings_.name.c_str(),
+         handle.c_str(), BuildStateName(b->state));
   if (b->recovering) return;  // ReconcileRecovered cancels or stops it once the master answers
   if (b->finishing) {
     Forget(handle);  // over in Jenkins already; the node's offline action goes on regardless
@@ -968,8 +1027,8 @@ void Adapter::WithdrawNow(Build& build) {
   ReconcileRegistrations();
 }
 
-void Adapter::AbortBuild(Build& b) {
-  b.state = BuildState::kAborting;
+void Adapter::AbortBuild(Build& b, BuildTransition transition) {
+  Move(b, transition);
   b.request_in_flight = true;
   const std::string handle = b.handle;
   Post(b.build_path + "stop", {}, [this, handle](RestResult&& r) {
@@ -980,7 +1039,7 @@ void Adapter::AbortBuild(Build& b) {
     if (r.ok() && r.status() == 404) {
       Forget(handle);  // the build is gone
     } else if (!r.ok() || r.status() >= 500) {
-      b->state = BuildState::kStarted;  // not delivered: OnBuild sends it again
+      Move(*b, BuildTransition::kAbortNotDelivered);  // OnBuild sends it again
     }
   });
 }
