@@ -456,6 +456,7 @@ void Server::OnTrimTimer(uv_timer_t* handle) {
   if (server->trim_peak_ < kTrimMinPeak || now > server->trim_peak_ / 2) return;
 #ifdef __GLIBC__
   const int64_t started = server->clock_.MonotonicMs();
+  server->broker_->ReleaseCaches();  // scattered reusable blocks would pin the pages they sit in
   malloc_trim(0);
   RH_LOG(kInfo, "jobs and functions fell from %zu to %zu: freed heap returned (%lld ms)",
          server->trim_peak_, now,

@@ -113,6 +113,13 @@ void Broker::Impl::FreeFunction(Function* fn) {
   retired_.failed += fn->failed_;
   by_name_.erase(fn);
   functions_.erase(functions_.find(fn->name()));  // frees it
+  // The bucket array never shrinks by itself: after 200k names it would keep megabytes (and
+  // pin the heap around it) for good. Shrinking to twice the size once it is 1/8 full keeps
+  // the cost amortised O(1) per free.
+  if (functions_.bucket_count() > kMinShrinkBuckets &&
+      functions_.size() * 8 < functions_.bucket_count()) {
+    functions_.rehash(functions_.size() * 2);
+  }
 }
 
 // ---- Impl: peers
@@ -395,6 +402,13 @@ Broker::RetiredCounts Broker::retired() const { return impl_->retired_; }
 std::vector<const Job*> Broker::JobsInCreationOrder() const { return impl_->JobsInCreationOrder(); }
 std::vector<const Peer*> Broker::WorkerPeers() const { return impl_->WorkerPeers(); }
 size_t Broker::LiveJobCount() const { return impl_->by_id_.size(); }
+
+void Broker::ReleaseCaches() {
+  impl_->free_jobs_.clear();
+  impl_->free_jobs_.shrink_to_fit();
+  impl_->free_writes_.clear();
+  impl_->free_writes_.shrink_to_fit();
+}
 
 void Broker::RunTimers() { impl_->RunTimers(); }
 std::optional<int64_t> Broker::NextTimerDeadline() const { return impl_->NextTimerDeadline(); }

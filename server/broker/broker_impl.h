@@ -38,6 +38,9 @@ inline constexpr uint64_t kHandleCeilingBlock = 1'000'000;
 // Free jobs kept for reuse, and the largest buffer a reused job keeps (so the pool holds at
 // most ~16 MiB of payload capacity while saving the common job its allocations).
 inline constexpr size_t kMaxFreeJobs = 4096;
+// Hash tables with more buckets than this shrink when they are 1/8 full (memory of a burst of
+// names or writes is given back, not kept at the high-water mark).
+inline constexpr size_t kMinShrinkBuckets = 1024;
 inline constexpr size_t kMaxReusedBytes = 4096;
 
 struct Broker::Impl {

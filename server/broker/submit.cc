@@ -239,6 +239,10 @@ void Broker::Impl::OnWriteDone(uint64_t id, const Status& status) {
   auto node = writes_.extract(it);
   FinishWrite(node.mapped(), status);
   if (free_writes_.size() < kMaxFreeWrites) free_writes_.push_back(std::move(node));
+  // As for functions_ (FreeFunction): 200k pipelined writes must not leave their buckets.
+  if (writes_.bucket_count() > kMinShrinkBuckets && writes_.size() * 8 < writes_.bucket_count()) {
+    writes_.rehash(writes_.size() * 2);
+  }
 }
 
 void Broker::Impl::FinishWrite(PendingWrite& w, const Status& status) {

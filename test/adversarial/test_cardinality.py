@@ -59,8 +59,10 @@ class DistinctNames(BrokerCase):
             lambda: admin_lines(server.port, "status") == []), "functions still listed")
         grown = peak_rss - base_rss
         # The server hands freed heap back within a few seconds (a periodic check, see
-        # Server::OnTrimTimer); poll for it rather than sleep.
-        self.wait_for(lambda: rss_bytes(server.pid) - base_rss < grown * 0.25, timeout=20)
+        # Server::OnTrimTimer); poll for it rather than sleep. Its tables shrink as they empty
+        # and its reuse caches are dropped first, so almost nothing of the growth stays (0% when
+        # measured; 10% leaves room for allocator noise, not for a table kept at 200k entries).
+        self.wait_for(lambda: rss_bytes(server.pid) - base_rss < grown * 0.10, timeout=20)
         after_rss = rss_bytes(server.pid)
         _, _, after_body = http_get(server.http_port, "/metrics")
         after = parse_prometheus(after_body)
@@ -72,7 +74,7 @@ class DistinctNames(BrokerCase):
         print("  after the jobs are gone: RSS %.1f MiB (%.0f%% of the growth kept)"
               % (after_rss / 2**20, 100.0 * kept / grown))
         self.assertGreater(grown, 20 * 2**20, "the load did not grow RSS; test is not testing")
-        self.assertLess(kept, grown * 0.25, "memory of freed functions was not returned")
+        self.assertLess(kept, grown * 0.10, "memory of freed functions was not returned")
 
     def wait_for(self, predicate, timeout=60):
         import time

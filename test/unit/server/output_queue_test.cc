@@ -3,7 +3,6 @@
 #include "server/output_queue.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <random>
 #include <string>
