@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "jenkins/adapter_internal.h"
+#include "protocol/http.h"
 #include "server/base/log.h"
 
 namespace roundhouse::jenkins {
@@ -45,6 +46,8 @@ Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterH
       store_(store != nullptr && store->durable() ? store : nullptr),
       rest_(std::move(transport)),
       alive_(std::make_shared<bool>(true)) {
+  manager_ = std::make_unique<ManagerWorker>(static_cast<ManagerWorker::Host&>(*this), *this,
+                                             broker_, clock_, settings_);
   // Validated by ParseMasterSettings, so compiling cannot fail here; a failure would only
   // disable the filter, and is logged.
   auto compile = [this](const std::optional<std::string>& pattern, const char* key,
@@ -74,15 +77,7 @@ Adapter::~Adapter() {
 }
 
 void Adapter::Start() {
-  manager_ = std::make_unique<PseudoWorker>(*this, settings_.manager_name + "_manager", "", -1);
-  broker_.Attach(*manager_);
-  broker_.SetClientId(*manager_, manager_->name());
-  for (const std::string& fn :
-       {"stop:" + settings_.manager_name, "set_description:" + settings_.manager_name}) {
-    broker_.CanDo(*manager_, fn);
-    manager_->registered.insert(fn);
-  }
-  broker_.PreSleep(*manager_);
+  manager_->Attach();
   draining_ = !settings_.enabled;
   RH_LOG(kNotice, "jenkins master=%s: serving %s as manager %s", settings_.name.c_str(),
          settings_.base_url.text.c_str(), settings_.manager_name.c_str());
@@ -103,10 +98,7 @@ void Adapter::Close(std::function<void()> closed) {
   // The broker takes the jobs back (at shutdown exactly as they were, see Broker::BeginShutdown).
   for (auto& [name, worker] : workers_) broker_.Detach(*worker);
   workers_.clear();
-  if (manager_ != nullptr) {
-    broker_.Detach(*manager_);
-    manager_.reset();
-  }
+  manager_->Detach();
   builds_.clear();
   auto on_close = [](uv_handle_t* h) {
     auto* self = static_cast<Adapter*>(h->data);
@@ -245,8 +237,7 @@ void Adapter::Tick() {
         break;
     }
   }
-  RetryMeta(now);
-  RunEscalations(now);
+  manager_->Tick(now);
   ServiceTaints();
   CheckAwaitingClients(now);
   // Jobs arrived for this master while it polled at the idle rate: poll at the busy rate now,
@@ -342,7 +333,7 @@ void Adapter::Round() {
   std::vector<std::pair<std::string, bool>> withdrawn;
   withdrawn.swap(withdrawn_);
   for (const auto& [handle, cancelled] : withdrawn) HandleWithdrawn(handle, cancelled);
-  RunManager();
+  manager_->Run();
   if (health_ == Health::kHealthy && have_jobs_ && have_computers_) ReconcileRecovered();
   if (!Dispatchable()) return;
 
@@ -394,6 +385,53 @@ void Adapter::Round() {
     ++starting;
     if (--best->first == 0) candidates.erase(best);
   }
+}
+
+// ---- the manager worker's questions (ManagerWorker::Host)
+
+bool Adapter::MasterReady() const { return health_ == Health::kHealthy && have_jobs_; }
+
+bool Adapter::IsPipeline(const std::string& full_name) const {
+  auto job = job_index_.find(full_name);
+  return job != job_index_.end() && jobs_[job->second].cls.ends_with("WorkflowJob");
+}
+
+void Adapter::FailQueued(const std::string& handle, const std::string& text) {
+  manager_->FailQueued(handle, text);
+}
+
+std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number,
+                                      std::string* full_name) const {
+  if (name.empty() || number <= 0) return {};
+  const std::string n = std::to_string(number) + "/";
+  std::string ignored;
+  std::string& full = full_name != nullptr ? *full_name : ignored;
+  // 1) our own builds on this master.
+  for (const auto& [handle, b] : builds_) {
+    if (b->number == number && (b->full_name == name || ShortName(*b) == name)) {
+      full = b->full_name;
+      return !b->build_path.empty() ? b->build_path : b->job_path + n;
+    }
+  }
+  // 2) a job whose fullName is `name`.
+  if (job_index_.count(name) != 0) {
+    full = name;
+    return JobPath(name) + n;
+  }
+  // 3) short name, case-insensitive; the first fullName in order (job_index_ is sorted).
+  std::string first;
+  int matches = 0;
+  for (const auto& [full, index] : job_index_) {
+    if (protocol::http::EqualsIgnoreCase(jobs_[index].name, name)) {
+      if (matches++ == 0) first = full;
+    }
+  }
+  if (matches > 1) {
+    RH_LOG(kWarning, "jenkins master=%s: '%s' names %d jobs; using %s", settings_.name.c_str(),
+           name.c_str(), matches, first.c_str());
+  }
+  full = first;
+  return first.empty() ? std::string() : JobPath(first) + n;
 }
 
 // ---- summary

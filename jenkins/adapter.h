@@ -48,6 +48,7 @@
 #include "jenkins/build_state.h"
 #include "jenkins/functions.h"
 #include "jenkins/job_contract.h"
+#include "jenkins/manager_worker.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/name_filter.h"
 #include "jenkins/pseudo_worker.h"
@@ -71,7 +72,7 @@ class AdapterHost {
 enum class Health { kSuspect, kHealthy, kDown };
 const char* HealthName(Health health);
 
-class Adapter final : public PseudoWorkerOwner {
+class Adapter final : public PseudoWorkerOwner, private ManagerWorker::Host {
  public:
   // `store` (may be null: no journal) keeps the journal of dispatched builds (§4.11). The
   // master is reached through a RestTransport built from `settings`.
@@ -171,9 +172,9 @@ class Adapter final : public PseudoWorkerOwner {
   std::string WorkerName(const std::string& node, int executor) const;
   // A REST call whose callback is ignored once the adapter is closing.
   void Get(std::string path, std::function<void(RestResult&&)> done,
-           ReplySize size = ReplySize::kItem);
+           ReplySize size = ReplySize::kItem) override;
   void Post(std::string path, std::vector<std::pair<std::string, std::string>> form,
-            std::function<void(RestResult&&)> done);
+            std::function<void(RestResult&&)> done) override;
   Transport::Callback Accounted(bool post, std::function<void(RestResult&&)> done);
 
   // ---- builds (build_tracker.cc; states and transitions: build_state.h)
@@ -247,29 +248,12 @@ class Adapter final : public PseudoWorkerOwner {
   void Unjournal(const Build& build);
   void ReconcileRecovered();
 
-  // ---- manager worker (manager_worker.cc)
-  struct MetaRequest {
-    std::string handle;
-    bool stop = false;  // stop:, else set_description:
-    std::string data;
-    int64_t deadline_ms = 0;  // give up waiting for a healthy master (meta_timeout_s)
-    int64_t retry_at_ms = 0;
-  };
-  void RunManager();
-  void RunMeta(MetaRequest request);
-  void RetryMeta(int64_t now);
-  // Resolves `name`/`number` to a build path (§1.7 resolution order); empty if unknown.
-  // `full_name` (optional) receives the job's fullName.
+  // ---- ManagerWorker::Host (the answers live in adapter.cc)
+  bool MasterReady() const override;
+  // §1.7 resolution order: our own builds, a job's fullName, a short name (case-insensitive).
   std::string ResolveBuildPath(const std::string& name, int64_t number,
-                               std::string* full_name = nullptr) const;
-  // §1.7: a Pipeline still building stop_escalation_s after `stop` gets `term`, then `kill`.
-  struct Escalation {
-    std::string build_path;
-    int stage = 0;  // 0: term is next, 1: kill is next
-    int64_t due_ms = 0;
-  };
-  void RunEscalations(int64_t now);
-  void EndMeta(const std::string& handle, protocol::PacketType type, std::string_view text);
+                               std::string* full_name) const override;
+  bool IsPipeline(const std::string& full_name) const override;
 
   uv_loop_t* loop_;
   broker::Broker& broker_;
@@ -310,7 +294,7 @@ class Adapter final : public PseudoWorkerOwner {
   std::set<std::string> modes_in_flight_;
   std::set<std::string> listed_;  // names this master had the broker create
   std::map<std::string, std::unique_ptr<PseudoWorker>> workers_;  // by pseudo-worker name
-  std::unique_ptr<PseudoWorker> manager_;
+  std::unique_ptr<ManagerWorker> manager_;                        // stop: and set_description:
   std::map<std::string, int64_t> backoff_until_;  // function -> monotonic ms
   std::set<std::string> logged_once_;
   int64_t token_mtime_ns_ = 0;
@@ -318,9 +302,7 @@ class Adapter final : public PseudoWorkerOwner {
   int64_t cancels_pruned_ms_ = 0;
 
   std::map<std::string, std::unique_ptr<Build>> builds_;  // by Gearman handle
-  std::vector<std::pair<std::string, bool>> withdrawn_;  // (handle, cancelled), for Round()
-  std::vector<MetaRequest> waiting_meta_;                   // for a healthy master
-  std::vector<Escalation> escalations_;
+  std::vector<std::pair<std::string, bool>> withdrawn_;   // (handle, cancelled), for Round()
   std::map<std::string, int64_t> last_end_ms_;      // fullName -> when our last build ended
   // Build URLs of ours seen over (ExecutorFreed) -> monotonic ms; a snapshot requested before
   // that still shows them on an executor is corrected. Dropped once a snapshot requested after

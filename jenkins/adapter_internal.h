@@ -43,10 +43,6 @@ struct Adapter::Route {
   std::string full_name;
 };
 
-// The body of a WORK_* packet from a pseudo-worker: "HANDLE\0" + `body` (WORK_STATUS: body is
-// "NUM\0DEN"); WORK_FAIL is the handle alone.
-std::string WorkPayload(std::string_view handle, protocol::PacketType type, std::string_view body);
-
 // One Gearman job this master took, from its claim to the packet that ends it (or its put-back).
 // Its step in §4.8 is `state` (build_state.h). start_sent, finishing, withdrawn, awaiting_client
 // and recovering are conditions that cut across those steps; they are not in the table.

@@ -132,8 +132,9 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
     b.resume_until_ms = now + settings_.resume_window_ms;
     // A background job restored by the broker is re-bound now, before any master's first
     // dispatch round can hand it out again.
-    if (manager_ != nullptr && broker_.GrabHandle(*manager_, b.handle) != nullptr) {
-      b.holder = manager_.get();
+    if (PseudoWorker* manager = manager_->worker();
+        manager != nullptr && broker_.GrabHandle(*manager, b.handle) != nullptr) {
+      b.holder = manager;
     }
     RH_LOG(kNotice, "jenkins master=%s handle=%s: journal: %s %s%s", settings_.name.c_str(),
            b.handle.c_str(), state.c_str(), b.full_name.c_str(),
@@ -145,7 +146,8 @@ void Adapter::Recover(const std::vector<storage::JournalRow>& rows) {
 // J5: a client resubmitting the function and unique of a journalled build within
 // resume_window_s gets that build back instead of a new one.
 void Adapter::Resume() {
-  if (manager_ == nullptr) return;
+  PseudoWorker* manager = manager_->worker();
+  if (manager == nullptr) return;
   const int64_t now = clock_.MonotonicMs();
   for (auto& [handle, b] : builds_) {
     if (!b->recovering || b->holder != nullptr || b->withdrawn) continue;
@@ -160,11 +162,11 @@ void Adapter::Resume() {
     }
     const std::string queued = broker_.FindQueued(b->function, b->unique);
     if (queued.empty()) continue;
-    if (broker_.GrabHandle(*manager_, queued) == nullptr) continue;
+    if (broker_.GrabHandle(*manager, queued) == nullptr) continue;
     RH_LOG(kNotice,
            "jenkins master=%s handle=%s: resubmitted as %s; re-bound to the journalled build",
            settings_.name.c_str(), handle.c_str(), queued.c_str());
-    b->holder = manager_.get();
+    b->holder = manager;
     b->rebound_handle = queued;
   }
   // Entries whose job was resubmitted under a new handle continue under that handle.

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/packet.h"
 #include "server/broker/job.h"
 #include "server/broker/peer.h"
 
@@ -62,5 +63,9 @@ class PseudoWorker final : public broker::Peer {
   std::string node_;
   int executor_;
 };
+
+// The body of a WORK_* packet from a pseudo-worker: "HANDLE\0" + `body` (WORK_STATUS: body is
+// "NUM\0DEN"); WORK_FAIL is the handle alone.
+std::string WorkPayload(std::string_view handle, protocol::PacketType type, std::string_view body);
 
 }  // namespace roundhouse::jenkins
