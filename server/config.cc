@@ -309,7 +309,7 @@ std::string_view GroupTitle(Group g) {
     case Group::kJenkins:
       return "Jenkins masters";
     case Group::kHttp:
-      return "HTTP status API";
+      return "HTTP: gearmand's HTTP protocol and the status API";
     case Group::kInfo:
       return "Information";
     case Group::kRefused:
@@ -390,6 +390,11 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
   }
   if (state.sqlite_requested && !state.sqlite_db_given) {
     return ErrorAt(state.sqlite_requested_at, "missing required --libsqlite3-db=<dbfile> argument");
+  }
+  if (state.http_port_given && !config.http_protocol) {
+    config.warnings.push_back(
+        "--http-port has no effect without -r http (gearmand's HTTP protocol), as in gearmand; "
+        "roundhouse's status API and dashboard are enabled with --status-port");
   }
   st = CheckJenkinsNames(config.jenkins);
   if (!st.ok()) return st;

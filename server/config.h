@@ -68,9 +68,19 @@ struct Config {
   // may name (a bare file name); empty: admin-added masters cannot use api_token_file.
   std::string jenkins_token_dir;
 
-  // HTTP status endpoint (issue 6); 0 = off
-  uint16_t http_port = 0;
-  std::string http_listen = "127.0.0.1";
+  // gearmand's HTTP protocol (-r http, doc/protocol.md §5.4): jobs submitted over HTTP on
+  // --http-port, bound to the -L addresses like the Gearman port. --http-port without -r http
+  // has no effect, as in gearmand (a warning names --status-port).
+  bool http_protocol = false;
+  uint16_t http_port = 8080;
+  // That listener's limits: connections per peer address, and the time a whole request (head
+  // and body) may take from the accept (server/http/gearman_http.h).
+  size_t http_max_connections_per_address = 256;
+  int http_request_timeout_s = 30;
+
+  // roundhouse's HTTP status API, metrics and dashboard (issue 6); 0 = off
+  uint16_t status_port = 0;
+  std::string status_listen = "127.0.0.1";
   // /metrics shows per-function series for at most this many functions (the most active); the
   // rest are summed into series labelled other="true" (README, "Status API, metrics").
   int metrics_max_functions = 100;
@@ -82,6 +92,9 @@ struct Config {
   // Access control (doc/acl.md): the `[acl NAME]` sections of the config file; null = off (no
   // section), and then every connection may do everything, as with gearmand.
   std::shared_ptr<const acl::Table> acl;
+
+  // Messages for the log once it is open (deprecated or ineffective options).
+  std::vector<std::string> warnings;
 
   // What to do instead of serving.
   bool show_help = false;

@@ -446,16 +446,58 @@ const OptionSpec kOptions[] = {
      [](const Setting& s, Config& c, ParseState&) { return NonEmptyInto(s, &c.jenkins_token_dir); },
      [](const Config& c) { return c.jenkins_token_dir; }},
 
-    // ---- HTTP status API
+    // ---- HTTP: gearmand's HTTP protocol, and roundhouse's status API
+    {"protocol", 'r', "NAME", Group::kHttp, kRepeatable,
+     "Load a gearmand protocol: 'http' (the only one) submits jobs over HTTP on --http-port "
+     "(doc/protocol.md §5.4).",
+     [](const Setting& s, Config& c, ParseState&) {
+       if (!EqualsIgnoreCase(s.value, "http")) {
+         return Invalid(s, "the only protocol is 'http' (gearmand's HTTP protocol)");
+       }
+       c.http_protocol = true;
+       return Status::Ok();
+     },
+     nullptr},
     {"http-port", 0, "PORT", Group::kHttp, kNoFlags,
-     "Serve roundhouse's HTTP status API, Prometheus metrics (/metrics) and dashboard (/) on "
-     "PORT; 0 = off. (Not gearmand's HTTP protocol plugin.)",
-     [](const Setting& s, Config& c, ParseState&) { return PortInto(s, &c.http_port); },
+     "Port of gearmand's HTTP protocol (with -r http), bound on the --listen addresses. Without "
+     "-r http it has no effect, as in gearmand. (roundhouse's status API, which this option "
+     "used to enable, is --status-port now.)",
+     [](const Setting& s, Config& c, ParseState& st) {
+       st.http_port_given = true;
+       return PortInto(s, &c.http_port);
+     },
      [](const Config& c) { return std::to_string(c.http_port); }},
-    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags,
-     "Address the HTTP status API binds to; the default is loopback only, as the API has no "
+    {"http-max-connections-per-address", 0, "N", Group::kHttp, kNoFlags,
+     "Connections one peer address may hold on --http-port; the next one is answered 503 and "
+     "closed (1 to 65535).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return UnsignedInto(s, 1, 65535, &c.http_max_connections_per_address);
+     },
+     [](const Config& c) { return std::to_string(c.http_max_connections_per_address); }},
+    {"http-request-timeout", 0, "SECONDS", Group::kHttp, kNoFlags,
+     "A request on --http-port (head and body) must arrive within SECONDS of the connection's "
+     "accept, or it is answered 408 and closed; a reply must be taken by the peer within SECONDS "
+     "plus one per MiB, or the connection is closed (1 to 3600).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SignedInto(s, 1, 3600, &c.http_request_timeout_s);
+     },
+     [](const Config& c) { return std::to_string(c.http_request_timeout_s); }},
+    {"status-port", 0, "PORT", Group::kHttp, kNoFlags,
+     "Serve roundhouse's HTTP status API, Prometheus metrics (/metrics) and dashboard (/) on "
+     "PORT; 0 = off.",
+     [](const Setting& s, Config& c, ParseState&) { return PortInto(s, &c.status_port); },
+     [](const Config& c) { return std::to_string(c.status_port); }},
+    {"status-listen", 0, "ADDR", Group::kHttp, kNoFlags,
+     "Address the status API binds to; the default is loopback only, as the API has no "
      "authentication.",
-     SetString<&Config::http_listen>, [](const Config& c) { return c.http_listen; }},
+     SetString<&Config::status_listen>, [](const Config& c) { return c.status_listen; }},
+    {"http-listen", 0, "ADDR", Group::kHttp, kNoFlags,
+     "Deprecated name of --status-listen (warned at start-up).",
+     [](const Setting& s, Config& c, ParseState&) {
+       c.warnings.push_back(s.display + " is deprecated: use --status-listen (and --status-port)");
+       return NonEmptyInto(s, &c.status_listen);
+     },
+     nullptr},
     {"metrics-max-functions", 0, "N", Group::kHttp, kNoFlags,
      "/metrics has per-function series for at most N functions, the most active ones (queued + "
      "running jobs + workers, then jobs submitted); all others, and functions freed since the "
@@ -485,14 +527,6 @@ const OptionSpec kOptions[] = {
      SetSwitch<&Config::show_version>, nullptr},
 
     // ---- gearmand options refused at start-up
-    {"protocol", 'r', "NAME", Group::kRefused, kNoFlags,
-     "gearmand's protocol plugins (-r http): refused. See --http-port for roundhouse's HTTP API.",
-     [](const Setting& s, Config&, ParseState&) {
-       return Refused(s,
-                      "gearmand's HTTP protocol plugin does not exist in roundhouse (its HTTP "
-                      "status API is enabled with --http-port)");
-     },
-     nullptr},
     {"ssl", 0, "", Group::kRefused, kNoFlags, "Refused: no TLS on the Gearman port.",
      [](const Setting& s, Config&, ParseState&) {
        return s.on ? Refused(s, std::string(kTlsRefusal)) : Status::Ok();

@@ -27,6 +27,7 @@ struct ParseState {
   bool sqlite_db_given = false;     // --libsqlite3-db
   bool sqlite_requested = false;    // -q libsqlite3 / sqlite given explicitly
   std::string sqlite_requested_at;  // that setting's `where`
+  bool http_port_given = false;     // --http-port (meaningful with -r http only)
 };
 
 using Handler = Status (*)(const Setting&, Config&, ParseState&);

@@ -125,6 +125,7 @@ int Main(int argc, char** argv) {
                  config.log_file.c_str(), why.empty() ? s.message().c_str() : why.c_str());
     return 1;
   }
+  for (const std::string& warning : config.warnings) RH_LOG(kWarning, "%s", warning.c_str());
   return Serve(config);
 }
 

@@ -61,11 +61,13 @@ Server::~Server() {
   for (auto& [conn, owned] : connections_) conn->Close();
   for (auto& listener : listeners_) listener->Close();
   if (status_ != nullptr) status_->Close();
+  if (gearman_http_ != nullptr) gearman_http_->Close();
   if (hub_ != nullptr) hub_->Close(nullptr);
   if (store_ != nullptr) store_->Close();
   CloseOwnHandles();
   loop_.Run();
   status_.reset();
+  gearman_http_.reset();
   hub_.reset();
   broker_.reset();
   store_.reset();
@@ -206,14 +208,32 @@ Status Server::Start() {
   }
   Result<std::string> token = LoadStatusToken(config_);
   if (!token.ok()) return token.status();
-  if (!token.value().empty() && config_.http_port == 0) {
+  if (!token.value().empty() && config_.status_port == 0) {
     RH_LOG(kWarning, "a status API token is configured but the status API is off");
   }
-  if (config_.http_port != 0) {
+  if (config_.http_protocol) {
+    http::GearmanHttpOptions options;
+    options.addresses = config_.listen;
+    options.port = config_.http_port;
+    options.backlog = config_.backlog;
+    options.max_connections_per_address = config_.http_max_connections_per_address;
+    options.request_timeout_ms =
+        uint64_t{1000} * static_cast<uint64_t>(config_.http_request_timeout_s);
+    options.write_timeout_ms = options.request_timeout_ms;
+    options.max_unique = config_.limits.max_unique;
+    options.max_reply_bytes = config_.limits.max_pending_output;
+    options.limits.max_body_bytes = config_.limits.max_packet_body;
+    gearman_http_ = std::make_unique<http::GearmanHttp>(loop_.get(), options, *broker_,
+                                                        access_.enabled() ? &access_ : nullptr);
+    s = gearman_http_->Start();
+    if (!s.ok()) return s;
+  }
+
+  if (config_.status_port != 0) {
     http::StatusServerOptions options;
     options.bearer_token = std::move(token).value();
-    options.address = config_.http_listen;
-    options.port = config_.http_port;
+    options.address = config_.status_listen;
+    options.port = config_.status_port;
     options.metrics_max_functions = static_cast<size_t>(config_.metrics_max_functions);
     options.backlog = config_.backlog;
     status_ = std::make_unique<http::StatusServer>(
@@ -394,6 +414,7 @@ void Server::BeginGracefulShutdown() {
   if (graceful_ || shutting_down_) return;
   graceful_ = true;
   for (auto& listener : listeners_) listener->Close();
+  if (gearman_http_ != nullptr) gearman_http_->CloseListeners();
   broker_->BeginDrain();
   if (hub_ != nullptr) hub_->DrainAll();
   const int timeout_s = config_.shutdown_timeout_s;
@@ -436,6 +457,7 @@ void Server::Shutdown() {
   if (hub_ != nullptr) hub_->Close(nullptr);
   for (auto& listener : listeners_) listener->Close();
   if (status_ != nullptr) status_->Close();
+  if (gearman_http_ != nullptr) gearman_http_->Close();
   // Connections are freed in their close callbacks, which erase them from connections_; collect
   // first so iteration does not depend on that.
   std::vector<Connection*> open;

@@ -40,6 +40,7 @@
 #include "server/config.h"
 #include "server/connection.h"
 #include "server/event_loop.h"
+#include "server/http/gearman_http.h"
 #include "server/http/status_server.h"
 #include "server/listener.h"
 #include "server/queue_file.h"
@@ -64,7 +65,7 @@ class Server final : public ConnectionHost {
   // The port of the first listener (useful with --port 0).
   uint16_t port() const;
 
-  // Where the status endpoint (--http-port) gets the Jenkins masters' summaries from; empty =
+  // Where the status endpoint (--status-port) gets the Jenkins masters' summaries from; empty =
   // no Jenkins. Call before or after Start(): the endpoint reads it on every request.
   void SetJenkinsProvider(http::JenkinsProvider provider);
 
@@ -120,8 +121,11 @@ class Server final : public ConnectionHost {
   std::unique_ptr<broker::Broker> broker_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
-  // --http-port; null when off. Reads the broker, so it is closed before the broker goes.
+  // --status-port; null when off. Reads the broker, so it is closed before the broker goes.
   std::unique_ptr<http::StatusServer> status_;
+  // -r http on --http-port; null when off. Its connections are broker peers: closed (detached)
+  // before the broker goes.
+  std::unique_ptr<http::GearmanHttp> gearman_http_;
   // Jenkins masters: declared after the broker so they are destroyed before it (their
   // pseudo-workers are attached to it).
   std::unique_ptr<jenkins::Hub> hub_;

@@ -316,7 +316,7 @@ Status StatusServer::Start() {
   listen.backlog = options_.backlog;
   Status s = BindListeners(
       loop_, listen, [this](Listener& l, int status) { OnAccept(l, status); }, &listeners_);
-  if (!s.ok()) return Status::Error("--http-port: " + s.message());
+  if (!s.ok()) return Status::Error("--status-port: " + s.message());
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   sweep_open_ = true;

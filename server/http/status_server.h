@@ -61,8 +61,8 @@ inline constexpr size_t kMaxJobsLimit = 10000;
 inline constexpr size_t kDefaultJobsLimit = 100;
 
 struct StatusServerOptions {
-  std::string address = "127.0.0.1";  // --http-listen
-  uint16_t port = 0;                   // --http-port (0 here binds an ephemeral port)
+  std::string address = "127.0.0.1";  // --status-listen
+  uint16_t port = 0;                  // --status-port (0 here binds an ephemeral port)
   int backlog = 32;
   size_t max_connections = 64;
   size_t max_connections_per_address = 16;

@@ -169,9 +169,9 @@ bool Stream::QueueWire(std::string* bytes) {
 
 void Stream::WriteNext() {
   // writing_ holds the next bytes; nothing is in flight.
-  uv_buf_t buf = uv_buf_init(writing_.data() + writing_offset_,
-                             static_cast<unsigned int>(std::min<size_t>(
-                                 writing_.size() - writing_offset_, UINT_MAX)));
+  uv_buf_t buf = uv_buf_init(
+      writing_.data() + writing_offset_,
+      static_cast<unsigned int>(std::min<size_t>(writing_.size() - writing_offset_, UINT_MAX)));
   int written = uv_try_write(AsStream(&tcp_), &buf, 1);
   if (written == UV_EAGAIN || written == UV_ENOSYS) written = 0;
   if (written < 0) {
@@ -186,9 +186,9 @@ void Stream::WriteNext() {
     return;
   }
   // The rest goes through one uv_write from a buffer that stays put until it completes.
-  uv_buf_t rest = uv_buf_init(writing_.data() + writing_offset_,
-                              static_cast<unsigned int>(std::min<size_t>(
-                                  writing_.size() - writing_offset_, UINT_MAX)));
+  uv_buf_t rest = uv_buf_init(
+      writing_.data() + writing_offset_,
+      static_cast<unsigned int>(std::min<size_t>(writing_.size() - writing_offset_, UINT_MAX)));
   const int rc = uv_write(&write_req_, AsStream(&tcp_), &rest, 1, OnWriteCb);
   if (rc != 0) {
     // Nothing is in flight; the owner hears of it on the loop's next turn at the latest: a

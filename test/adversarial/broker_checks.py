@@ -210,7 +210,7 @@ class BrokerCase(sf.ServerTestCase):
 
     def start_with_http(self, *args, **kw):
         http_port = sf.free_port()
-        server = self.start_server("--http-port", str(http_port), "--http-listen", HOST,
+        server = self.start_server("--status-port", str(http_port), "--status-listen", HOST,
                                    *args, kind="roundhouse", **kw)
         server.http_port = http_port
         self.server = server  # ServerTestCase.connect() defaults to it

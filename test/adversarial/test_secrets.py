@@ -125,7 +125,7 @@ class Secrets(sf.ServerTestCase):
     def test_command_line_token_is_warned_about_and_never_shown(self):
         http_port = sf.free_port()
         server = self.start_server(
-            "--http-port", str(http_port), "--http-listen", sf.HOST,
+            "--status-port", str(http_port), "--status-listen", sf.HOST,
             "--jenkins", "cli:base_url=%s,user=u,api_token=%s" % (self.master.url(), SECRET))
         self.assertIn("a token or password on the command line is readable by every local user",
                       server.logs())

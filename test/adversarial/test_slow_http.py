@@ -92,7 +92,7 @@ class SlowHttp(sf.ServerTestCase):
         if sf.reference_mode():
             self.skipTest("roundhouse-only: gearmand has no status port")
         self.http_port = sf.free_port()
-        self.server = self.start_server("--http-port", str(self.http_port), "--http-listen",
+        self.server = self.start_server("--status-port", str(self.http_port), "--status-listen",
                                         sf.HOST)
 
     def hold(self, source, count):

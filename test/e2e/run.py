@@ -24,6 +24,7 @@ SUITES = {
     "differential": (HERE, "test_differential.py"),
     "durability": (HERE, "test_durability.py"),
     "http": (HERE, "test_http.py"),
+    "http-submit": (HERE, "test_http_submit.py"),
     "jenkins": (HERE, "test_jenkins.py"),
     "jenkins-failures": (HERE, "test_jenkins_failures.py"),
     "acl": (HERE, "test_acl.py"),

@@ -360,7 +360,7 @@ class Metrics(AclTestCase):
 
     def test_denials_counted_per_permission_kind(self):
         self.start_acl("[acl loopback-plain]\nsubmit = ok:*\nregister = ok:*\n",
-                       "--http-port", str(self.http_port), "--http-listen", HOST)
+                       "--status-port", str(self.http_port), "--status-listen", HOST)
         before = self.denials(self.metrics())
         self.assertEqual(sorted(before), ["admin_control", "admin_operator", "admin_read",
                                           "register", "submit"])
@@ -385,7 +385,7 @@ class Metrics(AclTestCase):
         self.assertNotIn("secret:", text)
 
     def test_no_acl_no_denial_series(self):
-        self.start_server("--http-port", str(self.http_port), "--http-listen", HOST)
+        self.start_server("--status-port", str(self.http_port), "--status-listen", HOST)
         self.assertNotIn("roundhouse_acl_denials_total", self.metrics())
 
 
@@ -433,19 +433,19 @@ class StatusToken(AclTestCase):
         with os.fdopen(fd, "w") as f:
             f.write(STATUS_TOKEN + "\n")
         os.chmod(path, 0o600)
-        self.start_acl("status-token-file = %s\n" % path, "--http-port", str(self.http_port),
-                       "--http-listen", HOST)
+        self.start_acl("status-token-file = %s\n" % path, "--status-port", str(self.http_port),
+                       "--status-listen", HOST)
         self.check_token_required()
 
     def test_token_from_an_environment_variable(self):
         env = dict(os.environ, RH_ACL_TEST_STATUS_TOKEN=STATUS_TOKEN)
-        self.start_acl("status-token-env = RH_ACL_TEST_STATUS_TOKEN\n", "--http-port",
-                       str(self.http_port), "--http-listen", HOST, env=env)
+        self.start_acl("status-token-env = RH_ACL_TEST_STATUS_TOKEN\n", "--status-port",
+                       str(self.http_port), "--status-listen", HOST, env=env)
         self.check_token_required()
         self.assertNotIn(STATUS_TOKEN, " ".join(self.server.cmdline))
 
     def test_no_token_configured_the_api_is_open(self):
-        self.start_server("--http-port", str(self.http_port), "--http-listen", HOST)
+        self.start_server("--status-port", str(self.http_port), "--status-listen", HOST)
         self.assertEqual(self.http("/api/status")[0], 200)
         self.assertEqual(self.http("/metrics", "anything")[0], 200)
 
@@ -458,7 +458,7 @@ class StatusToken(AclTestCase):
                 ("--status-token-file", "/nonexistent/rh.token", b"--status-token-file")):
             proc = subprocess.run(
                 [binary, "--port", str(free_port()), "--listen", HOST, "-q", "none",
-                 "--http-port", str(free_port()), "--http-listen", HOST, flag, value],
+                 "--status-port", str(free_port()), "--status-listen", HOST, flag, value],
                 stdin=subprocess.DEVNULL, capture_output=True, timeout=20, env=env)
             self.assertNotEqual(proc.returncode, 0, flag)
             self.assertIn(expected, proc.stderr + proc.stdout)

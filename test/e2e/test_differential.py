@@ -16,6 +16,7 @@ When the roundhouse binary is missing, each session still runs against gearmand 
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gearman_wire as gw  # noqa: E402
-from server_fixture import Server, ServerTestCase, roundhouse_bin  # noqa: E402
+from server_fixture import Server, ServerTestCase, free_port, roundhouse_bin  # noqa: E402
 
 E = gw.encode
 HANDLE_RE = re.compile(rb"H:[A-Za-z0-9._-]+:\d+")
@@ -776,6 +777,270 @@ class SharedDirectory(ServerTestCase):
                          sorted("roundhouse-%d.db" % s.port for s in servers))
 
 
+# ---- gearmand's HTTP protocol (-r http; doc/protocol.md §5.4) ------------------------------
+#
+# The same raw request bytes go to gearmand's and roundhouse's --http-port while a scripted
+# worker serves `echo` (the data back), `uniq` ("u=<unique>|d=<data>"), `fail` (WORK_FAIL) and
+# `exc` (WORK_EXCEPTION). Each reply is read until the server closes (or a timeout: "<open>"),
+# then normalised: handles -> <H1>, <H2>... in first-seen order, the Server header masked.
+
+HTTP_SERVER_RE = re.compile(rb"Server: [^\r]*\r\n")
+HTTP_WORKER_FUNCTIONS = (b"echo", b"uniq", b"fail", b"exc")
+
+
+class HttpWorker:
+    """A worker thread on the Gearman port; stop() closes it."""
+
+    def __init__(self, port):
+        import threading
+        self.conn = gw.Connection(gw_host(), port, timeout=30)
+        for fn in HTTP_WORKER_FUNCTIONS:
+            self.conn.send(gw.CAN_DO, fn)
+        self.conn.send(gw.ECHO_REQ, b"ready")
+        self.conn.recv_packet()
+        self.handles = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        c = self.conn
+        try:
+            while not self.stopped:
+                c.send(gw.GRAB_JOB_UNIQ)
+                p = c.recv_packet()
+                if p.type == gw.NO_JOB:
+                    c.send(gw.PRE_SLEEP)
+                    c.recv_packet()
+                    continue
+                if p.type != gw.JOB_ASSIGN_UNIQ:
+                    continue
+                handle, fn, unique, data = p.args(4)
+                self.handles.append(handle)
+                if fn == b"echo":
+                    c.send(gw.WORK_COMPLETE, handle, data)
+                elif fn == b"uniq":
+                    c.send(gw.WORK_COMPLETE, handle, b"u=" + unique + b"|d=" + data)
+                elif fn == b"fail":
+                    c.send(gw.WORK_FAIL, handle)
+                elif fn == b"exc":
+                    c.send(gw.WORK_EXCEPTION, handle, b"boom")
+        except (OSError, ValueError, AttributeError, gw.WireError):  # closed by stop()
+            pass
+
+    def stop(self):
+        self.stopped = True
+        self.conn.close()
+        self.thread.join(5)
+
+
+def gw_host():
+    return "127.0.0.1"
+
+
+def http_exchange(port, raw, timeout=3.0, half_close=False, close_after=None):
+    """Sends `raw`, returns what the server sent until it closed, plus b"<open>" if it did not
+    close within `timeout`. close_after: we close after that many seconds without reading."""
+    s = socket.create_connection((gw_host(), port), timeout=timeout)
+    try:
+        s.sendall(raw)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        if close_after is not None:
+            time.sleep(close_after)
+            return b"<we closed>"
+        out = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                return out + b"<open>"
+            except ConnectionResetError:
+                return out + b"<reset>"
+            if not data:
+                return out
+            out += data
+    finally:
+        s.close()
+
+
+class HttpCase:
+    """One request. `admin`: an admin command sent after it, on the Gearman port, whose reply is
+    compared too. `gearmand=` / `roundhouse=`: a documented difference (doc/gearman-differences.md,
+    "HTTP protocol"): each server must produce its own normalised reply."""
+
+    def __init__(self, name, raw, admin=None, gearmand=None, roundhouse=None, timeout=3.0,
+                 want=None, gearmand_cuts_handle=False, **kw):
+        self.name = name
+        # gearmand's WORK_FAIL reply loses the handle's last byte (a quirk we do not copy).
+        self.gearmand_cuts_handle = gearmand_cuts_handle
+        self.want = want  # the normalised reply both servers must give
+        self.raw = raw
+        self.admin = admin
+        self.gearmand = gearmand
+        self.roundhouse = roundhouse
+        self.timeout = timeout
+        self.kw = kw
+
+
+def _post(path, body=b"", headers=b"", version=b"HTTP/1.0", method=b"POST"):
+    return (method + b" " + path + b" " + version + b"\r\n" + headers +
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+OK_HEAD = b"HTTP/1.0 200 OK\r\nX-Gearman-Job-Handle: <H1>\r\n"
+NOT_FOUND = b"HTTP/1.0 404 NOT_FOUND\r\n<server>Content-Length: 0\r\n\r\n"
+
+
+def _ok(command, body=b"", handle=b"<H1>"):
+    return (b"HTTP/1.0 200 OK\r\nX-Gearman-Job-Handle: " + handle + b"\r\nX-Gearman-Command: " +
+            command + b"\r\nContent-Length: %d\r\n<server>\r\n" % len(body) + body)
+
+
+BIG = bytes(range(256)) * 4096  # 1 MiB, every byte value
+
+HTTP_CASES = [
+    HttpCase("post_runs_the_job_and_returns_its_result", _post(b"/echo", b"abc"),
+             want=_ok(b"WORK_COMPLETE", b"abc")),
+    HttpCase("put_is_post", _post(b"/echo", b"abc", method=b"PUT"),
+             want=_ok(b"WORK_COMPLETE", b"abc")),
+    HttpCase("get_ignores_the_body", _post(b"/echo", b"abc", method=b"GET"),
+             want=_ok(b"WORK_COMPLETE")),
+    HttpCase("get_without_body", b"GET /echo HTTP/1.0\r\n\r\n", want=_ok(b"WORK_COMPLETE")),
+    HttpCase("head_has_no_command_and_no_body", b"HEAD /echo HTTP/1.0\r\n\r\n",
+             want=OK_HEAD + b"Content-Length: 0\r\n<server>\r\n"),
+    HttpCase("http_1_1_gets_an_http_1_0_reply_and_a_close",
+             b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive\r\n"
+             b"Content-Length: 2\r\n\r\nhi", want=_ok(b"WORK_COMPLETE", b"hi")),
+    HttpCase("a_pipelined_second_request_is_not_answered",
+             _post(b"/echo", b"a", version=b"HTTP/1.1") + _post(b"/echo", b"zz"),
+             admin=b"status\n", want=_ok(b"WORK_COMPLETE", b"a")),
+    HttpCase("leading_slashes_are_not_part_of_the_function", _post(b"//echo", b"x"),
+             want=_ok(b"WORK_COMPLETE", b"x")),
+    HttpCase("lower_case_header_names", b"POST /uniq HTTP/1.0\r\nx-gearman-unique: u7\r\n"
+             b"content-length: 1\r\n\r\nd", want=_ok(b"WORK_COMPLETE", b"u=u7|d=d")),
+    HttpCase("default_unique_is_a_dash", _post(b"/uniq", b"d"),
+             want=_ok(b"WORK_COMPLETE", b"u=-|d=d")),
+    HttpCase("empty_unique_header_is_the_default", _post(b"/uniq", b"d", b"X-Gearman-Unique: \r\n"),
+             want=_ok(b"WORK_COMPLETE", b"u=-|d=d")),
+    HttpCase("background_answers_job_created_at_once",
+             _post(b"/nobody", b"abc", b"X-Gearman-Background: true\r\n"),
+             admin=b"status\n", want=_ok(b"JOB_CREATED")),
+    HttpCase("background_value_is_case_insensitive",
+             _post(b"/nobody", b"abc", b"X-Gearman-Background: TRUE\r\n"),
+             admin=b"status\n", want=_ok(b"JOB_CREATED")),
+    HttpCase("background_other_values_mean_foreground",
+             _post(b"/nobody", b"abc", b"X-Gearman-Background: yes\r\n"), timeout=1.0,
+             want=b"<open>"),
+    HttpCase("head_can_submit_in_background",
+             b"HEAD /nobody HTTP/1.0\r\nX-Gearman-Background: true\r\n\r\n", admin=b"status\n",
+             want=OK_HEAD + b"Content-Length: 0\r\n<server>\r\n"),
+    HttpCase("query_string_is_part_of_the_function",
+             _post(b"/nobody?x=1", b"a", b"X-Gearman-Background: true\r\n"), admin=b"status\n",
+             want=_ok(b"JOB_CREATED")),
+    HttpCase("unique_too_large_is_an_error_reply",
+             _post(b"/nobody", b"a", b"X-Gearman-Background: true\r\nX-Gearman-Unique: " +
+                   b"u" * 65 + b"\r\n"),
+             want=_ok(b"ERROR", handle=b"ARGUMENT_TOO_LARGE")),
+    HttpCase("unique_of_64_bytes_is_accepted",
+             _post(b"/nobody", b"a", b"X-Gearman-Background: true\r\nX-Gearman-Unique: " +
+                   b"u" * 64 + b"\r\n"),
+             want=_ok(b"JOB_CREATED")),
+    HttpCase("work_fail", _post(b"/fail", b"a"), want=_ok(b"WORK_FAIL"),
+             gearmand_cuts_handle=True),
+    HttpCase("work_exception_reaches_http_as_work_fail", _post(b"/exc", b"a"),
+             want=_ok(b"WORK_FAIL")),
+    HttpCase("post_to_root_is_404", _post(b"/", b"abc"), want=NOT_FOUND),
+    HttpCase("get_root_is_404", b"GET / HTTP/1.0\r\n\r\n", want=NOT_FOUND),
+    HttpCase("put_root_is_404", b"PUT / HTTP/1.0\r\n\r\n", want=NOT_FOUND),
+    HttpCase("unknown_method_closes_without_reply", b"DELETE /echo HTTP/1.0\r\n\r\n", want=b""),
+    HttpCase("lower_case_method_closes_without_reply", _post(b"/echo", b"a", method=b"post"),
+             want=b""),
+    HttpCase("garbage_closes_without_reply", b"hello\r\n\r\n", want=b""),
+    HttpCase("one_mebibyte_round_trip", _post(b"/echo", BIG), timeout=15.0,
+             want=_ok(b"WORK_COMPLETE", BIG)),
+    # Differences (doc/gearman-differences.md, "HTTP protocol").
+    HttpCase("client_leaving_a_queued_foreground_job", _post(b"/nobody", b"gone"),
+             admin=b"status\n", close_after=0.5,
+             gearmand=[b"<we closed>", b"echo\t0\t0\t1\nexc\t0\t0\t1\nfail\t0\t0\t1\n"
+                       b"nobody\t1\t0\t0\nuniq\t0\t0\t1\n.\n"],
+             roundhouse=[b"<we closed>", b"echo\t0\t0\t1\nexc\t0\t0\t1\nfail\t0\t0\t1\n"
+                         b"uniq\t0\t0\t1\n.\n"]),
+    HttpCase("half_close_after_the_request_is_leaving", _post(b"/nobody", b"q"),
+             admin=b"status\n", half_close=True,
+             gearmand=[b"", b"echo\t0\t0\t1\nexc\t0\t0\t1\nfail\t0\t0\t1\n"
+                       b"nobody\t1\t0\t0\nuniq\t0\t0\t1\n.\n"],
+             roundhouse=[b"", b"echo\t0\t0\t1\nexc\t0\t0\t1\nfail\t0\t0\t1\n"
+                         b"uniq\t0\t0\t1\n.\n"]),
+    HttpCase("head_root", b"HEAD / HTTP/1.0\r\n\r\n",
+             gearmand=b"HTTP/1.0 200 OK\r\nX-Gearman-Job-Handle: <stale>\r\n"
+                      b"Content-Length: 0\r\n<server>\r\n",
+             roundhouse=b"HTTP/1.0 200 OK\r\nX-Gearman-Job-Handle: \r\n"
+                        b"Content-Length: 0\r\n<server>\r\n"),
+    HttpCase("trace", b"TRACE /echo HTTP/1.0\r\n\r\n", timeout=1.0,
+             gearmand=b"<open>", roundhouse=b""),
+]
+
+
+class HttpDifferential(ServerTestCase):
+    """One test per HttpCase; see the comment above HTTP_CASES."""
+
+    def run_on(self, kind, case):
+        http_port = free_port()
+        server = self.start_server("-r", "http", "--http-port", str(http_port), kind=kind)
+        worker = HttpWorker(server.port)
+        try:
+            reply = http_exchange(http_port, case.raw, timeout=case.timeout, **case.kw)
+            observed = [self.normalise(reply)]
+            if case.admin is not None:
+                time.sleep(0.2)  # gearmand detaches a leaving client on its own thread
+                with server.connect() as c:
+                    # gearmand lists functions in hash order, roundhouse in byte order.
+                    lines = c.admin(case.admin).split(b"\n")
+                    observed.append(b"\n".join(sorted(lines[:-2]) + lines[-2:]))
+            return observed, reply, list(worker.handles)
+        finally:
+            worker.stop()
+            server.stop()
+
+    @staticmethod
+    def normalise(reply):
+        reply = HTTP_SERVER_RE.sub(b"<server>", reply)
+        seen = {}
+
+        def handle(m):
+            return seen.setdefault(m.group(0), b"<H%d>" % (len(seen) + 1))
+
+        return re.sub(rb"(?<=X-Gearman-Job-Handle: )H:[A-Za-z0-9._-]+:\d*", handle, reply)
+
+    def check_case(self, case):
+        observed_g, raw_g, handles_g = self.run_on("gearmand", case)
+        if case.gearmand_cuts_handle:
+            self.assertIn(b"X-Gearman-Job-Handle: " + handles_g[0][:-1] + b"\r\n", raw_g)
+        if case.gearmand is not None:
+            want_g = _as_list(case.gearmand)
+            if b"<stale>" in want_g[0]:  # gearmand shows whatever handle it last held
+                observed_g[0] = re.sub(rb"(?<=Handle: )[^\r]*", b"<stale>", observed_g[0])
+            self.assertEqual(observed_g, want_g, "gearmand")
+        elif case.want is not None:
+            self.assertEqual(observed_g[0], case.want, "gearmand")
+        if not os.access(roundhouse_bin(), os.X_OK):
+            self.skipTest("roundhouse binary not found at %s: checked gearmand only"
+                          % roundhouse_bin())
+        observed_r, raw_r, handles_r = self.run_on("roundhouse", case)
+        if case.roundhouse is not None:
+            self.assertEqual(observed_r, _as_list(case.roundhouse), "roundhouse")
+            return
+        self.assertEqual(observed_r, observed_g, "roundhouse differs from gearmand")
+        if b"X-Gearman-Command: WORK_" in raw_r:
+            # The handle is the one the worker held (gearmand cuts the last byte off a
+            # WORK_FAIL's: normalised away above, a difference of its own).
+            self.assertEqual(len(handles_r), 1)
+            self.assertIn(b"X-Gearman-Job-Handle: " + handles_r[0] + b"\r\n", raw_r)
+
+
 def _add_tests():
     names = set()
     for group, sessions in (("same", SAME), ("differs", DIFFERENT)):
@@ -789,6 +1054,15 @@ def _add_tests():
 
             test.__doc__ = session.doc or None
             setattr(DifferentialTest, name, test)
+    for case in HTTP_CASES:
+        name = "test_http_" + case.name
+        assert name not in names, name
+        names.add(name)
+
+        def http_test(self, case=case):
+            self.check_case(case)
+
+        setattr(HttpDifferential, name, http_test)
 
 
 _add_tests()

@@ -1,7 +1,7 @@
 """The HTTP status endpoint (issue 6): JSON shapes of /api/*, the Prometheus text of /metrics
 (parsed, not string-compared), 4xx answers and limits, the dashboard in headless Chromium.
 
-Every test starts its own roundhouse with --http-port on a free loopback port.
+Every test starts its own roundhouse with --status-port on a free loopback port.
 """
 
 import http.client
@@ -83,7 +83,7 @@ class HttpServerCase(ServerTestCase):
     def setUp(self):
         if server_fixture.reference_mode():
             self.skipTest("roundhouse-only: gearmand has no status endpoint")
-        args = ["--http-port", str(free_port()), "--http-listen", HOST]
+        args = ["--status-port", str(free_port()), "--status-listen", HOST]
         kw = {}
         if self.durable:
             args += ["-q", "sqlite", "--libsqlite3-db", "roundhouse.db"]
@@ -862,10 +862,10 @@ class StartUp(unittest.TestCase):
             s.listen(1)
             port = s.getsockname()[1]
             done = subprocess.run([binary, "-q", "none", "--port", "0", "--listen", HOST,
-                                   "--http-port", str(port), "--http-listen", "256.1.1.1"],
+                                   "--status-port", str(port), "--status-listen", "256.1.1.1"],
                                   capture_output=True, text=True, timeout=20)
         self.assertEqual(done.returncode, 1)
-        self.assertIn("--http-port", done.stderr)
+        self.assertIn("--status-port", done.stderr)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ check "full: plugin option refused" has_note full "--libdrizzle-db=x: refused by
 check "full: stray word refused" has_note full "bogus: refused: not an option"
 check "full: database path reported" test "$("$tool" --db-path "$work/full.defaults")" = /var/lib/gearman/q.db
 
+# gearmand's HTTP protocol carries over (-r http with its port).
+convert http '-p 4732 -r http --http-port=8088'
+check "http: valid configuration" valid http
+check "http: -r carried" has http "protocol = http"
+check "http: --http-port carried" has http "http-port = 8088"
+check "http: the status API keeps its own port" has http "status-port = 4780"
+
 # No defaults file (gearman-job-server never installed): the template as it is.
 "$tool" --roundhouse "$bin" --template "$template" "$work/none" > "$work/none.conf" 2> "$work/none.err"
 check "no defaults file: template unchanged" cmp -s "$template" "$work/none.conf"

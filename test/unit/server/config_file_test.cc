@@ -308,6 +308,8 @@ TEST_CASE("--help lists every option of the spec", "[config]") {
       "-r, --protocol",
       "--http-port",
       "--http-listen",
+      "--status-port",
+      "--status-listen",
       "--ssl ",
       "--ssl-ca-file",
       "--ssl-certificate",

@@ -48,8 +48,10 @@ TEST_CASE("no options give gearmand's defaults and the project's sqlite queue", 
   CHECK(c.sqlite_table == "gearman_queue");
   CHECK_FALSE(c.store_queue_on_shutdown);
   CHECK(c.jenkins.empty());
-  CHECK(c.http_port == 0);
-  CHECK(c.http_listen == "127.0.0.1");
+  CHECK_FALSE(c.http_protocol);
+  CHECK(c.http_port == 8080);
+  CHECK(c.status_port == 0);
+  CHECK(c.status_listen == "127.0.0.1");
   CHECK_FALSE(c.show_help);
   CHECK_FALSE(c.show_version);
 }
@@ -205,14 +207,38 @@ TEST_CASE("options of gearmand's other queue plugins are refused by name", "[con
   CHECK_THAT(ErrorOf(Parse({"--redis-server", "x"})), Contains("redis"));
 }
 
-TEST_CASE("gearmand's HTTP protocol plugin is refused; --http-port is roundhouse's API",
-          "[config]") {
-  CHECK_THAT(ErrorOf(Parse({"-r", "http"})), Contains("-r") && Contains("not supported"));
-  CHECK_THAT(ErrorOf(Parse({"--protocol=http"})), Contains("--protocol"));
-  auto r = Parse({"--http-port", "8080", "--http-listen=0.0.0.0"});
+TEST_CASE("-r http turns on gearmand's HTTP protocol on --http-port (default 8080)", "[config]") {
+  auto r = Parse({"-r", "http"});
   REQUIRE(r.ok());
+  CHECK(r.value().http_protocol);
   CHECK(r.value().http_port == 8080);
-  CHECK(r.value().http_listen == "0.0.0.0");
+  CHECK(r.value().status_port == 0);
+  CHECK(r.value().warnings.empty());
+  r = Parse({"--protocol=HTTP", "--http-port", "18080"});
+  REQUIRE(r.ok());
+  CHECK(r.value().http_protocol);
+  CHECK(r.value().http_port == 18080);
+  CHECK_THAT(ErrorOf(Parse({"-r", "gopher"})), Contains("-r") && Contains("http"));
+}
+
+TEST_CASE("--http-port without -r http has no effect and is warned; the status API moved",
+          "[config]") {
+  auto r = Parse({"--http-port", "8081"});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.value().http_protocol);
+  CHECK(r.value().status_port == 0);
+  REQUIRE(r.value().warnings.size() == 1);
+  CHECK_THAT(r.value().warnings[0], Contains("--status-port"));
+  r = Parse({"--status-port", "4780", "--status-listen=0.0.0.0"});
+  REQUIRE(r.ok());
+  CHECK(r.value().status_port == 4780);
+  CHECK(r.value().status_listen == "0.0.0.0");
+  CHECK(r.value().warnings.empty());
+  r = Parse({"--status-port", "4780", "--http-listen=0.0.0.0"});
+  REQUIRE(r.ok());
+  CHECK(r.value().status_listen == "0.0.0.0");
+  REQUIRE(r.value().warnings.size() == 1);
+  CHECK_THAT(r.value().warnings[0], Contains("--status-listen"));
 }
 
 TEST_CASE("--ssl options are refused because the Gearman port has no TLS", "[config]") {

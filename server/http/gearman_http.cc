@@ -1,0 +1,538 @@
+#include "server/http/gearman_http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cassert>
+#include <string_view>
+
+#include "server/base/log.h"
+
+namespace roundhouse::server::http {
+namespace {
+
+namespace ph = protocol::http;
+using protocol::PacketType;
+
+constexpr size_t kReadChunk = 64 * 1024;
+// Bytes a peer may send after its request while its job runs (gearmand reads one request per
+// connection; more is a peer we stop listening to).
+constexpr size_t kMaxStrayInput = 64 * 1024;
+constexpr uint64_t kLingerMs = 2000;
+constexpr uint64_t kSweepMs = 250;
+
+uv_handle_t* AsHandle(void* h) { return static_cast<uv_handle_t*>(h); }
+
+constexpr std::string_view kServer = "Server: roundhouse/" ROUNDHOUSE_VERSION "\r\n";
+
+// gearmand's error reply: reason phrases in its spelling (upper case, '_' for spaces), no body.
+std::string ErrorReply(int status) {
+  std::string_view reason;
+  switch (status) {
+    case 404:
+      reason = "NOT_FOUND";
+      break;
+    case 408:
+      reason = "REQUEST_TIMEOUT";
+      break;
+    case 413:
+      reason = "REQUEST_ENTITY_TOO_LARGE";
+      break;
+    case 431:
+      reason = "REQUEST_HEADER_FIELDS_TOO_LARGE";
+      break;
+    case 502:
+      reason = "BAD_GATEWAY";
+      break;
+    case 503:
+      reason = "SERVICE_UNAVAILABLE";
+      break;
+    default:
+      status = 400;
+      reason = "BAD_REQUEST";
+      break;
+  }
+  std::string out = "HTTP/1.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  out += kServer;
+  out += "Content-Length: 0\r\n\r\n";
+  return out;
+}
+
+// A 200 reply in gearmand's header order. `command` is omitted for HEAD (gearmand's HEAD reply
+// has no X-Gearman-Command) and so is the body, whose length Content-Length still gives.
+std::string OkReply(std::string_view handle, std::string_view command, std::string_view body,
+                    bool head) {
+  std::string out = "HTTP/1.0 200 OK\r\nX-Gearman-Job-Handle: ";
+  out.append(handle);
+  out += "\r\n";
+  if (!head) {
+    out += "X-Gearman-Command: ";
+    out.append(command);
+    out += "\r\n";
+  }
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  out += kServer;
+  out += "\r\n";
+  if (!head) out.append(body);
+  return out;
+}
+
+std::string_view CommandName(PacketType type) {
+  switch (type) {
+    case PacketType::kWorkComplete:
+      return "WORK_COMPLETE";
+    case PacketType::kWorkFail:
+      return "WORK_FAIL";
+    case PacketType::kWorkException:
+      return "WORK_EXCEPTION";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+// The peer's address, and whether it is a loopback one (for its access-control identity).
+std::string PeerName(uv_tcp_t* tcp, bool* loopback) {
+  *loopback = false;
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char name[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(sin6, name, sizeof(name));
+    *loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+                (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
+  } else {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(sin, name, sizeof(name));
+    *loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+  }
+  return name;
+}
+
+}  // namespace
+
+class GearmanHttp::Conn final : public broker::Peer {
+ public:
+  enum class State { kReading, kWaiting, kWriting, kLingering, kClosed };
+
+  explicit Conn(GearmanHttp& server) : server_(server), parser_(server.options_.limits) {
+    tcp_.data = this;
+    write_req_.data = this;
+  }
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  State state() const { return state_; }
+  uint64_t since_ms() const { return since_ms_; }
+  uint64_t write_deadline_ms() const { return write_deadline_ms_; }
+  const std::string& address() const { return address_; }
+
+  // Admission (per-address cap), then reading. Over the cap: 503 and close.
+  void Start() {
+    since_ms_ = uv_now(server_.loop_);
+    bool loopback = false;
+    address_ = PeerName(&tcp_, &loopback);
+    identity_ = acl::IdentityOf(loopback, /*encrypted=*/false, {});
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(AsHandle(&tcp_), &fd) == 0) fd_ = fd;
+    uv_tcp_nodelay(&tcp_, 1);
+    size_t& count = server_.per_address_[address_];
+    if (count >= server_.options_.max_connections_per_address) {
+      if (count == 0) server_.per_address_.erase(address_);
+      RH_LOG(kWarning, "http %s: over --http-max-connections-per-address (%zu), answering 503",
+             address_.c_str(), server_.options_.max_connections_per_address);
+      Reply(ErrorReply(503));
+      return;
+    }
+    ++count;
+    address_counted_ = true;
+    server_.broker_.Attach(*this);
+    attached_ = true;
+    StartReading();
+  }
+
+  // The sweep: the request did not arrive in time.
+  void RequestTimedOut() {
+    RH_LOG(kInfo, "http %s: request not complete within --http-request-timeout, answering 408",
+           address_.c_str());
+    Reply(ErrorReply(408));
+  }
+
+  // Detaches (outside any Broker call) and closes. Idempotent.
+  void Close() {
+    if (state_ == State::kClosed) return;
+    Enter(State::kClosed);
+    Uncount();
+    if (attached_) {
+      attached_ = false;
+      server_.broker_.Detach(*this);
+    }
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_close(AsHandle(&tcp_), OnClose);
+  }
+
+  // ---- broker::Peer (called inside Broker calls: write only, never close or re-enter)
+  void SendNoop() override {}
+
+  void SendWork(PacketType type, std::string_view payload) override {
+    if (state_ != State::kWaiting) return;
+    const size_t nul = payload.find('\0');
+    const std::string_view handle = payload.substr(0, nul);
+    const std::string_view data =
+        nul == std::string_view::npos ? std::string_view() : payload.substr(nul + 1);
+    switch (type) {
+      case PacketType::kWorkData:
+        // gearmand meant WORK_DATA chunks to lead the body (doc/protocol.md §5.4).
+        if (body_.size() + data.size() > server_.options_.max_reply_bytes) {
+          RH_LOG(kWarning, "http %s: job %.*s sent more than --max-pending-output, answering 502",
+                 address_.c_str(), static_cast<int>(handle.size()), handle.data());
+          Reply(ErrorReply(502));
+          return;
+        }
+        body_.append(data);
+        return;
+      case PacketType::kWorkComplete:
+      case PacketType::kWorkException:
+        if (body_.size() + data.size() > server_.options_.max_reply_bytes) {
+          Reply(ErrorReply(502));
+          return;
+        }
+        body_.append(data);
+        Reply(OkReply(handle, CommandName(type), body_, head_));
+        return;
+      case PacketType::kWorkFail:
+        Reply(OkReply(handle, CommandName(type), {}, head_));
+        return;
+      default:  // WORK_STATUS, WORK_WARNING: not part of the reply (doc/protocol.md §5.4)
+        return;
+    }
+  }
+
+  void SubmitDone(uint64_t ticket, const broker::SubmitReply& reply) override {
+    (void)ticket;
+    if (state_ != State::kWaiting) return;
+    AnswerSubmit(reply);
+  }
+
+  int Fd() const override { return fd_; }
+  std::string_view Address() const override { return address_; }
+
+ private:
+  // The one place the state changes. Legal: kReading -> kWaiting | kWriting | kClosed;
+  // kWaiting -> kWriting | kClosed; kWriting -> kLingering | kClosed; kLingering -> kClosed.
+  void Enter(State next) {
+    [[maybe_unused]] const bool legal =
+        (state_ == State::kReading && next != State::kLingering && next != State::kReading) ||
+        (state_ == State::kWaiting && (next == State::kWriting || next == State::kClosed)) ||
+        (state_ == State::kWriting && (next == State::kLingering || next == State::kClosed)) ||
+        (state_ == State::kLingering && next == State::kClosed);
+    assert(legal);
+    state_ = next;
+    since_ms_ = uv_now(server_.loop_);
+  }
+
+  void StartReading() {
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) Close();
+  }
+
+  // One buffer for every connection: OnRead consumes (copies or discards) the bytes before the
+  // loop reads another stream, so thousands of waiting connections hold no read buffer each.
+  static void OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+    auto* conn = static_cast<Conn*>(handle->data);
+    std::string& shared = conn->server_.read_buf_;
+    shared.resize(kReadChunk);
+    *buf = uv_buf_init(shared.data(), static_cast<unsigned int>(kReadChunk));
+  }
+
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* conn = static_cast<Conn*>(stream->data);
+    if (nread == 0) return;
+    if (nread < 0) {
+      // EOF or an error: the peer is gone, whatever the state (gearmand closes too, even on a
+      // half-close after a complete request). A waiting job loses its client (§3.10).
+      if (conn->state_ != State::kClosed) conn->Close();
+      return;
+    }
+    const std::string_view bytes(buf->base, static_cast<size_t>(nread));
+    switch (conn->state_) {
+      case State::kReading:
+        conn->Handle(conn->parser_.Feed(bytes));
+        return;
+      case State::kWaiting:
+        conn->stray_input_ += bytes.size();
+        if (conn->stray_input_ > kMaxStrayInput) {
+          RH_LOG(kInfo, "http %s: more than %zu bytes after the request, closing",
+                 conn->address_.c_str(), kMaxStrayInput);
+          conn->Close();
+        }
+        return;
+      case State::kWriting:
+      case State::kLingering:
+      case State::kClosed:
+        return;  // discarded
+    }
+  }
+
+  static void OnWrite(uv_write_t* req, int status) {
+    auto* conn = static_cast<Conn*>(req->data);
+    conn->out_.clear();
+    conn->out_.shrink_to_fit();
+    if (conn->state_ != State::kWriting) return;  // closed meanwhile
+    if (status < 0) {
+      conn->Close();
+      return;
+    }
+    conn->Linger();
+  }
+
+  static void OnClose(uv_handle_t* handle) {
+    auto* conn = static_cast<Conn*>(handle->data);
+    conn->server_.Closed(*conn);
+  }
+
+  void Handle(ph::ParseResult result) {
+    if (result == ph::ParseResult::kNeedMore) return;
+    if (result == ph::ParseResult::kError) {
+      const int status = parser_.error_status();
+      RH_LOG(kInfo, "http %s: bad request: %s", address_.c_str(), parser_.error().c_str());
+      // Over a limit: say so. Malformed: close without a reply, as gearmand does.
+      if (status == 413 || status == 431) {
+        Reply(ErrorReply(status));
+      } else {
+        Close();
+      }
+      return;
+    }
+    const ph::Request request = parser_.Take();
+    Submit(request);
+  }
+
+  void Submit(const ph::Request& request) {
+    const std::string& method = request.method;
+    const bool body_is_data = method == "POST" || method == "PUT";
+    head_ = method == "HEAD";
+    if (!body_is_data && !head_ && method != "GET") {
+      // gearmand closes without a reply on any other method (TRACE: it never replies).
+      RH_LOG(kInfo, "http %s: method %s not served, closing", address_.c_str(), method.c_str());
+      Close();
+      return;
+    }
+    std::string_view function = request.target;
+    while (!function.empty() && function.front() == '/') function.remove_prefix(1);
+    if (function.empty()) {
+      // gearmand answers HEAD / 200 (an echo, with a stale handle), the others 404.
+      Reply(head_ ? OkReply({}, {}, {}, true) : ErrorReply(404));
+      return;
+    }
+    broker::SubmitRequest submit;
+    submit.function = function;
+    submit.unique = "-";  // gearmand's default: coalesce on the data
+    submit.data = body_is_data ? std::string_view(request.body) : std::string_view();
+    bool found = false;
+    const std::string_view unique = request.Get("X-Gearman-Unique", &found);
+    if (found && !unique.empty()) submit.unique = unique;
+    submit.background = ph::EqualsIgnoreCase(request.Get("X-Gearman-Background"), "true");
+    const std::string_view priority = request.Get("X-Gearman-Priority");
+    if (ph::EqualsIgnoreCase(priority, "high")) submit.priority = broker::Priority::kHigh;
+    if (ph::EqualsIgnoreCase(priority, "low")) submit.priority = broker::Priority::kLow;
+    background_ = submit.background;
+    // Access control (doc/acl.md) as for SUBMIT_*: the ERROR's code where the handle goes.
+    if (server_.access_ != nullptr &&
+        !server_.access_->Check(identity_, address_, acl::Kind::kSubmit, function)) {
+      Reply(OkReply("INVALID_FUNCTION_NAME", "ERROR", {}, head_));
+      return;
+    }
+    if (submit.unique.size() > server_.options_.max_unique) {
+      Reply(OkReply("ARGUMENT_TOO_LARGE", "ERROR", {}, head_));
+      return;
+    }
+    Enter(State::kWaiting);
+    const broker::SubmitOutcome outcome = server_.broker_.Submit(*this, submit);
+    if (!outcome.pending) AnswerSubmit(outcome.reply);
+  }
+
+  // The submit's reply: an error ends the request; JOB_CREATED ends a background one.
+  void AnswerSubmit(const broker::SubmitReply& reply) {
+    if (!reply.ok) {
+      // gearmand passes the ERROR packet on: its code where the handle goes.
+      Reply(OkReply(reply.error_code, "ERROR", {}, head_));
+    } else if (background_) {
+      Reply(OkReply(reply.handle, "JOB_CREATED", {}, head_));
+    }
+  }
+
+  // Writes the final reply (always asynchronously, so this is safe inside Broker calls).
+  void Reply(std::string bytes) {
+    if (state_ == State::kClosed || state_ == State::kWriting || state_ == State::kLingering) {
+      return;
+    }
+    Enter(State::kWriting);
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    out_ = std::move(bytes);
+    body_.clear();
+    body_.shrink_to_fit();
+    write_deadline_ms_ = since_ms_ + server_.options_.write_timeout_ms + 1000 * (out_.size() >> 20);
+    uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned int>(out_.size()));
+    if (uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite) != 0) {
+      server_.Reap(*this);
+    }
+  }
+
+  // The connection no longer counts against its address's cap. Idempotent.
+  void Uncount() {
+    if (!address_counted_) return;
+    address_counted_ = false;
+    auto it = server_.per_address_.find(address_);
+    if (it != server_.per_address_.end() && --it->second == 0) server_.per_address_.erase(it);
+  }
+
+  // After the reply: half-close and discard input until the peer's EOF (or kLingerMs). A
+  // lingering connection has had its answer, so it no longer counts against its address.
+  void Linger() {
+    Enter(State::kLingering);
+    Uncount();
+    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), nullptr) != 0 ||
+        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) {
+      Close();
+    }
+  }
+
+  GearmanHttp& server_;
+  uv_tcp_t tcp_{};
+  uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
+  ph::RequestParser parser_;
+  std::string out_;   // the reply while it is written (kWriting); stays put meanwhile
+  std::string body_;  // WORK_DATA received so far (kWaiting, foreground)
+  std::string address_;
+  std::string identity_;  // access control (plain HTTP: loopback-plain or plain)
+  int fd_ = -1;
+  State state_ = State::kReading;
+  uint64_t since_ms_ = 0;           // when the current state was entered (loop time)
+  uint64_t write_deadline_ms_ = 0;  // kWriting
+  size_t stray_input_ = 0;          // bytes read in kWaiting
+  bool head_ = false;               // HEAD: the reply has no body and no X-Gearman-Command
+  bool background_ = false;         // X-Gearman-Background: true
+  bool attached_ = false;           // Attach()ed to the broker; undone by Close
+  bool address_counted_ = false;    // counted in per_address_; undone by Uncount
+};
+
+GearmanHttp::GearmanHttp(uv_loop_t* loop, GearmanHttpOptions options, broker::Broker& broker,
+                         AccessControl* access)
+    : loop_(loop), options_(std::move(options)), broker_(broker), access_(access) {}
+
+GearmanHttp::~GearmanHttp() = default;
+
+Status GearmanHttp::Start() {
+  ListenOptions listen;
+  listen.addresses = options_.addresses;
+  listen.port = options_.port;
+  listen.backlog = options_.backlog;
+  Status s = BindListeners(
+      loop_, listen, [this](Listener& l, int status) { OnAccept(l, status); }, &listeners_);
+  if (!s.ok()) return Status::Error("--http-port: " + s.message());
+  uv_timer_init(loop_, &sweep_);
+  sweep_.data = this;
+  uv_idle_init(loop_, &reaper_);
+  reaper_.data = this;
+  handles_open_ = true;
+  uv_timer_start(&sweep_, OnSweep, kSweepMs, kSweepMs);
+  uv_unref(AsHandle(&sweep_));
+  RH_LOG(kNotice, "gearmand HTTP protocol on %s",
+         listeners_.empty() ? "?" : listeners_.front()->name().c_str());
+  return Status::Ok();
+}
+
+void GearmanHttp::CloseListeners() {
+  for (auto& l : listeners_) l->Close();
+}
+
+void GearmanHttp::Close() {
+  if (closed_) return;
+  closed_ = true;
+  CloseListeners();
+  if (handles_open_) {
+    handles_open_ = false;
+    uv_close(AsHandle(&sweep_), nullptr);
+    uv_close(AsHandle(&reaper_), nullptr);
+  }
+  to_reap_.clear();
+  std::vector<Conn*> open;
+  for (auto& [conn, owned] : conns_) open.push_back(conn);
+  for (Conn* conn : open) conn->Close();
+}
+
+uint16_t GearmanHttp::port() const {
+  for (const auto& l : listeners_) {
+    if (l->port() != 0) return l->port();
+  }
+  return options_.port;
+}
+
+void GearmanHttp::OnAccept(Listener& listener, int status) {
+  if (status < 0) {
+    RH_LOG(kWarning, "http accept on %s: %s", listener.name().c_str(), uv_strerror(status));
+    return;
+  }
+  auto owned = std::make_unique<Conn>(*this);
+  Conn* conn = owned.get();
+  uv_tcp_init(loop_, conn->tcp());
+  conns_.emplace(conn, std::move(owned));
+  if (uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0) {
+    conn->Close();
+    return;
+  }
+  conn->Start();
+}
+
+void GearmanHttp::Closed(Conn& conn) {
+  to_reap_.erase(std::remove(to_reap_.begin(), to_reap_.end(), &conn), to_reap_.end());
+  conns_.erase(&conn);
+}
+
+void GearmanHttp::Reap(Conn& conn) {
+  if (!handles_open_) return;
+  if (to_reap_.empty()) uv_idle_start(&reaper_, OnReap);
+  to_reap_.push_back(&conn);
+}
+
+void GearmanHttp::OnReap(uv_idle_t* idle) {
+  auto* self = static_cast<GearmanHttp*>(idle->data);
+  uv_idle_stop(idle);
+  const std::vector<Conn*> reap = std::move(self->to_reap_);
+  self->to_reap_.clear();
+  for (Conn* conn : reap) conn->Close();
+}
+
+void GearmanHttp::OnSweep(uv_timer_t* timer) {
+  auto* self = static_cast<GearmanHttp*>(timer->data);
+  const uint64_t now = uv_now(self->loop_);
+  std::vector<Conn*> late_requests;
+  std::vector<Conn*> to_close;
+  for (auto& [conn, owned] : self->conns_) {
+    switch (conn->state()) {
+      case Conn::State::kReading:
+        if (now - conn->since_ms() >= self->options_.request_timeout_ms) {
+          late_requests.push_back(conn);
+        }
+        break;
+      case Conn::State::kWriting:
+        if (now >= conn->write_deadline_ms()) {
+          RH_LOG(kInfo, "http %s: reply not read in time, closing", conn->address().c_str());
+          to_close.push_back(conn);
+        }
+        break;
+      case Conn::State::kLingering:
+        if (now - conn->since_ms() >= kLingerMs) to_close.push_back(conn);
+        break;
+      case Conn::State::kWaiting:
+      case Conn::State::kClosed:
+        break;
+    }
+  }
+  for (Conn* conn : late_requests) conn->RequestTimedOut();
+  for (Conn* conn : to_close) conn->Close();
+}
+
+}  // namespace roundhouse::server::http
