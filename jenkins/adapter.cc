@@ -48,6 +48,8 @@ Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterH
       alive_(std::make_shared<bool>(true)) {
   manager_ = std::make_unique<ManagerWorker>(static_cast<ManagerWorker::Host&>(*this), *this,
                                              broker_, clock_, settings_);
+  taints_ =
+      std::make_unique<OfflineTaints>(static_cast<OfflineTaints::Host&>(*this), clock_, settings_);
   // Validated by ParseMasterSettings, so compiling cannot fail here; a failure would only
   // disable the filter, and is logged.
   auto compile = [this](const std::optional<std::string>& pattern, const char* key,
@@ -238,7 +240,8 @@ void Adapter::Tick() {
     }
   }
   manager_->Tick(now);
-  ServiceTaints();
+  taints_->Service();
+  FinishPending();
   CheckAwaitingClients(now);
   // Jobs arrived for this master while it polled at the idle rate: poll at the busy rate now,
   // so an executor freed by a foreign build is seen within poll.computers_s.

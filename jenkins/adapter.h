@@ -51,6 +51,7 @@
 #include "jenkins/manager_worker.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/name_filter.h"
+#include "jenkins/offline_taints.h"
 #include "jenkins/pseudo_worker.h"
 #include "jenkins/rest_client.h"
 #include "jenkins/rest_model.h"
@@ -72,7 +73,9 @@ class AdapterHost {
 enum class Health { kSuspect, kHealthy, kDown };
 const char* HealthName(Health health);
 
-class Adapter final : public PseudoWorkerOwner, private ManagerWorker::Host {
+class Adapter final : public PseudoWorkerOwner,
+                      private ManagerWorker::Host,
+                      private OfflineTaints::Host {
  public:
   // `store` (may be null: no journal) keeps the journal of dispatched builds (§4.11). The
   // master is reached through a RestTransport built from `settings`.
@@ -128,7 +131,6 @@ class Adapter final : public PseudoWorkerOwner, private ManagerWorker::Host {
   friend struct AdapterProbe;
 
   struct Node;
-  struct NodeTaint;
   struct Build;
   struct Route;
 
@@ -235,11 +237,9 @@ class Adapter final : public PseudoWorkerOwner, private ManagerWorker::Host {
   bool IsBuiltinNode(const std::string& node) const;
 
   // ---- OFFLINE_NODE_WHEN_COMPLETE (offline_taints.cc)
-  void Taint(const std::string& node, const std::string& handle);
-  void TakeNodeOffline(const std::string& node);
+  // Builds waiting (on-complete) for their node to go offline, once it has or the wait is over.
   void FinishPending();
-  void ServiceTaints();
-  void UpdateTaints();
+  void NodeTakenOffline() override { FinishPending(); }
 
   // ---- journal (journal.cc)
   std::string EncodeJournal(const Build& build, JournalState state) const;
@@ -288,7 +288,7 @@ class Adapter final : public PseudoWorkerOwner, private ManagerWorker::Host {
   std::map<std::string, size_t> job_index_;  // fullName -> jobs_ index
   std::map<std::string, Route> routes_;      // function name -> job (and atom)
   std::vector<Node> nodes_;
-  std::map<std::string, NodeTaint> taints_;  // by node name
+  std::unique_ptr<OfflineTaints> taints_;  // OFFLINE_NODE_WHEN_COMPLETE, by node
   // node -> ("NORMAL"/"EXCLUSIVE", monotonic ms fetched) from R5
   std::map<std::string, std::pair<std::string, int64_t>> node_modes_;
   std::set<std::string> modes_in_flight_;

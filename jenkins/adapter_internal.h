@@ -27,17 +27,6 @@ struct Adapter::Node {
   int64_t cooldown_until = 0;   // contention cooldown (§4.8 Q2), monotonic ms
 };
 
-// A node reserved whole for an OFFLINE_NODE_WHEN_COMPLETE build (§4.9 O1): no capacity until it
-// has been seen offline and then online again.
-struct Adapter::NodeTaint {
-  std::string handle;            // the build it was taken for
-  bool offline_applied = false;  // W6 confirmed (or the node is gone)
-  bool request_in_flight = false;
-  bool seen_offline = false;
-  int64_t retry_ms = 0;     // current back-off
-  int64_t next_try_ms = 0;  // monotonic; 0 = no retry scheduled
-};
-
 // A function this master offers: which job it triggers.
 struct Adapter::Route {
   std::string full_name;

@@ -114,7 +114,7 @@ void Adapter::Trigger(Build& b) {
                                 : job.flyweight();
     if (pinned_build) {
       const Node* node = FindNode(b.node);
-      const bool whole = node != nullptr && taints_.count(b.node) == 0 &&
+      const bool whole = node != nullptr && !taints_->Tainted(b.node) &&
                          node->idle == static_cast<int>(node->info.executors.size()) &&
                          ReservedBuildsOn(b.node) == 1;  // this build only
       if (!whole) {
@@ -122,7 +122,7 @@ void Adapter::Trigger(Build& b) {
                 settings_.poll_computers_ms);
         return;
       }
-      Taint(b.node, b.handle);
+      taints_->Taint(b.node, b.handle);
     }
   }
   // Adapter-owned parameters (§1.4, §4.5, §4.6 P5).
@@ -716,8 +716,8 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
   s.worker_hostname = node;
   s.worker_version = rest_->jenkins_version();
   if (b.offline_requested && !node.empty()) {
-    Taint(node, b.handle);  // O2 for label-only builds; already done for pinned ones
-    if (!b.offline_on_complete) TakeNodeOffline(node);  // O3 on-start
+    taints_->Taint(node, b.handle);  // O2 for label-only builds; already done for pinned ones
+    if (!b.offline_on_complete) taints_->TakeOffline(node);  // O3 on-start
   }
   SendWork(b, PacketType::kWorkData, StartJson(s));
   const int64_t elapsed =
@@ -849,7 +849,7 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
     b.finishing = true;
     b.final_result = result;
     b.finish_deadline_ms = clock_.MonotonicMs() + settings_.meta_timeout_ms;
-    TakeNodeOffline(b.node);
+    taints_->TakeOffline(b.node);
     return;  // FinishPending() sends the packets once the offline action is done or times out
   }
   // §1.6 "retry" endings: the build died with its node, or with the controller.
@@ -881,6 +881,22 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
          b.handle.c_str(), b.full_name.c_str(), b.number, result.c_str());
   b.holder = nullptr;
   Forget(b.handle);
+}
+
+void Adapter::FinishPending() {
+  const int64_t now = clock_.MonotonicMs();
+  std::vector<std::string> ready;
+  for (const auto& [handle, b] : builds_) {
+    if (!b->finishing) continue;
+    if (taints_->OfflineApplied(b->node) || now >= b->finish_deadline_ms) ready.push_back(handle);
+  }
+  for (const std::string& handle : ready) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr) continue;
+    b->offline_requested = false;  // EndWithResult now sends the packets
+    const std::string result = b->final_result;
+    EndWithResult(*b, result);
+  }
 }
 
 void Adapter::EndWithError(Build& b, const std::string& text) {
@@ -916,11 +932,7 @@ void Adapter::Forget(std::string handle) {
   const std::string full_name = it->second->full_name;
   Unjournal(*it->second);
   // A taint taken for a build that never started protects nothing.
-  auto taint = taints_.find(it->second->node);
-  if (taint != taints_.end() && taint->second.handle == handle && !it->second->start_sent &&
-      !taint->second.offline_applied && !taint->second.request_in_flight) {
-    taints_.erase(taint);
-  }
+  if (!it->second->start_sent) taints_->ForgetUnstarted(it->second->node, handle);
   last_end_ms_[full_name] = clock_.MonotonicMs();
   const bool reported = it->second->start_sent && it->second->worker_index >= 0;
   const std::string node = it->second->node;

@@ -209,7 +209,7 @@ void Adapter::ReconcileRecovered() {
              settings_.name.c_str(), handle.c_str(), b->full_name.c_str(), StateName(b->recovered));
     }
     // Re-applied under both policies (J6): a node it asked to take offline.
-    if (b->offline_requested && !b->node.empty()) Taint(b->node, handle);
+    if (b->offline_requested && !b->node.empty()) taints_->Taint(b->node, handle);
     switch (b->recovered) {
       case JournalState::kTriggering:
         Move(*b, BuildTransition::kRecoveredTriggering);

@@ -310,7 +310,19 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
   }
   have_computers_ = true;
   last_computers_ms_ = now;
-  UpdateTaints();
+  taints_->Update(
+      [this](const std::string& name) {
+        const Node* n = FindNode(name);
+        return n == nullptr      ? OfflineTaints::NodeSeen::kGone
+               : n->info.offline ? OfflineTaints::NodeSeen::kOffline
+                                 : OfflineTaints::NodeSeen::kOnline;
+      },
+      [this](const std::string& name) {
+        for (const auto& [handle, build] : builds_) {
+          if (build->node == name) return true;
+        }
+        return false;
+      });
   // §4.10 M5: note when a node shows disconnected under one of our started builds.
   for (auto& [handle, build] : builds_) {
     if (!build->start_sent || build->node_lost_ms != 0) continue;
@@ -594,8 +606,15 @@ std::map<std::string, int> Adapter::ReservationsByNode() const {
 int Adapter::FreeCapacity(const Node& node, int reservations) const {
   if (node.info.offline) return 0;
   if (node.cooldown_until > clock_.MonotonicMs()) return 0;
-  if (taints_.count(node.info.name) != 0) return 0;  // §4.9 O1
+  if (taints_->Tainted(node.info.name)) return 0;  // §4.9 O1
   return std::max(0, node.idle - reservations);
+}
+
+const Adapter::Node* Adapter::FindNode(const std::string& name) const {
+  for (const Node& n : nodes_) {
+    if (n.info.name == name) return &n;
+  }
+  return nullptr;
 }
 
 }  // namespace roundhouse::jenkins

@@ -461,6 +461,53 @@ TEST_CASE("Row \"executor count or labels changed\"", "[adapter][failure]") {
   CHECK(t.transport->Count("POST job/job2/") == 3);
 }
 
+TEST_CASE("Row \"OFFLINE_NODE_WHEN_COMPLETE POST fails\"", "[adapter][failure]") {
+  AdapterHarness t;
+  t.Bring(kJob1, kNode1);
+  t.Submit("build:job1", "u1", R"({"OFFLINE_NODE_WHEN_COMPLETE":"1"})");
+  t.TriggerQueued(7);
+  StartBuild(t);  // on-start: W6 now
+  const std::string w6 = "POST computer/n1/changeOfflineCause";
+  REQUIRE(t.transport->Reply(w6, 500));
+  t.Advance(999);
+  CHECK_FALSE(t.transport->Has(w6));  // back-off: 1 s first
+  t.Advance(1);
+  REQUIRE(t.transport->Reply(w6, 500));
+  t.Advance(1999);
+  CHECK_FALSE(t.transport->Has(w6));  // then 2 s
+  t.Advance(1);
+  REQUIRE(t.transport->Reply(w6, 302));
+  t.Advance(t.settings.poll_build_ms);
+  REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "SUCCESS")));
+  CHECK(t.Packets().back() == PacketType::kWorkComplete);
+  // The taint holds until the node has been seen offline and back.
+  t.Submit("build:job1", "u2");
+  t.Computers(kNode1);
+  t.adapter->Round();
+  CHECK(t.transport->Count("POST job/") == 0);
+  FakeNode off{"n1", 1, {"linux"}};
+  off.offline = true;
+  t.Computers({off});
+  t.Computers(kNode1);
+  t.adapter->Round();
+  CHECK(t.transport->Count("POST job/") == 1);
+}
+
+TEST_CASE("Row \"single-use node deleted after the build\"", "[adapter][failure]") {
+  AdapterHarness t([](MasterSettings& s) { s.offline_timing = OfflineTiming::kOnComplete; });
+  t.Bring(kJob1, {{"n1", 1, {"linux"}}, {"n2", 1, {"linux"}}});
+  t.Submit("build:job1", "u1", R"({"OFFLINE_NODE_WHEN_COMPLETE":"1"})");
+  t.TriggerQueued(7);
+  StartBuild(t);
+  t.Advance(t.settings.poll_build_ms);
+  REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "SUCCESS")));
+  // on-complete: W6 before the final packets; 404 (the node is gone) counts as done.
+  CHECK(t.Packets().size() == 2);
+  REQUIRE(t.transport->Reply("POST computer/n1/changeOfflineCause", 404));
+  REQUIRE(t.Packets().back() == PacketType::kWorkComplete);
+  CHECK(t.client->work.back().payload.find("\"result\":\"SUCCESS\"") != std::string::npos);
+}
+
 TEST_CASE("Row \"bad JSON arguments\"", "[adapter][failure]") {
   AdapterHarness t;
   t.Bring(kJob1, kNode1);
