@@ -63,6 +63,12 @@ Adapter::Adapter(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterH
              compiled.status().message().c_str());
     }
   };
+  if (settings_.base_url.tls && !settings_.tls_verify) {
+    RH_LOG(kWarning,
+           "jenkins master=%s: WARNING: tls.verify=false: the certificate of %s is NOT "
+           "checked; anyone on the path can read the token and forge replies",
+           settings_.name.c_str(), settings_.base_url.text.c_str());
+  }
   compile(settings_.job_include, "job_include", &job_include_);
   compile(settings_.job_exclude, "job_exclude", &job_exclude_);
   compile(settings_.name_filter, "name_filter", &name_filter_);
@@ -445,6 +451,8 @@ MasterSummary Adapter::Summary() const {
   s.manager = settings_.manager_name;
   s.base_url = settings_.base_url.text;
   s.health = HealthName(health_);
+  s.last_error = last_error_;
+  s.tls_verify = !settings_.base_url.tls || settings_.tls_verify;
   s.enabled = !draining_;
   s.quieting_down = controller_.quieting_down;
   s.version = rest_->jenkins_version();

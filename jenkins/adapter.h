@@ -267,6 +267,7 @@ class Adapter final : public PseudoWorkerOwner,
   std::shared_ptr<bool> alive_;
 
   Health health_ = Health::kSuspect;
+  std::string last_error_;  // the last failed request's cause; cleared when HEALTHY
   int successes_ = 0;
   int failures_ = 0;
   bool draining_ = false;

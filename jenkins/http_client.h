@@ -1,7 +1,10 @@
-// An asynchronous HTTP/1.1 client for one origin (scheme http, host, port) on the server's libuv
-// loop: keep-alive connection reuse, at most `max_concurrency` requests in flight (one per
-// connection; the rest wait in FIFO order), connect and whole-request timeouts, and a small
-// cookie jar. Nothing blocks the loop: name resolution uses uv_getaddrinfo.
+// An asynchronous HTTP(S) client for one origin (scheme, host, port) on the server's libuv loop,
+// built on libcurl's multi interface (doc/jenkins-http.md says why): keep-alive connection
+// reuse, at most `max_concurrency` requests in flight (the rest wait here in FIFO order), connect
+// and whole-request timeouts, TLS with certificate and host name verification, proxies, and a
+// small bounded cookie jar. libcurl never gets a thread or a loop of its own: its sockets are
+// watched by uv_poll_t handles and its one timer is a uv_timer_t, all on the caller's loop, and
+// name resolution runs in libcurl's resolver thread (Debian's build), never blocking the loop.
 //
 // Used by RestClient (one per Jenkins master). Deliberately shares no code with the Jenkins
 // simulator in tools/ (doc/jenkins.md §6).
@@ -25,14 +28,28 @@
 
 namespace roundhouse::jenkins {
 
+// TLS for an https:// origin. Files are read by libcurl/OpenSSL when a connection is made.
+struct TlsOptions {
+  bool enabled = false;   // https
+  bool verify = true;     // peer certificate chain and host name; false only with a loud warning
+  std::string ca_file;    // PEM bundle replacing the system store; empty: the system store
+  std::string cert_file;  // optional client certificate (PEM) ...
+  std::string key_file;   // ... and its unencrypted key (PEM); empty: in cert_file
+};
+
 struct HttpClientOptions {
   std::string host;        // name or address literal (IPv6 without brackets)
   uint16_t port = 80;
+  TlsOptions tls;
+  // Proxy URL ("http://proxy:3128"); empty: libcurl's standard environment (https_proxy,
+  // http_proxy, all_proxy, no_proxy); "none": never a proxy, whatever the environment says.
+  std::string proxy;
   int64_t connect_timeout_ms = 5000;   // resolve + TCP connect
   int64_t request_timeout_ms = 15000;  // from the first byte written to the last byte read
   int max_concurrency = 8;             // simultaneous requests = open connections at most
   protocol::http::HttpLimits limits;
-  // Idle keep-alive connections are closed after this long.
+  // Idle keep-alive connections are not reused after this long (rounded up to whole seconds:
+  // libcurl's granularity).
   int64_t idle_timeout_ms = 30000;
 };
 
@@ -54,6 +71,7 @@ enum class HttpError {
   kTimeout,    // request timeout after connecting
   kReset,      // connection closed/reset before a complete response
   kProtocol,   // malformed response or over a limit
+  kTls,        // TLS handshake or certificate verification failed (error_text says which)
   kCancelled,  // Close() before completion
 };
 const char* HttpErrorName(HttpError error);
@@ -80,7 +98,8 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Queues a request. A request that fails before being sent on a reused keep-alive connection
-  // (the server closed it meanwhile) is retried once on a fresh connection, transparently.
+  // (the server closed it meanwhile) is retried once on a fresh connection, transparently
+  // (libcurl does this). Redirects are never followed: a 3xx reaches the caller as it is.
   void Send(HttpRequest request, Callback callback);
 
   // Cancels everything (kCancelled callbacks), closes every connection, then calls `closed`

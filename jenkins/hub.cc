@@ -207,6 +207,7 @@ std::vector<std::pair<std::string, std::string>> Hub::Describe(std::string_view 
   auto lines = adapter.settings().Describe();
   const MasterSummary s = adapter.Summary();
   lines.emplace_back("state.health", s.health);
+  lines.emplace_back("state.last_error", s.last_error.empty() ? "-" : s.last_error);
   lines.emplace_back("state.registered", it->second.runtime ? "runtime" : "static");
   lines.emplace_back("state.removing", it->second.removing ? "true" : "false");
   lines.emplace_back("state.version", s.version.empty() ? "-" : s.version);

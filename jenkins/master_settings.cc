@@ -292,15 +292,6 @@ Status ParseTuning(const SettingsParser& p, MasterSettings* s) {
   run(p.Seconds("http.timeout_s", false, &s->http_timeout_ms));
   run(p.Integer("http.max_concurrency", 1, 64, &s->http_max_concurrency));
 
-  bool verify = true;
-  run(p.Bool("tls.verify", &verify));
-  if (st.ok() && !verify) {
-    st = p.Fail("tls.verify", "TLS is not built (only http:// masters); only true is accepted");
-  }
-  if (const std::string* v = p.Get("tls.ca_file"); v != nullptr && !v->empty() && st.ok()) {
-    st = p.Fail("tls.ca_file", "TLS is not built (only http:// masters); leave it unset");
-  }
-
   run(p.Integer("max_inflight_starts", 1, 100000, &s->max_inflight_starts));
   run(p.Seconds("queue_wait_timeout_s", false, &s->queue_wait_timeout_ms));
   run(p.Seconds("contention_cooldown_s", true, &s->contention_cooldown_ms));
@@ -357,6 +348,74 @@ Result<std::string> ResolveUntrustedTokenFile(const std::string& value, const Se
   std::string path = trust.token_dir;
   if (path.back() != '/') path.push_back('/');
   return path + value;
+}
+
+// A file the operator named for TLS: it must be a readable regular file now, so that a typo is
+// an error at registration rather than a DOWN master later.
+Status CheckReadableFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::Error("cannot read " + Printable(path) + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::Error(Printable(path) + " is not a regular file");
+  if (::access(path.c_str(), R_OK) != 0) {
+    return Status::Error("cannot read " + Printable(path) + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// tls.* and proxy (doc/jenkins-http.md). The three tls files name paths the server reads, so
+// like api_token_file they come only from what the operator wrote; the admin port may choose
+// tls.verify and proxy, which name no file.
+Status ParseTransport(const SettingsParser& p, const SettingsTrust& trust, MasterSettings* s) {
+  Status st = p.Bool("tls.verify", &s->tls_verify);
+  if (!st.ok()) return st;
+  struct FileKey {
+    const char* key;
+    std::string* out;
+  };
+  for (const FileKey& f :
+       {FileKey{"tls.ca_file", &s->tls_ca_file}, FileKey{"tls.cert_file", &s->tls_cert_file},
+        FileKey{"tls.key_file", &s->tls_key_file}}) {
+    const std::string* v = p.Get(f.key);
+    if (v == nullptr) continue;
+    if (!trust.operator_written) {
+      return p.Fail(f.key,
+                    "not accepted from the admin port (it would make the server read a "
+                    "path): set it in the config file or on the command line");
+    }
+    if (v->empty()) return p.Fail(f.key, "empty path");
+    st = CheckReadableFile(*v);
+    if (!st.ok()) return p.Fail(f.key, st.message());
+    *f.out = *v;
+  }
+  if (!s->tls_key_file.empty() && s->tls_cert_file.empty()) {
+    return p.Fail("tls.key_file", "needs tls.cert_file");
+  }
+  if (!s->base_url.tls) {
+    if (!s->tls_verify) return p.Fail("tls.verify", "only for an https:// base_url");
+    for (const char* key : {"tls.ca_file", "tls.cert_file", "tls.key_file"}) {
+      if (p.Get(key) != nullptr) return p.Fail(key, "only for an https:// base_url");
+    }
+  }
+  if (const std::string* v = p.Get("proxy")) {
+    const std::string_view proxy = *v;
+    if (proxy != "none") {
+      if (!(proxy.starts_with("http://") || proxy.starts_with("https://")) || proxy.size() > 1024 ||
+          HasControlOrSpace(proxy)) {
+        return p.Fail("proxy", Printable(proxy) +
+                                   " is not none, http://HOST:PORT or "
+                                   "https://HOST:PORT");
+      }
+      if (proxy.find('@') != std::string_view::npos) {
+        return p.Fail("proxy",
+                      "must not contain credentials (the https_proxy environment "
+                      "variable may)");
+      }
+    }
+    s->proxy = *v;
+  }
+  return Status::Ok();
 }
 
 // user, api_token / api_token_file / password: exactly one secret source.
@@ -460,6 +519,9 @@ const std::vector<std::string_view>& MasterSettingKeys() {
       "http.max_concurrency",
       "tls.verify",
       "tls.ca_file",
+      "tls.cert_file",
+      "tls.key_file",
+      "proxy",
       "max_inflight_starts",
       "queue_wait_timeout_s",
       "contention_cooldown_s",
@@ -554,6 +616,8 @@ Result<MasterSettings> ParseMasterSettings(std::string_view name,
 
   Status st = ParseCredentials(p, trust, &s);
   if (!st.ok()) return st;
+  st = ParseTransport(p, trust, &s);
+  if (!st.ok()) return st;
 
   s.manager_name = s.name;
   if (const std::string* m = p.Get("manager_name")) {
@@ -585,6 +649,12 @@ RestOptions MasterSettings::ToRestOptions() const {
   o.http.connect_timeout_ms = http_connect_timeout_ms;
   o.http.request_timeout_ms = http_timeout_ms;
   o.http.max_concurrency = http_max_concurrency;
+  o.http.tls.enabled = base_url.tls;
+  o.http.tls.verify = tls_verify;
+  o.http.tls.ca_file = tls_ca_file;
+  o.http.tls.cert_file = tls_cert_file;
+  o.http.tls.key_file = tls_key_file;
+  o.http.proxy = proxy;
   return o;
 }
 
@@ -647,8 +717,11 @@ std::vector<std::pair<std::string, std::string>> MasterSettings::Describe() cons
       {"http.connect_timeout_s", FormatSeconds(http_connect_timeout_ms)},
       {"http.timeout_s", FormatSeconds(http_timeout_ms)},
       {"http.max_concurrency", std::to_string(http_max_concurrency)},
-      {"tls.verify", "true"},
-      {"tls.ca_file", "(system store)"},
+      {"tls.verify", tls_verify ? "true" : kTlsVerifyOffWarning},
+      {"tls.ca_file", tls_ca_file.empty() ? "(system store)" : tls_ca_file},
+      {"tls.cert_file", tls_cert_file.empty() ? "(none)" : tls_cert_file},
+      {"tls.key_file", tls_key_file.empty() ? "(none)" : tls_key_file},
+      {"proxy", proxy.empty() ? "(environment)" : proxy},
       {"max_inflight_starts", std::to_string(max_inflight_starts)},
       {"queue_wait_timeout_s", FormatSeconds(queue_wait_timeout_ms)},
       {"contention_cooldown_s", FormatSeconds(contention_cooldown_ms)},

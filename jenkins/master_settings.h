@@ -1,7 +1,7 @@
 // The settings of one registered Jenkins master (doc/jenkins.md §4.1), parsed and validated from
 // the raw key/value pairs of a `[jenkins NAME]` config section, a `--jenkins NAME:K=V,...` flag or
-// an admin `jenkins add` command. Unknown keys, bad values, https:// URLs (TLS is a later issue)
-// and a missing token are errors naming the key. Secrets are kept here but never appear in
+// an admin `jenkins add` command. Unknown keys, bad values and a missing token are errors naming
+// the key. Secrets are kept here but never appear in
 // Describe() or in any error text.
 //
 // Thread-safety: values only.
@@ -31,7 +31,7 @@ enum class OrphanPolicy { kAbort, kIgnore };
 
 struct MasterSettings {
   std::string name;  // registry id; [A-Za-z0-9._-]+, at most 64 bytes
-  BaseUrl base_url;  // http:// only
+  BaseUrl base_url;  // http:// or https://
   std::string user;
   std::string api_token;       // from `api_token`, or the contents of `api_token_file` (trimmed)
   std::string api_token_file;  // path, re-read by the adapter when it changes
@@ -69,6 +69,12 @@ struct MasterSettings {
   int64_t http_connect_timeout_ms = 5000;
   int64_t http_timeout_ms = 15000;
   int http_max_concurrency = 8;  // 1..64
+  // https only (doc/jenkins-http.md). The files are operator-written settings only.
+  bool tls_verify = true;
+  std::string tls_ca_file;    // empty: the system store
+  std::string tls_cert_file;  // client certificate, optional
+  std::string tls_key_file;   // its key; empty: in tls_cert_file
+  std::string proxy;          // empty: the environment; "none"; or http[s]://host:port
   int max_inflight_starts = 20;
   int64_t queue_wait_timeout_ms = 60000;
   int64_t contention_cooldown_ms = 30000;
@@ -93,6 +99,12 @@ struct MasterSettings {
   // `key = value` lines for `jenkins show`, in §4.1 order, with secrets shown as "(set)".
   std::vector<std::pair<std::string, std::string>> Describe() const;
 };
+
+// What `jenkins show` prints for tls.verify = false, and the start of the warning logged when such
+// a master is registered.
+inline constexpr const char* kTlsVerifyOffWarning =
+    "false (WARNING: the master's certificate is not checked; anyone on the path can read the "
+    "token and forge replies)";
 
 // Where a master's settings came from decides which files they may make the server read
 // (doc/jenkins.md, "Secrets"). Settings the operator wrote (config file, command line) may name

@@ -58,6 +58,7 @@ void Adapter::RequestSucceeded() {
 void Adapter::RequestFailed(std::string_view what, bool fatal) {
   successes_ = 0;
   ++failures_;
+  last_error_ = std::string(what);
   Health next = health_;
   if (fatal || failures_ >= settings_.unhealthy_after) {
     next = Health::kDown;
@@ -80,6 +81,7 @@ void Adapter::SetHealth(Health health) {
   }
   const bool was_down = health_ == Health::kDown;
   health_ = health;
+  if (health_ == Health::kHealthy) last_error_.clear();
   down_since_ms_ = health_ == Health::kDown ? clock_.MonotonicMs() : 0;
   if (was_down || health_ == Health::kDown) Recompute();
   if (health_ == Health::kHealthy) host_.RequestRound();

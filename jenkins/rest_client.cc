@@ -29,9 +29,10 @@ struct Authority {
   uint16_t port = 80;
 };
 
-// Parses "host", "host:port", "[v6]" or "[v6]:port".
-Result<Authority> ParseAuthority(std::string_view text) {
+// Parses "host", "host:port", "[v6]" or "[v6]:port"; `default_port` when none is given.
+Result<Authority> ParseAuthority(std::string_view text, uint16_t default_port) {
   Authority a;
+  a.port = default_port;
   std::string_view port_text;
   if (text.find('@') != std::string_view::npos) {
     return Status::Error("base URL must not contain credentials (use user and api_token_file)");
@@ -75,10 +76,18 @@ Result<Authority> ParseAuthority(std::string_view text) {
   return a;
 }
 
-// Splits "http://authority/path..." into authority and path (path starting with '/').
-bool SplitHttpUrl(std::string_view url, std::string_view* authority, std::string_view* path) {
-  if (!StartsWithIgnoreCase(url, "http://")) return false;
-  url.remove_prefix(7);
+// Splits "http[s]://authority/path..." into scheme, authority and path (path starting with '/').
+bool SplitHttpUrl(std::string_view url, bool* tls, std::string_view* authority,
+                  std::string_view* path) {
+  if (StartsWithIgnoreCase(url, "http://")) {
+    *tls = false;
+    url.remove_prefix(7);
+  } else if (StartsWithIgnoreCase(url, "https://")) {
+    *tls = true;
+    url.remove_prefix(8);
+  } else {
+    return false;
+  }
   const size_t slash = url.find_first_of("/?#");
   *authority = url.substr(0, slash);
   *path = slash == std::string_view::npos ? std::string_view("/") : url.substr(slash);
@@ -89,32 +98,31 @@ bool SplitHttpUrl(std::string_view url, std::string_view* authority, std::string
 
 std::string BaseUrl::HostHeader() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != 80) h += ":" + std::to_string(port);
+  if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
   return h;
 }
 
 Result<BaseUrl> ParseBaseUrl(std::string_view url) {
   while (!url.empty() && (url.front() == ' ' || url.front() == '\t')) url.remove_prefix(1);
   while (!url.empty() && (url.back() == ' ' || url.back() == '\t')) url.remove_suffix(1);
-  if (StartsWithIgnoreCase(url, "https://")) {
-    return Status::Error("https:// is not supported yet (TLS is a later issue); use http://");
-  }
+  bool tls = false;
   std::string_view authority;
   std::string_view path;
-  if (!SplitHttpUrl(url, &authority, &path)) {
-    return Status::Error("base URL must start with http://");
+  if (!SplitHttpUrl(url, &tls, &authority, &path)) {
+    return Status::Error("base URL must start with http:// or https://");
   }
   if (path.find_first_of("?#") != std::string_view::npos) {
     return Status::Error("base URL must not have a query or fragment");
   }
-  Result<Authority> a = ParseAuthority(authority);
+  Result<Authority> a = ParseAuthority(authority, tls ? 443 : 80);
   if (!a.ok()) return a.status();
   BaseUrl base;
+  base.tls = tls;
   base.host = a.value().host;
   base.port = a.value().port;
   base.path = std::string(path);
   if (base.path.back() != '/') base.path.push_back('/');
-  base.text = "http://" + base.HostHeader() + base.path;
+  base.text = (tls ? "https://" : "http://") + base.HostHeader() + base.path;
   return base;
 }
 
@@ -247,6 +255,7 @@ RestClient::RestClient(uv_loop_t* loop, RestOptions options) : options_(std::mov
   HttpClientOptions http_options = options_.http;
   http_options.host = options_.base.host;
   http_options.port = options_.base.port;
+  http_options.tls.enabled = options_.base.tls;
   options_.http = http_options;
   impl_ = std::make_unique<Impl>(*this, loop, std::move(http_options));
   impl_->UpdateAuthorization();
@@ -275,10 +284,12 @@ std::string RestClient::RelativePath(std::string_view url) const {
   if (!url.empty() && url.front() == '/') {
     path = url;
   } else {
+    bool tls = false;
     std::string_view authority;
-    if (!SplitHttpUrl(url, &authority, &path)) return {};
-    Result<Authority> a = ParseAuthority(authority);
-    if (!a.ok() || a.value().host != options_.base.host || a.value().port != options_.base.port) {
+    if (!SplitHttpUrl(url, &tls, &authority, &path)) return {};
+    Result<Authority> a = ParseAuthority(authority, tls ? 443 : 80);
+    if (!a.ok() || tls != options_.base.tls || a.value().host != options_.base.host ||
+        a.value().port != options_.base.port) {
       return {};
     }
   }

@@ -24,12 +24,13 @@
 
 namespace roundhouse::jenkins {
 
-// A parsed http:// base URL. https is refused by ParseBaseUrl (TLS is a later issue).
+// A parsed http:// or https:// base URL.
 struct BaseUrl {
+  bool tls = false;   // https
   std::string host;   // without brackets for IPv6 literals
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 by default for https
   std::string path;   // always starts and ends with '/', e.g. "/" or "/jenkins/"
-  std::string text;   // normalised "http://host[:port]/path/", as used in absolute URLs
+  std::string text;   // normalised "http[s]://host[:port]/path/", as used in absolute URLs
   std::string HostHeader() const;  // "host" or "host:port" ([v6]:port for IPv6)
 };
 Result<BaseUrl> ParseBaseUrl(std::string_view url);
@@ -45,7 +46,7 @@ struct RestOptions {
   std::string user;
   std::string api_token;  // token mode (preferred); exactly one of api_token / password
   std::string password;   // password mode: crumbs + session cookie
-  HttpClientOptions http;  // host/port are filled from `base`
+  HttpClientOptions http;  // host/port and tls.enabled are filled from `base`
   size_t max_item_reply_bytes = 2 * 1024 * 1024;
   size_t max_list_reply_bytes = 16 * 1024 * 1024;
 };

@@ -61,6 +61,10 @@ struct MasterSummary {
   std::string manager;
   std::string base_url;  // without credentials
   std::string health;    // "HEALTHY", "SUSPECT", "DOWN"
+  // Why the last request failed (e.g. "TLS: the server's certificate has expired"), while the
+  // master is not HEALTHY; empty once it is.
+  std::string last_error;
+  bool tls_verify = true;  // false: https without certificate checks (warned about)
   bool enabled = true;
   bool quieting_down = false;
   std::string version;      // X-Jenkins

@@ -191,6 +191,8 @@ std::string JenkinsJson(bool enabled, const std::vector<jenkins::MasterSummary>&
     KeyStr(w, "manager", m.manager);
     KeyStr(w, "base_url", m.base_url);
     KeyStr(w, "health", m.health);
+    KeyStr(w, "last_error", m.last_error);
+    KeyB(w, "tls_verify", m.tls_verify);
     KeyB(w, "enabled", m.enabled);
     KeyB(w, "quieting_down", m.quieting_down);
     KeyStr(w, "version", m.version);

@@ -28,6 +28,7 @@ SUITES = {
     "jenkins": (HERE, "test_jenkins.py"),
     "jenkins-failures": (HERE, "test_jenkins_failures.py"),
     "acl": (HERE, "test_acl.py"),
+    "jenkins-tls": (HERE, "test_jenkins_tls.py"),
     "interop": (INTEROP, "test_*.py"),
 }
 SKIP_EXIT = 77

@@ -18,8 +18,19 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
+    ssl_context = None  # set for an https simulator
+
     def handle_error(self, request, client_address):
         pass  # resets and client timeouts are expected under fault injection
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            # The handshake runs on the connection's own thread (its first read), so a client
+            # that refuses our certificate never stalls the accept loop.
+            sock = self.ssl_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
 
     # Open connections are tracked so that closing the listener (refuse, restart) also drops
     # kept-alive connections, as a controller going down does; otherwise a client with a
@@ -52,12 +63,14 @@ class Simulator:
     """
 
     def __init__(self, world=None, realtime=False, host="127.0.0.1", start_ms=1_700_000_000_000,
-                 tick_s=None):
+                 tick_s=None, ssl_context=None):
         """realtime: the clock follows the wall clock (time.time(), so request-log times can be
         compared with a test's own time.time()). tick_s: with realtime, a background thread calls
         World.tick() every tick_s seconds, so builds end and queue items start on time even when
-        nobody sends a request (default 0.02 s in real time; 0 disables)."""
+        nobody sends a request (default 0.02 s in real time; 0 disables). ssl_context: an
+        ssl.SSLContext (server side) to serve https instead of http."""
         self.host = host
+        self.ssl_context = ssl_context
         self.tick_s = (0.02 if tick_s is None else tick_s) if realtime else 0
         self.port = 0
         self.world = World(world or {}, Clock(start_ms, realtime))
@@ -77,7 +90,7 @@ class Simulator:
 
     @property
     def url(self):
-        return "http://%s:%d/" % (self.host, self.port)
+        return "%s://%s:%d/" % ("https" if self.ssl_context else "http", self.host, self.port)
 
     def start(self, port=0):
         self.port = port
@@ -103,6 +116,7 @@ class Simulator:
                 return
             srv = _Server((self.host, self.port), _Handler, bind_and_activate=False)
             srv.conns = set()
+            srv.ssl_context = self.ssl_context
             srv.conns_lock = threading.Lock()
             try:
                 srv.server_bind()

@@ -1,7 +1,8 @@
-// HttpClient and RestClient against a scripted libuv HTTP server on 127.0.0.1 (port 0) in the
-// same loop: keep-alive reuse, the concurrency cap and FIFO order, connect/request failures,
-// the transparent retry, cookies, Close() semantics; then the Jenkins specifics (Basic auth,
-// form POSTs, crumbs, X-Jenkins-Session, base paths) and ParseBaseUrl / RelativePath.
+// HttpClient (libcurl on the loop) and RestClient against a scripted libuv HTTP server on
+// 127.0.0.1 (port 0) in the same loop: keep-alive reuse, the concurrency cap and FIFO order,
+// connect/request failures, the transparent retry, cookies, Close() semantics; then the Jenkins
+// specifics (Basic auth, form POSTs, crumbs, X-Jenkins-Session, base paths) and ParseBaseUrl /
+// RelativePath.
 #include "jenkins/http_client.h"
 
 #include <uv.h>
@@ -377,12 +378,14 @@ TEST_CASE("idle keep-alive connections are closed after idle_timeout_ms", "[http
     return Ok("conn " + std::to_string(conn));
   });
   HttpClientOptions o = Options(server.port());
-  o.idle_timeout_ms = 20;
+  // libcurl counts idle time in whole seconds and drops a connection idle for more than the
+  // limit: 1 s, so one idle for 2.2 s is not reused.
+  o.idle_timeout_ms = 1000;
   HttpClient client(loop.get(), o);
   std::vector<std::string> bodies;
   client.Send(Get("/a"), [&](HttpResult&& r) { bodies.push_back(r.response.body); });
   REQUIRE(loop.RunUntil([&] { return bodies.size() == 1; }));
-  loop.RunUntil([] { return false; }, 100);
+  loop.RunUntil([] { return false; }, 2200);
   client.Send(Get("/b"), [&](HttpResult&& r) { bodies.push_back(r.response.body); });
   REQUIRE(loop.RunUntil([&] { return bodies.size() == 2; }));
   CHECK(bodies[1] == "conn 2");
@@ -456,7 +459,7 @@ TEST_CASE("Close cancels queued and in-flight requests before its own callback",
   server.Close();
 }
 
-TEST_CASE("ParseBaseUrl accepts http URLs and normalises them", "[rest_client]") {
+TEST_CASE("ParseBaseUrl accepts http and https URLs and normalises them", "[rest_client]") {
   auto url = ParseBaseUrl("http://Jenkins.Example:8080/ci");
   REQUIRE(url.ok());
   CHECK(url.value().host == "jenkins.example");
@@ -479,13 +482,21 @@ TEST_CASE("ParseBaseUrl accepts http URLs and normalises them", "[rest_client]")
   CHECK(v6.value().HostHeader() == "[::1]:9090");
   CHECK(v6.value().text == "http://[::1]:9090/jenkins/");
 
-  auto https = ParseBaseUrl("https://h/");
-  REQUIRE_FALSE(https.ok());
-  CHECK(https.status().message() ==
-        "https:// is not supported yet (TLS is a later issue); use http://");
-  for (const char* bad : {"ftp://h/", "h:8080", "http://", "http://h:0/", "http://h:65536/",
-                          "http://h:x/", "http://[::1/", "http://u:p@h/", "http://h/?q=1",
-                          "http://h:/"}) {
+  auto https = ParseBaseUrl("HTTPS://h/ci");
+  REQUIRE(https.ok());
+  CHECK(https.value().tls);
+  CHECK(https.value().port == 443);
+  CHECK(https.value().text == "https://h/ci/");
+  CHECK(https.value().HostHeader() == "h");
+  auto https_port = ParseBaseUrl("https://h:8443/");
+  REQUIRE(https_port.ok());
+  CHECK(https_port.value().HostHeader() == "h:8443");
+  CHECK_FALSE(plain.value().tls);
+  CHECK(ParseBaseUrl("ftp://h/").status().message() ==
+        "base URL must start with http:// or https://");
+  for (const char* bad : {"ftp://h/", "https://", "https://u:p@h/", "h:8080", "http://",
+                          "http://h:0/", "http://h:65536/", "http://h:x/", "http://[::1/",
+                          "http://u:p@h/", "http://h/?q=1", "http://h:/"}) {
     CHECK_FALSE(ParseBaseUrl(bad).ok());
   }
   CHECK(ParseBaseUrl("http://h:65535").ok());
@@ -503,6 +514,15 @@ TEST_CASE("RelativePath strips the base for this origin only", "[rest_client]") 
   CHECK(rest.RelativePath("http://h/jenkins/x").empty());
   CHECK(rest.RelativePath("http://h:8080/elsewhere/x").empty());
   CHECK(rest.RelativePath("queue/item/5/").empty());
+  CHECK(rest.RelativePath("https://h:8080/jenkins/x").empty());  // another scheme
+
+  RestOptions t;
+  t.base = ParseBaseUrl("https://h/jenkins/").value();
+  RestClient tls(loop.get(), t);
+  CHECK(tls.options().http.tls.enabled);
+  CHECK(tls.RelativePath("https://h/jenkins/job/a/1/") == "job/a/1/");
+  CHECK(tls.RelativePath("https://h:443/jenkins/job/a/1/") == "job/a/1/");
+  CHECK(tls.RelativePath("http://h/jenkins/job/a/1/").empty());
 }
 
 namespace {

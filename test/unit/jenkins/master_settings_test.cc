@@ -117,6 +117,7 @@ TEST_CASE("minimal settings take the defaults of doc/jenkins.md §4.1", "[jenkin
 }
 
 TEST_CASE("every key accepts a good value", "[jenkins][settings]") {
+  TempFile pem("-----BEGIN CERTIFICATE-----\n");  // only its existence is checked here
   struct Case {
     std::string key;
     std::string value;
@@ -166,8 +167,13 @@ TEST_CASE("every key accepts a good value", "[jenkins][settings]") {
       {"http.connect_timeout_s", "1.5", [](auto& s) { return s.http_connect_timeout_ms == 1500; }},
       {"http.timeout_s", "60", [](auto& s) { return s.http_timeout_ms == 60000; }},
       {"http.max_concurrency", "64", [](auto& s) { return s.http_max_concurrency == 64; }},
-      {"tls.verify", "yes", [](auto&) { return true; }},
-      {"tls.ca_file", "", [](auto&) { return true; }},
+      {"tls.verify", "no", [](auto& s) { return !s.tls_verify; }},
+      {"tls.ca_file", pem.path(), [&](auto& s) { return s.tls_ca_file == pem.path(); }},
+      {"tls.cert_file", pem.path(), [&](auto& s) { return s.tls_cert_file == pem.path(); }},
+      {"tls.key_file", pem.path(), [&](auto& s) { return s.tls_key_file == pem.path(); }},
+      {"proxy", "http://proxy.example:3128",
+       [](auto& s) { return s.proxy == "http://proxy.example:3128"; }},
+      {"proxy", "none", [](auto& s) { return s.proxy == "none"; }},
       {"max_inflight_starts", "1", [](auto& s) { return s.max_inflight_starts == 1; }},
       {"queue_wait_timeout_s", "90", [](auto& s) { return s.queue_wait_timeout_ms == 90000; }},
       {"contention_cooldown_s", "0", [](auto& s) { return s.contention_cooldown_ms == 0; }},
@@ -193,7 +199,12 @@ TEST_CASE("every key accepts a good value", "[jenkins][settings]") {
   std::set<std::string> covered;
   for (const Case& c : cases) {
     INFO(c.key << " = " << c.value);
-    const MasterSettings s = Parse(With(Minimal(), c.key, c.value));
+    // tls.* keys are for an https master; a key file goes with a certificate file.
+    Raw raw = c.key.starts_with("tls.")
+                  ? With(Minimal(), "base_url", "https://jenkins01.example.org")
+                  : Minimal();
+    if (c.key == "tls.key_file") raw["tls.cert_file"] = pem.path();
+    const MasterSettings s = Parse(With(raw, c.key, c.value));
     CHECK(c.check(s));
     covered.insert(c.key);
   }
@@ -213,7 +224,7 @@ TEST_CASE("every key rejects a bad value and names the key", "[jenkins][settings
   };
   const std::vector<Case> cases = {
       {"name", "other", "differs"},
-      {"base_url", "https://jenkins01.example.org/", "https://"},
+      {"base_url", "https://u:p@jenkins01.example.org/", "credentials"},
       {"base_url", "ftp://x/", "http://"},
       {"base_url", "", "required"},
       {"user", "", "required"},
@@ -256,9 +267,13 @@ TEST_CASE("every key rejects a bad value and names the key", "[jenkins][settings
       {"http.connect_timeout_s", "0.000", "greater than 0"},
       {"http.timeout_s", "fast", "not a number of seconds"},
       {"http.max_concurrency", "65", "from 1 to 64"},
-      {"tls.verify", "false", "TLS is not built"},
+      {"tls.verify", "false", "only for an https:// base_url"},
       {"tls.verify", "perhaps", "not a boolean"},
-      {"tls.ca_file", "/etc/ssl/ca.pem", "TLS is not built"},
+      {"tls.ca_file", "/nonexistent/ca.pem", "cannot read '/nonexistent/ca.pem'"},
+      {"tls.cert_file", "", "empty path"},
+      {"tls.key_file", "/etc", "is not a regular file"},
+      {"proxy", "socks5://p:1080", "is not none, http://HOST:PORT or https://HOST:PORT"},
+      {"proxy", "http://user:pw@p:3128", "must not contain credentials"},
       {"max_inflight_starts", "0", "from 1 to"},
       {"queue_wait_timeout_s", "0", "greater than 0"},
       {"contention_cooldown_s", "x", "not a number of seconds"},
@@ -530,10 +545,50 @@ TEST_CASE("Describe lists every key in order with secrets hidden", "[jenkins][se
 
 TEST_CASE("the key list is that of doc/jenkins.md §4.1, without duplicates", "[jenkins][settings]") {
   const auto& keys = MasterSettingKeys();
-  CHECK(keys.size() == 49);
+  CHECK(keys.size() == 52);  // 49 + tls.cert_file, tls.key_file, proxy (doc/jenkins-http.md)
   CHECK(std::set<std::string_view>(keys.begin(), keys.end()).size() == keys.size());
   CHECK(keys.front() == "name");
   CHECK(keys.back() == "resume_window_s");
+}
+
+TEST_CASE("tls files: https only, operator-written only, a key needs a certificate",
+          "[jenkins][settings]") {
+  TempFile pem("-----BEGIN CERTIFICATE-----\n");
+  const Raw https = With(Minimal(), "base_url", "https://ci.example.org/");
+  CHECK_THAT(Error(With(Minimal(), "tls.ca_file", pem.path())),
+             Catch::Contains("tls.ca_file: only for an https:// base_url"));
+  CHECK_THAT(Error(With(https, "tls.key_file", pem.path())),
+             Catch::Contains("tls.key_file: needs tls.cert_file"));
+  const SettingsTrust admin{false, "/tmp"};
+  for (const char* key : {"tls.ca_file", "tls.cert_file", "tls.key_file"}) {
+    INFO(key);
+    auto r = ParseMasterSettings("jenkins01", With(https, key, pem.path()), "admin", admin);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(),
+               Catch::Contains(std::string(key) + ": not accepted from the admin port"));
+  }
+  // The admin port may choose verification and the proxy: they name no file.
+  Raw admin_ok = With(https, "tls.verify", "false");
+  admin_ok["proxy"] = "none";
+  auto r = ParseMasterSettings("jenkins01", admin_ok, "admin", admin);
+  REQUIRE(r.ok());
+  std::map<std::string, std::string> d;
+  for (const auto& [k, v] : r.value().Describe()) d[k] = v;
+  CHECK_THAT(d["tls.verify"], Catch::StartsWith("false (WARNING: "));
+  CHECK(d["proxy"] == "none");
+  CHECK(d["tls.ca_file"] == "(system store)");
+
+  Raw full = With(https, "tls.ca_file", pem.path());
+  full["tls.cert_file"] = pem.path();
+  full["proxy"] = "http://p:3128";
+  const RestOptions o = Parse(full).ToRestOptions();
+  CHECK(o.http.tls.enabled);
+  CHECK(o.http.tls.verify);
+  CHECK(o.http.tls.ca_file == pem.path());
+  CHECK(o.http.tls.cert_file == pem.path());
+  CHECK(o.http.tls.key_file.empty());
+  CHECK(o.http.proxy == "http://p:3128");
+  CHECK(o.base.port == 443);
 }
 
 TEST_CASE("ToRestOptions carries credentials and HTTP settings", "[jenkins][settings]") {
