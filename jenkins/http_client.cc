@@ -577,7 +577,13 @@ struct HttpClient::Impl {
                       std::to_string(t->body_cap) + " bytes)";
       return 0;
     }
-    t->response.body.append(data, n);
+    // Grow by doubling as std::string would, but never past the cap: its own doubling from 15
+    // bytes would end at 15 x 2^21 = 30 MiB for a 16 MiB cap.
+    std::string& body = t->response.body;
+    if (body.size() + n > body.capacity()) {
+      body.reserve(std::min(t->body_cap, std::max(body.size() + n, 2 * body.capacity())));
+    }
+    body.append(data, n);
     return n;
   }
 
