@@ -337,7 +337,7 @@ class CertificateFailures(TlsMixin, tj.JenkinsTestCase):
         http_port = free_port()
         kv = {"unhealthy_after": 1, "poll.health_s": 0.2}
         kv.update(overrides)
-        self.start_rh(args=("--http-port", str(http_port), "--http-listen", HOST), **kv)
+        self.start_rh(args=("--status-port", str(http_port), "--status-listen", HOST), **kv)
         self.wait_until(lambda: (self.list_fields("m1") or ["", ""])[1] == "DOWN", WAIT,
                         "m1 DOWN")
         show = dict(l.split(" ", 1) for l in self.admin("jenkins show m1").decode().splitlines()
