@@ -300,6 +300,8 @@ std::string_view GroupTitle(Group g) {
   switch (g) {
     case Group::kListen:
       return "Listening";
+    case Group::kTls:
+      return "TLS (doc/protocol.md §5.5)";
     case Group::kProcess:
       return "Process";
     case Group::kBroker:
@@ -395,6 +397,9 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
     config.warnings.push_back(
         "--http-port has no effect without -r http (gearmand's HTTP protocol), as in gearmand; "
         "roundhouse's status API and dashboard are enabled with --status-port");
+  }
+  if (config.ssl_require && !config.ssl) {
+    return Status::Error("--ssl-require needs --ssl (TLS on the Gearman port)");
   }
   st = CheckJenkinsNames(config.jenkins);
   if (!st.ok()) return st;

@@ -35,6 +35,17 @@ struct Config {
   bool keepalive = false;
   int keepalive_idle = -1, keepalive_interval = -1, keepalive_count = -1;
 
+  // TLS on the Gearman port (doc/protocol.md §5.5). The file defaults are gearmand 1.1.20's.
+  bool ssl = false;          // --ssl: TLS or plain per connection, told by its first byte
+  bool ssl_require = false;  // --ssl-require: plain connections are refused
+  std::string ssl_ca_file = "/etc/ssl/certs/gearmand-ca.pem";
+  std::string ssl_certificate = "/etc/ssl/certs/gearmand.pem";
+  std::string ssl_key = "/etc/ssl/certs/gearmand.key";
+  // --ssl-verify-client: "none" (gearmand's behaviour), "optional" or "required"; checked by the
+  // option handler (server/tls/tls_context.h ParseClientCertificates).
+  std::string ssl_verify_client = "none";
+  bool status_ssl = false;  // --status-ssl: the status API over TLS with the same certificate
+
   // Process
   bool daemon = false;              // -d
   std::string pid_file;             // -P; empty = none

@@ -104,14 +104,6 @@ Status SetString(const Setting& s, Config& c, ParseState&) {
   return NonEmptyInto(s, &(c.*Field));
 }
 
-Status Refused(const Setting& s, const std::string& why) {
-  return Fail(s, "option " + s.display + " is not supported: " + why);
-}
-
-constexpr std::string_view kTlsRefusal =
-    "roundhouse does not offer TLS on the Gearman port (terminate TLS in front of it, e.g. with "
-    "stunnel or haproxy)";
-
 Status ApplyQueueType(const Setting& s, Config& c, ParseState& st) {
   static constexpr std::string_view kNone[] = {"builtin", "none", "memory"};
   static constexpr std::string_view kSqlite[] = {"libsqlite3", "sqlite"};
@@ -288,6 +280,43 @@ const OptionSpec kOptions[] = {
        return UnsignedInto(s, 1, 64, &c.limits.max_unique);
      },
      [](const Config& c) { return std::to_string(c.limits.max_unique); }},
+
+    // ---- TLS
+    {"ssl", 0, "", Group::kTls, kNoFlags,
+     "Offer TLS on the Gearman port (gearmand's option). Each connection is TLS or plain by its "
+     "first byte, so clients built without TLS (Debian's gearman -S, gearadmin -S) keep working "
+     "unless --ssl-require is given. SIGHUP reloads the certificate, key and CA file for new "
+     "handshakes.",
+     SetSwitch<&Config::ssl>, nullptr},
+    {"ssl-ca-file", 0, "FILE", Group::kTls, kNoFlags,
+     "PEM CA certificates that client certificates are verified against (read only with "
+     "--ssl-verify-client optional or required).",
+     SetString<&Config::ssl_ca_file>, [](const Config& c) { return c.ssl_ca_file; }},
+    {"ssl-certificate", 0, "FILE", Group::kTls, kNoFlags,
+     "PEM server certificate, followed by any intermediate certificates.",
+     SetString<&Config::ssl_certificate>, [](const Config& c) { return c.ssl_certificate; }},
+    {"ssl-key", 0, "FILE", Group::kTls, kNoFlags, "PEM private key of the server certificate.",
+     SetString<&Config::ssl_key>, [](const Config& c) { return c.ssl_key; }},
+    {"ssl-verify-client", 0, "MODE", Group::kTls, kNoFlags,
+     "Client certificates: 'none' (not asked for, as in gearmand), 'optional' (asked for; one "
+     "that is sent must verify against --ssl-ca-file) or 'required'. A verified certificate's "
+     "subject CN is the connection's identity.",
+     [](const Setting& s, Config& c, ParseState&) {
+       if (s.value != "none" && s.value != "optional" && s.value != "required") {
+         return Invalid(s, "expected none, optional or required");
+       }
+       c.ssl_verify_client = s.value;
+       return Status::Ok();
+     },
+     [](const Config& c) { return c.ssl_verify_client; }},
+    {"ssl-require", 0, "", Group::kTls, kNoFlags,
+     "With --ssl: close plain-text connections on the Gearman port (logged) instead of serving "
+     "them.",
+     SetSwitch<&Config::ssl_require>, nullptr},
+    {"status-ssl", 0, "", Group::kTls, kNoFlags,
+     "Serve the HTTP status API (--status-port) over TLS only, with the same certificate, key and "
+     "client-certificate policy.",
+     SetSwitch<&Config::status_ssl>, nullptr},
 
     // ---- Process
     {"daemon", 'd', "", Group::kProcess, kNoFlags,
@@ -527,21 +556,6 @@ const OptionSpec kOptions[] = {
      SetSwitch<&Config::show_version>, nullptr},
 
     // ---- gearmand options refused at start-up
-    {"ssl", 0, "", Group::kRefused, kNoFlags, "Refused: no TLS on the Gearman port.",
-     [](const Setting& s, Config&, ParseState&) {
-       return s.on ? Refused(s, std::string(kTlsRefusal)) : Status::Ok();
-     },
-     nullptr},
-    {"ssl-ca-file", 0, "FILE", Group::kRefused, kNoFlags, "Refused: no TLS on the Gearman port.",
-     [](const Setting& s, Config&, ParseState&) { return Refused(s, std::string(kTlsRefusal)); },
-     nullptr},
-    {"ssl-certificate", 0, "FILE", Group::kRefused, kNoFlags,
-     "Refused: no TLS on the Gearman port.",
-     [](const Setting& s, Config&, ParseState&) { return Refused(s, std::string(kTlsRefusal)); },
-     nullptr},
-    {"ssl-key", 0, "FILE", Group::kRefused, kNoFlags, "Refused: no TLS on the Gearman port.",
-     [](const Setting& s, Config&, ParseState&) { return Refused(s, std::string(kTlsRefusal)); },
-     nullptr},
 };
 
 }  // namespace

@@ -33,7 +33,7 @@ struct ParseState {
 using Handler = Status (*)(const Setting&, Config&, ParseState&);
 using DefaultText = std::string (*)(const Config&);
 
-enum class Group { kListen, kProcess, kBroker, kStorage, kJenkins, kHttp, kInfo, kRefused };
+enum class Group { kListen, kTls, kProcess, kBroker, kStorage, kJenkins, kHttp, kInfo, kRefused };
 
 enum Flags : unsigned {
   kNoFlags = 0,

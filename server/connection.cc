@@ -97,6 +97,10 @@ void Connection::OnStreamRead(net::Stream& stream) {
   ProcessInput();
 }
 
+void Connection::OnStreamTlsEstablished(net::Stream& stream) {
+  identity_ = acl::IdentityOf(loopback_, /*encrypted=*/true, stream.peer_identity());
+}
+
 void Connection::OnStreamEof(net::Stream& stream) {
   (void)stream;
   // The peer sent everything it will send: answer what it asked, then close.

@@ -111,13 +111,20 @@ class Connection final : public broker::Peer, private net::StreamHandler {
 
   // Who the peer is for access control (server/acl.h, doc/acl.md): "loopback-plain" or "plain"
   // from Start() on; a TLS connection replaces it, once its handshake is done and before any of
-  // its requests is handled, with set_identity(acl::IdentityOf(loopback, true, verified CN)).
+  // its requests is handled, with acl::IdentityOf(loopback, true, verified CN).
   const std::string& identity() const { return identity_; }
   void set_identity(std::string identity) { identity_ = std::move(identity); }
+
+  // TLS (doc/protocol.md §5.5): whether the peer speaks TLS, and the subject CN of its verified
+  // client certificate (empty: plain text, or no certificate). Settled before any request of
+  // the connection is handled.
+  bool encrypted() const { return stream_.encrypted(); }
+  const std::string& peer_identity() const { return stream_.peer_identity(); }
 
  private:
   // ---- net::StreamHandler
   void OnStreamRead(net::Stream& stream) override;
+  void OnStreamTlsEstablished(net::Stream& stream) override;
   void OnStreamEof(net::Stream& stream) override;
   void OnStreamError(net::Stream& stream, int status) override;
   void OnStreamDrained(net::Stream& stream) override;

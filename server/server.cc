@@ -187,9 +187,44 @@ Status Server::StartJenkins() {
   return Status::Ok();
 }
 
+Status Server::LoadTls(bool starting) {
+  tls::ContextOptions options;
+  options.certificate_file = config_.ssl_certificate;
+  options.key_file = config_.ssl_key;
+  // The option handler accepted only the three names.
+  (void)tls::ParseClientCertificates(config_.ssl_verify_client, &options.client_certificates);
+  if (options.client_certificates != tls::ClientCertificates::kNone) {
+    options.ca_file = config_.ssl_ca_file;
+  }
+  auto loaded = tls::Context::Load(options);
+  if (!loaded.ok()) {
+    const std::string why = loaded.status().message();
+    if (starting && (config_.ssl_require || config_.status_ssl)) return loaded.status();
+    if (starting) {
+      RH_LOG(kError, "%s; the Gearman port serves plain text only until a SIGHUP loads them",
+             why.c_str());
+    } else if (tls_ != nullptr) {
+      RH_LOG(kError, "SIGHUP: %s; keeping the previous certificate", why.c_str());
+    } else {
+      RH_LOG(kError, "SIGHUP: %s; still no TLS", why.c_str());
+    }
+    return Status::Ok();
+  }
+  tls_ = loaded.value();
+  RH_LOG(kNotice, "%s: %s, client certificates %s",
+         starting ? "TLS certificate loaded" : "SIGHUP: TLS certificate reloaded",
+         tls_->description().c_str(), tls::ClientCertificatesName(tls_->client_certificates()));
+  if (status_ != nullptr && config_.status_ssl) status_->SetTls(tls_);
+  return Status::Ok();
+}
+
 Status Server::Start() {
   Status s = OpenStore();
   if (!s.ok()) return s;
+  if (config_.ssl || config_.status_ssl) {
+    s = LoadTls(/*starting=*/true);
+    if (!s.ok()) return s;
+  }
   broker_ = std::make_unique<broker::Broker>(config_.broker, clock_, store_.get(),
                                              [this](int64_t deadline) { Schedule(deadline); });
 
@@ -238,6 +273,7 @@ Status Server::Start() {
     options.backlog = config_.backlog;
     status_ = std::make_unique<http::StatusServer>(
         loop_.get(), options, clock_, *broker_, [this] { return Info(); }, jenkins_provider_);
+    if (config_.status_ssl) status_->SetTls(tls_);
     s = status_->Start();
     if (!s.ok()) return s;
   }
@@ -316,6 +352,8 @@ void Server::OnAccept(Listener& listener, int status) {
     conn->Close();
     return;
   }
+  // --ssl: the peer's first byte decides between TLS and plain text (doc/protocol.md §5.5).
+  if (config_.ssl) conn->stream().OfferTls(tls_, config_.ssl_require);
   if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval, config_.keepalive_count)) {
     conn->Close();
   }
@@ -387,6 +425,7 @@ void Server::OnSignal(uv_signal_t* handle, int signum) {
       Status s = log::Reopen();
       if (!s.ok()) RH_LOG(kError, "SIGHUP: reopening the log failed: %s", s.message().c_str());
       RH_LOG(kNotice, "SIGHUP: log reopened");
+      if (server->config_.ssl || server->config_.status_ssl) (void)server->LoadTls(false);
       return;
     }
     case SIGUSR1:

@@ -44,6 +44,7 @@
 #include "server/http/status_server.h"
 #include "server/listener.h"
 #include "server/queue_file.h"
+#include "server/tls/tls_context.h"
 #include "storage/job_store.h"
 
 namespace roundhouse::server {
@@ -93,6 +94,11 @@ class Server final : public ConnectionHost {
   // --shutdown-timeout deadline.
   static void OnGracefulTick(uv_timer_t* handle);
 
+  // --ssl / --status-ssl: loads the certificate, key and CA file into tls_ (doc/protocol.md §5.5).
+  // At start a failure is fatal with --ssl-require or --status-ssl; otherwise it is logged and the
+  // Gearman port serves plain text only. On SIGHUP (`starting` false) a failure keeps the
+  // previous context; established sessions keep theirs either way.
+  Status LoadTls(bool starting);
   Status OpenStore();
   Status Replay();
   // Registers the configured masters and those added at runtime earlier (stored).
@@ -120,6 +126,9 @@ class Server final : public ConnectionHost {
   std::unique_ptr<storage::JobStore> store_;
   std::unique_ptr<broker::Broker> broker_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  // The TLS context new handshakes use; null without --ssl / --status-ssl or while the files could
+  // not be loaded. Replaced (never modified) on SIGHUP: sessions hold their own reference.
+  std::shared_ptr<const tls::Context> tls_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   // --status-port; null when off. Reads the broker, so it is closed before the broker goes.
   std::unique_ptr<http::StatusServer> status_;

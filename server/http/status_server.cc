@@ -363,6 +363,7 @@ void StatusServer::OnAccept(Listener& listener, int status) {
     conn->Close();
     return;
   }
+  if (tls_ != nullptr) conn->stream().OfferTls(tls_, /*require_tls=*/true);
   conn->Start();
 }
 

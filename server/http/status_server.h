@@ -54,6 +54,7 @@
 #include "server/broker/broker.h"
 #include "server/http/status_data.h"
 #include "server/listener.h"
+#include "server/tls/tls_context.h"
 
 namespace roundhouse::server::http {
 
@@ -102,6 +103,10 @@ class StatusServer {
   // Closes the listeners and every connection. Idempotent.
   void Close();
 
+  // --status-ssl: every connection accepted from now on speaks TLS with `context` (the server's
+  // current one; replaced on SIGHUP) and plain text is refused; null: plain HTTP.
+  void SetTls(std::shared_ptr<const tls::Context> context) { tls_ = std::move(context); }
+
   // Replaces the Jenkins provider (the hub may be created after the status server).
   void set_jenkins(JenkinsProvider jenkins) { jenkins_ = std::move(jenkins); }
 
@@ -140,6 +145,7 @@ class StatusServer {
   void LogLimited(size_t kind, const char* what, const std::string& address);
 
   uv_loop_t* loop_;
+  std::shared_ptr<const tls::Context> tls_;  // --status-ssl; null: plain HTTP
   const StatusServerOptions options_;
   const Clock& clock_;
   const broker::Broker& broker_;

@@ -9,6 +9,10 @@
 #include <climits>
 #include <utility>
 
+#include "server/base/log.h"
+#include "server/tls/tls_context.h"
+#include "server/tls/tls_session.h"
+
 namespace roundhouse::net {
 namespace {
 
@@ -34,6 +38,80 @@ Stream::Stream(uv_loop_t* loop, StreamHandler& handler) : handler_(handler) {
 
 Stream::~Stream() {
   if (queued_total_ != nullptr) *queued_total_ -= accounted_;
+}
+
+// ---- TLS
+
+void Stream::OfferTls(std::shared_ptr<const server::tls::Context> context, bool require_tls) {
+  assert(!reading_ && wire_ == Wire::kPlain);
+  tls_context_ = std::move(context);
+  require_tls_ = require_tls;
+  wire_ = Wire::kDetecting;
+}
+
+const std::string& Stream::peer_identity() const {
+  static const std::string kNone;
+  return tls_ != nullptr ? tls_->peer_identity() : kNone;
+}
+
+void Stream::RefuseTls(const char* why) {
+  const std::string address = PeerAddress(nullptr);
+  RH_LOG(kInfo, "fd %d %s: %s", fd(), address.c_str(), why);
+  wire_ = Wire::kRefused;
+  if (reading_) {
+    uv_read_stop(AsStream(&tcp_));
+    reading_ = false;
+  }
+  input_.Consume(input_.size());
+  if (tls_ != nullptr) {
+    std::string alert;
+    tls_->TakeCiphertext(&alert);
+    if (!alert.empty()) (void)QueueWire(&alert);
+  }
+  handler_.OnStreamError(*this, UV_EPROTO);
+}
+
+void Stream::OnTlsWire(std::string_view ciphertext) {
+  using State = server::tls::Session::State;
+  const State before = tls_->state();
+  size_t plain = 0;
+  if (tls_->PutCiphertext(ciphertext)) {
+    for (;;) {
+      size_t space = 0;
+      char* base = input_.WritableSpace(&space);
+      const ssize_t n = tls_->ReadPlaintext(base, space);
+      if (n <= 0) break;
+      input_.Commit(static_cast<size_t>(n));
+      plain += static_cast<size_t>(n);
+    }
+  }
+  if (tls_->state() == State::kFailed) {
+    const std::string why =
+        (before == State::kHandshaking ? "TLS handshake failed: " : "TLS stream failed: ") +
+        tls_->error();
+    RefuseTls(why.c_str());
+    return;
+  }
+  // Handshake messages and session tickets go out now.
+  std::string records;
+  tls_->TakeCiphertext(&records);
+  if (!records.empty()) (void)QueueWire(&records);
+  if (before == State::kHandshaking && tls_->state() != State::kHandshaking) {
+    const std::string& cn = tls_->peer_identity();
+    RH_LOG(kInfo, "fd %d %s: TLS established (%s), %s%s", fd(), PeerAddress(nullptr).c_str(),
+           tls_->Description().c_str(),
+           cn.empty() ? "no client certificate" : "client certificate CN=", cn.c_str());
+    handler_.OnStreamTlsEstablished(*this);
+    if (closing_) return;
+  }
+  if (plain > 0) handler_.OnStreamRead(*this);
+  if (closing_ || wire_ != Wire::kTls) return;
+  if (tls_->state() == State::kClosed && reading_) {
+    // close_notify: the peer sends nothing more, as with a TCP end of input.
+    uv_read_stop(AsStream(&tcp_));
+    reading_ = false;
+    handler_.OnStreamEof(*this);
+  }
 }
 
 int Stream::Accept(uv_stream_t* listener) { return uv_accept(listener, AsStream(&tcp_)); }
@@ -85,16 +163,26 @@ void Stream::StopReading() {
 void Stream::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   (void)suggested;
   auto* self = static_cast<Stream*>(handle->data);
+  if (self->wire_ == Wire::kTls) {
+    // Ciphertext is copied into the session's read BIO before the next read of any stream on
+    // this thread, so one block serves them all.
+    thread_local std::unique_ptr<char[]> scratch(new char[InputBuffer::kReadChunk]);
+    *buf = uv_buf_init(scratch.get(), static_cast<unsigned int>(InputBuffer::kReadChunk));
+    return;
+  }
   size_t space = 0;
   char* base = self->input_.WritableSpace(&space);
   *buf = uv_buf_init(base, static_cast<unsigned int>(std::min<size_t>(space, UINT_MAX)));
 }
 
 void Stream::OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  (void)buf;
   auto* self = static_cast<Stream*>(stream->data);
   if (self->closing_) return;
   if (nread > 0) {
+    if (self->wire_ == Wire::kTls) {
+      self->OnTlsWire(std::string_view(buf->base, static_cast<size_t>(nread)));
+      return;
+    }
     self->OnWire(static_cast<size_t>(nread));
     return;
   }
@@ -112,9 +200,31 @@ void Stream::OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Stream::OnWire(size_t n) {
-  // Plain TCP: the bytes were read into input() already. (TLS: feed them to the read BIO and
-  // append the plaintext SSL_read returns; see the header.)
+  // The bytes were read into input() (TLS streams read elsewhere, see OnAlloc).
   input_.Commit(n);
+  if (wire_ == Wire::kDetecting) {
+    // The first read of the stream: input() held nothing before it.
+    const std::string_view first = input_.Data();
+    if (server::tls::StartsTls(static_cast<unsigned char>(first.front()))) {
+      if (tls_context_ == nullptr) {
+        RefuseTls("TLS handshake refused: no certificate is loaded (--ssl-certificate)");
+        return;
+      }
+      tls_ = std::make_unique<server::tls::Session>(*tls_context_);
+      tls_context_.reset();
+      wire_ = Wire::kTls;
+      const std::string ciphertext(first);
+      input_.Consume(ciphertext.size());
+      OnTlsWire(ciphertext);
+      return;
+    }
+    tls_context_.reset();
+    if (require_tls_) {
+      RefuseTls("plain-text connection refused (--ssl-require)");
+      return;
+    }
+    wire_ = Wire::kPlain;
+  }
   handler_.OnStreamRead(*this);
 }
 
@@ -141,9 +251,20 @@ bool Stream::Write(std::string* bytes) {
   }
   if (bytes->empty()) return true;
   if (max_queued_ != 0 && queued_bytes() + bytes->size() > max_queued_) return false;
-  // Plain TCP: the consumer's bytes are the wire bytes. (TLS: SSL_write them, and queue what the
-  // write BIO holds instead; see the header.)
-  return QueueWire(bytes);
+  if (wire_ == Wire::kRefused || (wire_ == Wire::kDetecting && require_tls_)) {
+    // Refused: the owner is about to hear OnStreamError. TLS required and no handshake yet:
+    // nothing goes to the peer in plain text.
+    bytes->clear();
+    return true;
+  }
+  if (wire_ != Wire::kTls) return QueueWire(bytes);  // plain: the consumer's bytes are the wire's
+  // TLS: the session encrypts them (plaintext in) and the records are what is queued.
+  const bool ok = tls_->WritePlaintext(*bytes);
+  bytes->clear();
+  std::string records;
+  tls_->TakeCiphertext(&records);
+  if (!records.empty()) (void)QueueWire(&records);
+  return ok;
 }
 
 bool Stream::QueueWire(std::string* bytes) {

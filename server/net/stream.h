@@ -24,15 +24,16 @@
 // owner made (Write, StartReading, Close): only from libuv callbacks, so the owner's state is
 // never re-entered.
 //
-// The TLS seam. Between the socket and the consumer the stream moves bytes at exactly two
-// points, and a TLS layer (OpenSSL with memory BIOs) sits at both without the consumer knowing:
-//   - inbound, OnWire(): the bytes a read returned. Plain: they were read straight into input()
-//     and are committed there. TLS: the read goes to a scratch block instead, the bytes go into
-//     the read BIO (ciphertext in), and SSL_read's output (plaintext out) is appended to input();
-//     handshake progress may produce bytes to send, which go to the outbound point.
-//   - outbound, QueueWire(): the bytes Write() was given. Plain: they are queued / written as
-//     they are. TLS: SSL_write consumes them (plaintext in) and the write BIO's contents
-//     (ciphertext out) are what is queued and written.
+// The TLS seam (OfferTls below; server/tls/tls_session.h). Between the socket and the consumer
+// the stream moves bytes at exactly two points, and the TLS layer (OpenSSL with memory BIOs)
+// sits at both without the consumer knowing:
+//   - inbound, OnWire(): the bytes a read returned. Plain, and the first read of a stream offered
+//     TLS: they were read straight into input() and are committed there; that first read's
+//     first byte decides plain or TLS (a TLS one moves them into the session). TLS: reads go to
+//     a per-thread scratch block, OnTlsWire() puts them into the session (ciphertext in) and
+//     appends the plaintext it yields to input(); handshake messages it produces go out at once.
+//   - outbound, Write(): plain bytes are queued / written as they are (QueueWire); TLS: the
+//     session encrypts them (plaintext in) and its records (ciphertext out) are queued.
 // queued_bytes() and the cap count wire bytes; input() holds consumer bytes. Everything else
 // (one write in flight, back-pressure, close-then-free, the block pool) is shared as it is.
 //
@@ -43,9 +44,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "server/net/input_buffer.h"
+
+namespace roundhouse::server::tls {
+class Context;
+class Session;
+}  // namespace roundhouse::server::tls
 
 namespace roundhouse::net {
 
@@ -64,6 +71,9 @@ class StreamHandler {
   // A write completed and nothing is queued any more (not called for writes that completed
   // inside Write()).
   virtual void OnStreamDrained(Stream& stream) = 0;
+  // A TLS handshake completed (OfferTls): encrypted() and peer_identity() are final. Comes
+  // before the first OnStreamRead of the stream's plaintext.
+  virtual void OnStreamTlsEstablished(Stream& stream) { (void)stream; }
   // The close callback: the stream is done with its memory; the owner may free it now.
   virtual void OnStreamClosed(Stream& stream) = 0;
 };
@@ -110,6 +120,20 @@ class Stream {
   // Counts queued bytes of all streams sharing `total` (the global memory budget); may be null.
   void set_queued_total(size_t* total);
 
+  // ---- TLS (doc/protocol.md §5.5; server/tls)
+  // Call before StartReading. The first byte from the peer decides: a TLS handshake record
+  // (0x16) makes this a TLS stream (a session from `context`, the server's current one; null
+  // while no certificate is loaded: the handshake is refused), anything else a plain one, or,
+  // with `require_tls`, a refused one. A refused first byte or a failed handshake is logged at
+  // INFO and reported as OnStreamError(UV_EPROTO) after OpenSSL's alert was offered to the
+  // socket; a close_notify from the peer is reported as OnStreamEof.
+  void OfferTls(std::shared_ptr<const server::tls::Context> context, bool require_tls);
+  // True once the stream speaks TLS (the peer's first byte was a handshake record).
+  bool encrypted() const { return wire_ == Wire::kTls; }
+  // The verified client certificate's subject CN (empty: plain, no certificate, or the handshake
+  // has not completed).
+  const std::string& peer_identity() const;
+
   // Half-close after everything queued is written (uv_shutdown). Reading continues.
   void Shutdown();
   // Immediate close: stop reading, drop the queue, uv_close. Idempotent.
@@ -124,12 +148,22 @@ class Stream {
 
   // The inbound seam: `n` bytes were read into the space OnAlloc gave.
   void OnWire(size_t n);
+  // TLS inbound: `ciphertext` goes into the session, the plaintext it yields into input_.
+  void OnTlsWire(std::string_view ciphertext);
+  // Refuses the stream (logged with `why`): OpenSSL's alert, if any, is offered to the socket,
+  // then the owner hears OnStreamError(UV_EPROTO).
+  void RefuseTls(const char* why);
   // The outbound seam: wire bytes to send after everything queued (see the header comment).
   bool QueueWire(std::string* bytes);
   // Starts one uv_write of writing_[writing_offset_..], after trying to write it at once.
   void WriteNext();
   // Brings this stream's share of *queued_total_ up to date.
   void Account();
+
+  // How the bytes on the wire relate to the consumer's: one life cycle per stream.
+  //   kPlain (no TLS offered, or a plain first byte) and kTls (a handshake record first) are
+  //   final; kDetecting (TLS offered) becomes one of them, or kRefused, at the first byte.
+  enum class Wire { kPlain, kDetecting, kTls, kRefused };
 
   uv_tcp_t tcp_{};
   uv_write_t write_req_{};
@@ -144,6 +178,11 @@ class Stream {
   size_t max_queued_ = 0;
   size_t* queued_total_ = nullptr;
   size_t accounted_ = 0;  // this stream's share of *queued_total_
+
+  Wire wire_ = Wire::kPlain;
+  bool require_tls_ = false;  // OfferTls(.., true): a plain first byte is refused
+  std::shared_ptr<const server::tls::Context> tls_context_;  // kDetecting: for the session
+  std::unique_ptr<server::tls::Session> tls_;                // kTls only
 
   bool reading_ = false;          // uv_read_start active
   bool write_in_flight_ = false;  // write_req_ is with libuv

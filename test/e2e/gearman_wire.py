@@ -205,6 +205,21 @@ class Connection:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    def _readable(self, timeout):
+        """select() on the socket, except that a TLS socket (ssl.SSLSocket, see
+        start_tls) may already hold decrypted bytes that select cannot see."""
+        pending = getattr(self.sock, "pending", None)
+        if pending is not None and pending() > 0:
+            return True
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        return bool(ready)
+
+    def start_tls(self, context, server_hostname=None):
+        """Wrap the connection in TLS (an ssl.SSLContext); the handshake happens now. Nothing
+        may have been sent yet. Every other method then works unchanged over TLS."""
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+        return self
+
     def _fill(self, deadline):
         """Read at least one more byte into the buffer or raise."""
         if self.eof:
@@ -212,8 +227,7 @@ class Connection:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ReplyTimeout("no reply in time; buffered %r" % bytes(self.buf))
-        ready, _, _ = select.select([self.sock], [], [], remaining)
-        if not ready:
+        if not self._readable(remaining):
             raise ReplyTimeout("no reply in time; buffered %r" % bytes(self.buf))
         try:
             chunk = self.sock.recv(1 << 20)
@@ -278,8 +292,7 @@ class Connection:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 break
-            ready, _, _ = select.select([self.sock], [], [], remaining)
-            if not ready:
+            if not self._readable(remaining):
                 break
             chunk = self.sock.recv(1 << 20)
             if not chunk:
@@ -298,8 +311,7 @@ class Connection:
         stops reading after 5 ms of silence).
         """
         assert not self.buf, "unread bytes before a burst read: %r" % bytes(self.buf)
-        ready, _, _ = select.select([self.sock], [], [], self.timeout if timeout is None else timeout)
-        if not ready:
+        if not self._readable(self.timeout if timeout is None else timeout):
             raise ReplyTimeout("no reply in time")
         time.sleep(settle)
         data = self.sock.recv(1 << 22)
@@ -318,8 +330,7 @@ class Connection:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            ready, _, _ = select.select([self.sock], [], [], remaining)
-            if not ready:
+            if not self._readable(remaining):
                 return False
             try:
                 chunk = self.sock.recv(1 << 20)

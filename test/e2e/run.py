@@ -25,6 +25,7 @@ SUITES = {
     "durability": (HERE, "test_durability.py"),
     "http": (HERE, "test_http.py"),
     "http-submit": (HERE, "test_http_submit.py"),
+    "tls": (HERE, "test_tls.py"),
     "jenkins": (HERE, "test_jenkins.py"),
     "jenkins-failures": (HERE, "test_jenkins_failures.py"),
     "acl": (HERE, "test_acl.py"),

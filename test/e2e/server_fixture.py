@@ -104,7 +104,7 @@ class Server:
     """One server process. Use as a context manager, or call start()/stop()."""
 
     def __init__(self, kind=None, args=(), port=None, env=None, use_default_args=True,
-                 verbose="INFO", cwd=None):
+                 verbose="INFO", cwd=None, tls=None):
         self.kind = kind or default_kind()
         if self.kind not in ("roundhouse", "gearmand"):
             raise ValueError("unknown server kind %r" % self.kind)
@@ -115,6 +115,9 @@ class Server:
         self.use_default_args = use_default_args
         self.verbose = verbose  # None: leave the server's default log level
         self.cwd = cwd  # working directory; None: the server's own temporary directory
+        # An ssl.SSLContext: start-up probes and connect() speak TLS (servers that refuse plain
+        # text, roundhouse --ssl-require); None: plain TCP.
+        self.tls = tls
         self.proc = None
         self.tmpdir = None
         self.log_path = None
@@ -197,9 +200,19 @@ class Server:
             time.sleep(0.02)
         raise ServerStartError("no answer to version within %.0fs: %s" % (START_TIMEOUT, cmd))
 
+    def _open(self, timeout, connect_timeout=5.0):
+        c = gw.Connection(HOST, self.port, timeout=timeout, connect_timeout=connect_timeout)
+        if self.tls is not None:
+            try:
+                c.start_tls(self.tls, server_hostname="localhost")
+            except BaseException:
+                c.close()
+                raise
+        return c
+
     def _answers_version(self):
         try:
-            with gw.Connection(HOST, self.port, timeout=2.0, connect_timeout=1.0) as c:
+            with self._open(timeout=2.0, connect_timeout=1.0) as c:
                 c.send_raw(b"version\r\n")
                 line = c.recv_line()
                 return line.startswith(b"OK ")
@@ -209,7 +222,7 @@ class Server:
     def _check_identity(self):
         """Make sure the process that answered is ours, not a neighbour on a reused port."""
         try:
-            with gw.Connection(HOST, self.port, timeout=2.0) as c:
+            with self._open(timeout=2.0) as c:
                 c.send_raw(b"getpid\r\n")
                 line = c.recv_line()
         except (OSError, gw.WireError):
@@ -289,7 +302,7 @@ class Server:
         return self.read_logs() if self.proc is not None else self.final_log
 
     def connect(self, timeout=gw.DEFAULT_TIMEOUT):
-        return gw.Connection(HOST, self.port, timeout=timeout)
+        return self._open(timeout)
 
     def __enter__(self):
         return self.start()

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every fuzz target (fuzz_frames, fuzz_http, fuzz_segment, fuzz_jenkins, fuzz_status_http),
+# Runs every fuzz target (fuzz_frames, fuzz_http, fuzz_segment, fuzz_jenkins, fuzz_status_http,
+# fuzz_tls),
 # SECONDS split evenly between them, so the whole run stays within SECONDS plus start-up, on
 # scratch copies of their seed corpora
 # (the tree's seeds are never written to). Exits non-zero if a fuzzer finds a crash or an
@@ -14,7 +15,7 @@ if [ $# -ne 2 ]; then
 fi
 build_dir=$1
 duration=$2
-targets="frames http segment jenkins status_http"
+targets="frames http segment jenkins status_http tls"
 # Each target gets an equal share of the time, on its own seed directory.
 count=$(echo $targets | wc -w)
 share=$((duration / count))

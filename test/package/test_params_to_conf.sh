@@ -43,7 +43,7 @@ check "full: the last -j wins" has full "job-retries = 5"
 check "full: job-retries once" test "$(active full job-retries)" = 1
 check "full: -R carried" has full "round-robin"
 check "full: -t8 carried" has full "threads = 8"
-check "full: --ssl refused with roundhouse's reason" has_note full "--ssl: refused by roundhouse: option --ssl is not supported"
+check "full: --ssl carried (TLS offered once certificates are in place)" has full "ssl"
 check "full: -v explained" has_note full "-v: not carried"
 check "full: plugin option refused" has_note full "--libdrizzle-db=x: refused by roundhouse"
 check "full: stray word refused" has_note full "bogus: refused: not an option"

@@ -2,11 +2,17 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <string>
 
 namespace roundhouse::loadgen {
 namespace {
@@ -20,7 +26,93 @@ Connection::Connection(size_t input_capacity)
     : in_(new char[input_capacity]), in_capacity_(input_capacity) {}
 
 Connection::~Connection() {
+  SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);
+}
+
+IoResult Connection::StartTls(SSL_CTX* context, int timeout_ms, std::string* error) {
+  ssl_ = SSL_new(context);
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) {
+    *error = "SSL_new failed";
+    errno = EPROTO;
+    return IoResult::kError;
+  }
+  SSL_set_connect_state(ssl_);
+  const int64_t deadline_ms = timeout_ms;
+  int64_t waited_ms = 0;
+  for (;;) {
+    ERR_clear_error();
+    const int rc = SSL_do_handshake(ssl_);
+    if (rc == 1) return IoResult::kOk;
+    const int err = SSL_get_error(ssl_, rc);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      const unsigned long code = ERR_peek_last_error();  // NOLINT(google-runtime-int)
+      const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
+      *error = std::string("TLS handshake: ") + (reason != nullptr ? reason : "connection closed");
+      errno = EPROTO;
+      return IoResult::kError;
+    }
+    if (waited_ms >= deadline_ms) {
+      *error = "TLS handshake: no answer in time";
+      errno = ETIMEDOUT;
+      return IoResult::kError;
+    }
+    pollfd p{fd_, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    (void)::poll(&p, 1, 100);
+    waited_ms += 100;
+  }
+}
+
+// Decrypts as much as is buffered and fits (the loop sees one readiness event per socket
+// read, and OpenSSL may already hold the next record).
+IoResult Connection::ReadTls() {
+  size_t got = 0;
+  for (;;) {
+    const size_t space = in_capacity_ - in_end_;
+    if (space == 0) return IoResult::kOk;
+    ERR_clear_error();
+    const int n =
+        SSL_read(ssl_, in_.get() + in_end_, static_cast<int>(std::min<size_t>(space, INT_MAX)));
+    if (n > 0) {
+      in_end_ += static_cast<size_t>(n);
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    const int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      return got > 0 ? IoResult::kOk : IoResult::kWouldBlock;
+    }
+    if (got > 0) return IoResult::kOk;
+    if (err == SSL_ERROR_ZERO_RETURN) return IoResult::kClosed;
+    if (err == SSL_ERROR_SYSCALL && errno == 0) return IoResult::kClosed;
+    if (err == SSL_ERROR_SSL) errno = EPROTO;
+    return IoResult::kError;
+  }
+}
+
+IoResult Connection::FlushTls() {
+  while (out_sent_ < out_.size()) {
+    ERR_clear_error();
+    const int n = SSL_write(ssl_, out_.data() + out_sent_,
+                            static_cast<int>(std::min<size_t>(out_.size() - out_sent_, INT_MAX)));
+    if (n > 0) {
+      out_sent_ += static_cast<size_t>(n);
+      continue;
+    }
+    const int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      if (out_sent_ > out_.size() / 2) {
+        out_.erase(0, out_sent_);
+        out_sent_ = 0;
+      }
+      return IoResult::kWouldBlock;
+    }
+    if (err == SSL_ERROR_SSL) errno = EPROTO;
+    return IoResult::kError;
+  }
+  out_.clear();
+  out_sent_ = 0;
+  return IoResult::kOk;
 }
 
 IoResult Connection::StartConnect(const sockaddr_storage& address, socklen_t address_size) {
@@ -63,6 +155,7 @@ IoResult Connection::Read() {
     in_begin_ = 0;
     in_end_ = live;
   }
+  if (ssl_ != nullptr) return ReadTls();
   const ssize_t n = ::read(fd_, in_.get() + in_end_, in_capacity_ - in_end_);
   if (n > 0) {
     in_end_ += static_cast<size_t>(n);
@@ -74,6 +167,7 @@ IoResult Connection::Read() {
 }
 
 IoResult Connection::Flush() {
+  if (ssl_ != nullptr) return FlushTls();
   while (out_sent_ < out_.size()) {
     const ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
     if (n > 0) {

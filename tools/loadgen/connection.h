@@ -1,6 +1,8 @@
 // One non-blocking TCP connection to the server with an input buffer the protocol parser reads
 // in place and an output buffer that collects requests until the loop flushes them (one send(2)
-// per connection per loop turn, so pipelined requests leave in one segment). Owns its socket.
+// per connection per loop turn, so pipelined requests leave in one segment). Owns its socket,
+// and with TLS its OpenSSL session (the same reads and writes, through SSL_read / SSL_write on
+// the socket).
 // Not thread-safe: it belongs to the loop thread that created it.
 #pragma once
 
@@ -10,6 +12,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace roundhouse::loadgen {
 
@@ -34,6 +39,11 @@ class Connection {
   // After writability: kOk when the connect succeeded, kError (errno set) when it failed.
   IoResult FinishConnect();
 
+  // After FinishConnect: the TLS handshake with `context` (borrowed), blocking up to
+  // `timeout_ms` (connections are set up before measuring). kError with errno = EPROTO on a
+  // failed handshake (*error says why), ETIMEDOUT when it did not finish in time.
+  IoResult StartTls(SSL_CTX* context, int timeout_ms, std::string* error);
+
   int fd() const { return fd_; }
 
   // One read(2) into the free space of the input buffer (compacting or growing it first).
@@ -49,7 +59,11 @@ class Connection {
   IoResult Flush();
 
  private:
+  IoResult ReadTls();
+  IoResult FlushTls();
+
   int fd_ = -1;
+  SSL* ssl_ = nullptr;  // owned; null without TLS
   std::unique_ptr<char[]> in_;
   size_t in_capacity_;
   size_t in_begin_ = 0;  // first unconsumed byte

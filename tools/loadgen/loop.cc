@@ -1,5 +1,6 @@
 #include "tools/loadgen/loop.h"
 
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -73,10 +74,21 @@ Loop::Loop(const Options& options, const sockaddr_storage& address, socklen_t ad
     peers_.push_back(std::move(client));
   }
   if (record_fd >= 0) record_.emplace(record_fd);
+  if (options.tls) {
+    tls_ = SSL_CTX_new(TLS_client_method());
+    if (tls_ != nullptr) {
+      SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+      if (!options.tls_ca.empty()) {
+        SSL_CTX_load_verify_locations(tls_, options.tls_ca.c_str(), nullptr);
+        SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, nullptr);
+      }
+    }
+  }
 }
 
 Loop::~Loop() {
-  peers_.clear();  // closes the sockets before the epoll instance
+  peers_.clear();  // closes the sockets (and frees their TLS sessions) before the context
+  SSL_CTX_free(tls_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
@@ -182,6 +194,15 @@ void Loop::OnConnected(Peer* peer, Context& ctx) {
   if (peer->conn().FinishConnect() != IoResult::kOk) {
     Fail(peer, std::string("connect: ") + std::strerror(errno));
     return;
+  }
+  if (options_.tls) {
+    constexpr int kHandshakeTimeoutMs = 10000;
+    std::string error = "no TLS context";
+    if (tls_ == nullptr ||
+        peer->conn().StartTls(tls_, kHandshakeTimeoutMs, &error) != IoResult::kOk) {
+      Fail(peer, error);
+      return;
+    }
   }
   epoll_event ev{};
   ev.events = EPOLLIN;

@@ -88,6 +88,7 @@ class Loop {
   Shared* const shared_;
   const bool background_with_workers_;
   int epoll_fd_ = -1;
+  SSL_CTX* tls_ = nullptr;  // owned; --tls only
   // Workers first, then idle connections, then clients: that is also the connect order.
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<Client*> clients_;  // borrowed from peers_

@@ -36,6 +36,10 @@ Server and connections:
   --idle-function NAME   function the idle connections register (rh_idle)
   --connect-concurrency N  connections opening at once per thread, counted until the
                          server answered their registration (32, gearmand's listen backlog)
+  --tls                  speak TLS (1.2 or 1.3) on every connection; the handshake is done at
+                         connect time, before measuring
+  --tls-ca FILE          with --tls: verify the server's certificate against FILE (default:
+                         no verification; this is a load generator)
 
 Bounds (always bounded in time):
   --jobs TOTAL           run until TOTAL jobs are done
@@ -168,6 +172,16 @@ std::map<std::string_view, Flag> MakeFlags(Options* o, bool* mode_given, bool* s
                                 return ParseInteger("connect-concurrency", v, 1, 100000,
                                                     &o->connect_concurrency);
                               }};
+  f["tls"] = {false, [o](std::string_view) {
+                o->tls = true;
+                return Status::Ok();
+              }};
+  f["tls-ca"] = {true, [o](std::string_view v) {
+                   if (v.empty()) return Status::Error("--tls-ca: empty file name");
+                   o->tls = true;
+                   o->tls_ca = std::string(v);
+                   return Status::Ok();
+                 }};
   f["jobs"] = {true, [o](std::string_view v) {
                  return ParseInteger<int64_t>("jobs", v, 1, int64_t{1} << 50, &o->jobs);
                }};

@@ -53,6 +53,10 @@ struct Options {
   std::string record_path;       // submit-only / drain: one "HANDLE\tUNIQUE" line per job
   int idle_exit_ms = 1000;       // drain: stop after this long without a job
   int connect_concurrency = 32;  // connections opening at once per thread (see Loop::opening_)
+  // TLS to the server (tools/bench_tls.py): every connection does its handshake right after the
+  // TCP connect, before it counts as open. tls_ca empty: the server's certificate is not checked.
+  bool tls = false;
+  std::string tls_ca;
   bool show_help = false;
 };
 

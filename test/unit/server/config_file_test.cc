@@ -110,8 +110,8 @@ TEST_CASE("errors in a roundhouse file name the file and line", "[config]") {
   CHECK_THAT(ErrorOf(Parse({"--config-file", path})),
              StartsWith(path + ":1: option '--config-file' is only allowed on the command line"));
 
-  path = dir.Write("ssl.conf", "port = 1\nssl = true\n");
-  CHECK_THAT(ErrorOf(Parse({"--config-file", path})), StartsWith(path + ":2: option ssl"));
+  path = dir.Write("ssl.conf", "port = 1\nssl-verify-client = maybe\n");
+  CHECK_THAT(ErrorOf(Parse({"--config-file", path})), StartsWith(path + ":2: invalid value"));
 
   path = dir.Write("queue.conf", "port = 1\nqueue-type = sqlite\n");
   CHECK(ErrorOf(Parse({"--config-file", path})) ==
@@ -314,6 +314,8 @@ TEST_CASE("--help lists every option of the spec", "[config]") {
       "--ssl-ca-file",
       "--ssl-certificate",
       "--ssl-key",
+      "--ssl-verify-client",
+      "--ssl-require",
       "--jenkins",
       "@PATH",
       "[jenkins NAME]",

@@ -241,14 +241,30 @@ TEST_CASE("--http-port without -r http has no effect and is warned; the status A
   CHECK_THAT(r.value().warnings[0], Contains("--status-listen"));
 }
 
-TEST_CASE("--ssl options are refused because the Gearman port has no TLS", "[config]") {
-  const std::vector<std::vector<std::string>> cases = {
-      {"--ssl"}, {"--ssl-ca-file", "ca.pem"}, {"--ssl-certificate=c.pem"}, {"--ssl-key", "k.pem"}};
-  for (const auto& args : cases) {
-    auto r = Parse(args);
-    REQUIRE_FALSE(r.ok());
-    CHECK_THAT(ErrorOf(r), Contains("--ssl") && Contains("TLS"));
-  }
+TEST_CASE("--ssl options take gearmand's meaning and defaults", "[config]") {
+  auto defaults = Parse({});
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults.value().ssl);
+  CHECK(defaults.value().ssl_ca_file == "/etc/ssl/certs/gearmand-ca.pem");
+  CHECK(defaults.value().ssl_certificate == "/etc/ssl/certs/gearmand.pem");
+  CHECK(defaults.value().ssl_key == "/etc/ssl/certs/gearmand.key");
+  CHECK(defaults.value().ssl_verify_client == "none");
+
+  auto r = Parse({"--ssl", "--ssl-ca-file", "ca.pem", "--ssl-certificate=c.pem", "--ssl-key",
+                  "k.pem", "--ssl-verify-client=required", "--ssl-require", "--status-ssl"});
+  REQUIRE(r.ok());
+  CHECK(r.value().ssl);
+  CHECK(r.value().ssl_ca_file == "ca.pem");
+  CHECK(r.value().ssl_certificate == "c.pem");
+  CHECK(r.value().ssl_key == "k.pem");
+  CHECK(r.value().ssl_verify_client == "required");
+  CHECK(r.value().ssl_require);
+  CHECK(r.value().status_ssl);
+
+  CHECK_THAT(ErrorOf(Parse({"--ssl", "--ssl-verify-client", "sometimes"})),
+             Contains("--ssl-verify-client") && Contains("none, optional or required"));
+  CHECK_THAT(ErrorOf(Parse({"--ssl-require"})), Contains("--ssl-require needs --ssl"));
+  CHECK_THAT(ErrorOf(Parse({"--ssl-key="})), Contains("non-empty"));
 }
 
 TEST_CASE("switches and string options land in Config", "[config]") {
