@@ -27,6 +27,10 @@ struct Limits {
   size_t max_option_name = 64;
   // Bytes queued for a peer before we stop reading from it (back-pressure).
   size_t max_pending_output = 64ull * 1024 * 1024;
+  // Hard cap on bytes queued for one peer, whoever produced them (a worker's WORK_DATA to a
+  // client that does not read): past it the connection is closed as if its peer had left. A
+  // reply to a peer with nothing queued is always taken, so one maximal packet still goes out.
+  size_t max_output_queue = 256ull * 1024 * 1024;
   // HTTP request/response bodies (status endpoint, Jenkins client).
   size_t max_http_body = 16ull * 1024 * 1024;
   size_t max_http_header = 64 * 1024;

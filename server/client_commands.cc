@@ -74,6 +74,20 @@ void ReplySubmit(Connection& conn, const broker::SubmitOutcome& outcome) {
   }
 }
 
+// Hands `request` to the broker unless the memory budget (--max-memory) is reached: then the
+// client gets ERROR QUEUE_ERROR, as at a maxqueue limit, and nothing is created. Work already
+// accepted is not touched (doc/protocol.md §3.12).
+void SubmitWithinBudget(Connection& conn, const broker::SubmitRequest& request) {
+  const size_t bytes = request.function.size() + request.unique.size() + request.reducer.size() +
+                       request.data.size();
+  if (conn.host().RefuseForMemory(bytes)) {
+    protocol::AppendError(conn.Out(), "QUEUE_ERROR",
+                          "Server memory budget reached (--max-memory), retry later");
+    return;
+  }
+  ReplySubmit(conn, conn.broker().Submit(conn, request));
+}
+
 // Submits `request` if the connection may submit to its function (doc/acl.md); otherwise answers
 // ERROR INVALID_FUNCTION_NAME "permission denied: ..." and the job is not created. (An ERROR code
 // must be one libgearman knows by name, doc/protocol.md §2.1; it has no permission code.)
@@ -84,7 +98,7 @@ void SubmitIfPermitted(Connection& conn, const broker::SubmitRequest& request) {
         "permission denied: " + PermissionDeniedText(conn, acl::Kind::kSubmit, request.function));
     return;
   }
-  ReplySubmit(conn, conn.broker().Submit(conn, request));
+  SubmitWithinBudget(conn, request);
 }
 
 void ReplyUniqueTooLarge(Connection& conn) {

@@ -60,6 +60,12 @@ struct Config {
   // Broker
   broker::Options broker;           // -j, -w, -R, --priority-order, --exceptions, prefix
   protocol::Limits limits;          // --max-packet-body and friends
+  // --max-memory: budget for queued job data plus unsent output; 0 = a quarter of physical
+  // memory, computed at start (server/server.cc).
+  uint64_t max_memory = 0;
+  // --partial-frame-timeout: a started packet or admin line must be complete this many seconds
+  // after its first byte; 0 = no limit.
+  int partial_frame_timeout_s = 60;
 
   // Storage
   QueueType queue_type = QueueType::kSqlite;  // -q

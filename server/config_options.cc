@@ -80,6 +80,33 @@ Status UnsignedInto(const Setting& s, uint64_t lo, uint64_t hi, T* field) {
   return st;
 }
 
+// A byte count: decimal digits with an optional binary suffix K, M, G or T (any case, an
+// optional trailing 'B' or 'iB'), e.g. 512M, 2G, 1048576.
+Status SizeInto(const Setting& s, uint64_t lo, uint64_t* field) {
+  const std::string& v = s.value;
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  std::string_view rest(end, static_cast<size_t>(v.data() + v.size() - end));
+  uint64_t unit = 1;
+  if (!rest.empty()) {
+    const char c = static_cast<char>(rest[0] | 0x20);
+    unit = c == 'k'   ? 1ull << 10
+           : c == 'm' ? 1ull << 20
+           : c == 'g' ? 1ull << 30
+           : c == 't' ? 1ull << 40
+                      : 0;
+    rest.remove_prefix(1);
+    if (EqualsIgnoreCase(rest, "ib") || EqualsIgnoreCase(rest, "b")) rest = {};
+  }
+  if (v.empty() || v[0] == '-' || ec != std::errc() || unit == 0 || !rest.empty() ||
+      n > UINT64_MAX / unit || n * unit < lo) {
+    return Invalid(s, "expected a size of at least " + std::to_string(lo) +
+                          " bytes, such as 1048576, 512M or 2G");
+  }
+  *field = n * unit;
+  return Status::Ok();
+}
+
 Status PortInto(const Setting& s, uint16_t* field) {
   uint64_t n = 0;
   if (!Unsigned(s, 0, 65535, &n).ok()) return Invalid(s, "expected a port number from 0 to 65535");
@@ -266,6 +293,30 @@ const OptionSpec kOptions[] = {
        return UnsignedInto(s, 65536, UINT64_MAX, &c.limits.max_pending_output);
      },
      [](const Config& c) { return std::to_string(c.limits.max_pending_output); }},
+    {"max-memory", 0, "SIZE", Group::kListen, kNoFlags,
+     "Memory budget for queued job data and unsent output of all connections (K, M, G "
+     "suffixes). At the budget new submissions get ERROR QUEUE_ERROR; accepted work goes on. "
+     "0 = a quarter of physical memory.",
+     [](const Setting& s, Config& c, ParseState&) { return SizeInto(s, 0, &c.max_memory); },
+     [](const Config& c) {
+       return c.max_memory == 0 ? std::string("0") : std::to_string(c.max_memory);
+     }},
+    {"max-output-queue", 0, "SIZE", Group::kListen, kNoFlags,
+     "Hard cap on output queued for one connection, whoever produced it (a worker's WORK_DATA "
+     "to a client that does not read): past it the connection is closed as if its peer had left "
+     "(K, M, G suffixes; at least 65536; one reply to an idle queue is always taken).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SizeInto(s, 65536, &c.limits.max_output_queue);
+     },
+     [](const Config& c) { return std::to_string(c.limits.max_output_queue); }},
+    {"partial-frame-timeout", 0, "SECONDS", Group::kListen, kNoFlags,
+     "A connection that sent part of a packet or admin line must complete it within this many "
+     "seconds of its first byte, else it is closed; idle connections between packets stay. "
+     "0 = no limit (gearmand).",
+     [](const Setting& s, Config& c, ParseState&) {
+       return SignedInto(s, 0, INT_MAX, &c.partial_frame_timeout_s);
+     },
+     [](const Config& c) { return std::to_string(c.partial_frame_timeout_s); }},
     {"max-text-line", 0, "BYTES", Group::kListen, kNoFlags,
      "Longest admin text line (without its newline); a longer one closes the connection, as in "
      "gearmand (64 to 1048576).",

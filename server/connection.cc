@@ -43,6 +43,7 @@ bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive
   if (keepalive_interval != -1) SetIntOption(fd_, IPPROTO_TCP, TCP_KEEPINTVL, keepalive_interval);
   if (keepalive_count != -1) SetIntOption(fd_, IPPROTO_TCP, TCP_KEEPCNT, keepalive_count);
 
+  stream_.set_queued_total(host_.unsent_output_total());
   broker().Attach(*this);
   attached_ = true;
   ResumeReading();
@@ -64,12 +65,20 @@ void Connection::AddPlaceholder(uint64_t ticket) {
 // ---- broker::Peer
 
 void Connection::SendNoop() {
-  if (closing_) return;
+  if (closing_ || overflowed_) return;
   protocol::AppendPacket(Out(), protocol::PacketType::kNoop, {});
 }
 
 void Connection::SendWork(protocol::PacketType type, std::string_view payload) {
-  if (closing_) return;
+  if (closing_ || overflowed_) return;
+  // Data another peer produced (a worker's WORK_DATA, a result): reading less from this peer
+  // does not bound it, so the hard cap does. One packet to an idle queue always fits.
+  const size_t pending = PendingOutput();
+  if (pending > 0 && pending + protocol::kHeaderSize + payload.size() > limits().max_output_queue) {
+    overflowed_ = true;
+    if (!dirty_) host_.MarkDirty(*this);  // Flush() closes it, outside the broker's call
+    return;
+  }
   protocol::AppendRawPacket(Out(), type, payload);
 }
 
@@ -121,6 +130,7 @@ void Connection::ProcessInput() {
   const protocol::Limits& lim = limits();
   while (!closing_ && !draining_) {
     if (OverOutputCap()) {
+      partial_since_ms_ = 0;  // waiting for our output, not for the peer
       PauseReading();
       return;
     }
@@ -129,13 +139,19 @@ void Connection::ProcessInput() {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(discard_, in.size()));
       in.Consume(n);
       discard_ -= n;
-      if (discard_ > 0) break;
+      if (discard_ > 0) {
+        NotePartial();
+        break;
+      }
       continue;
     }
     size_t consumed = 0;
     protocol::Frame frame;
     const protocol::ParseResult result = protocol::ParseFrame(in.Data(), lim, &consumed, &frame);
-    if (result == protocol::ParseResult::kNeedMore) break;
+    if (result == protocol::ParseResult::kNeedMore) {
+      NotePartial();
+      break;
+    }
     if (result == protocol::ParseResult::kError) {
       RH_LOG(kInfo, "fd %d %s: closing: %s", fd_, address_.c_str(),
              frame.error != nullptr ? frame.error : "protocol error");
@@ -143,12 +159,21 @@ void Connection::ProcessInput() {
       return;
     }
     const bool keep = Dispatch(frame);
-    in.Consume(consumed);  // after Dispatch: the frame's views borrow from the buffer
+    in.Consume(consumed);   // after Dispatch: the frame's views borrow from the buffer
+    partial_since_ms_ = 0;  // a frame ended here; the next one starts its own clock
     if (!keep) {
       RH_LOG(kInfo, "fd %d %s: closing after an invalid request", fd_, address_.c_str());
       StartDraining();
       return;
     }
+  }
+}
+
+void Connection::NotePartial() {
+  if (stream_.input().empty() && discard_ == 0) {
+    partial_since_ms_ = 0;
+  } else if (partial_since_ms_ == 0) {
+    partial_since_ms_ = uv_now(stream_.tcp()->loop);
   }
 }
 
@@ -204,6 +229,13 @@ void Connection::ResumeReading() {
 
 void Connection::Flush() {
   if (closing_) return;
+  if (overflowed_) {
+    // As if the peer had disconnected (a foreground client's jobs are handled as gearmand does
+    // when a client goes; background work is untouched).
+    host_.OutputOverflowed(*this);
+    Close();
+    return;
+  }
   if (out_.HasReady()) {
     // The stream keeps the bytes it cannot write now; the ready buffer comes back empty (with
     // the capacity of one the stream finished with), so steady traffic allocates nothing.
@@ -234,6 +266,7 @@ void Connection::OnOutputDrained() {
 void Connection::StartDraining() {
   if (closing_ || draining_) return;
   draining_ = true;
+  partial_since_ms_ = 0;
   stream_.StopReading();
   if (!dirty_) host_.MarkDirty(*this);  // the host's flush finishes the drain
 }

@@ -59,11 +59,24 @@ class ConnectionHost {
   virtual jenkins::Hub* jenkins_hub() { return nullptr; }
   // Access control (server/access.h); null when the host has none (tests).
   virtual AccessControl* access() { return nullptr; }
+  // The global memory budget (--max-memory): true when a submission carrying `bytes` must be
+  // refused because queued job data and unsent output are at the budget. The host counts and
+  // logs each refusal.
+  virtual bool RefuseForMemory(size_t bytes) {
+    (void)bytes;
+    return false;
+  }
+  // Where every connection's stream adds its unsent bytes (the budget's output part); null =
+  // not counted.
+  virtual size_t* unsent_output_total() { return nullptr; }
+  // `conn` is being closed because its output passed Limits::max_output_queue (counted, logged).
+  virtual void OutputOverflowed(Connection& conn) { (void)conn; }
 };
 
 class Connection final : public broker::Peer, private net::StreamHandler {
  public:
-  // The caller Accept()s into stream() and calls Start(). `host` must outlive the connection.
+  // The caller Open()s the accepted socket in stream() and calls Start(). `host` must outlive the
+  // connection.
   Connection(ConnectionHost& host, uv_loop_t* loop);
   ~Connection() override;
 
@@ -84,6 +97,11 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   void CloseAfterTryWrite();
 
   bool closing() const { return closing_; }
+
+  // Since when (uv_now ms) the input has held an incomplete packet or admin line the peer owes
+  // the rest of; 0 = none (nothing buffered, only whole frames waiting for output to drain, or
+  // the connection is draining). The host closes a connection whose partial frame is too old.
+  uint64_t partial_since_ms() const { return partial_since_ms_; }
 
   // Host bookkeeping: true while the connection is on the host's list of connections to flush,
   // so it is listed once. Only the host changes it (MarkDirty, and before calling Flush()).
@@ -133,6 +151,9 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   // Handles buffered frames until none is complete, the output cap is hit, or the connection
   // stops taking input.
   void ProcessInput();
+  // The input stopped at an incomplete frame (or an oversized body still being dropped):
+  // starts partial_since_ms_ if it is not running; clears it when nothing is buffered.
+  void NotePartial();
   // Handles one parsed frame; false when the connection must drain and close.
   bool Dispatch(const protocol::Frame& frame);
   // Nothing in flight and nothing writable queued: resume paused input, continue a drain.
@@ -152,6 +173,10 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   OutputQueue out_;
   // Body bytes of an oversized packet still to drop as they arrive (doc/protocol.md §1.1).
   uint64_t discard_ = 0;
+  uint64_t partial_since_ms_ = 0;  // see partial_since_ms()
+  // Output passed Limits::max_output_queue: nothing more is queued, and the next Flush() closes
+  // the connection (never closed from inside a broker call that is delivering to it).
+  bool overflowed_ = false;
 
   int fd_ = -1;
   std::string address_;

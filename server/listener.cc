@@ -1,6 +1,7 @@
 #include "server/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -108,11 +109,9 @@ int BindWithRetry(int fd, const sockaddr* sa, socklen_t len, const std::string& 
 }  // namespace
 
 Listener::Listener(uv_loop_t* loop, AcceptCallback on_connection)
-    : on_connection_(std::move(on_connection)) {
-  uv_tcp_init(loop, &tcp_);
-  tcp_.data = this;
+    : loop_(loop), on_connection_(std::move(on_connection)) {
+  poll_.data = this;
   initialized_ = true;
-  close_done_ = false;
 }
 
 Listener::~Listener() {
@@ -123,17 +122,60 @@ Listener::~Listener() {
 void Listener::Close() {
   if (closed_) return;
   closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClose);
+  if (close_done_) {  // the poll handle was never opened: nothing to wait for
+    if (fd_ >= 0) close(fd_);
+    if (spare_fd_ >= 0) close(spare_fd_);
+    fd_ = spare_fd_ = -1;
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClose);
 }
 
-void Listener::OnConnection(uv_stream_t* server, int status) {
-  auto* listener = static_cast<Listener*>(server->data);
-  if (listener->closed_) return;
-  listener->on_connection_(*listener, status);
+void Listener::OnReadable(uv_poll_t* poll, int status, int events) {
+  (void)events;
+  auto* self = static_cast<Listener*>(poll->data);
+  if (status < 0) {
+    if (!self->closed_) self->on_connection_(*self, status);
+    return;
+  }
+  for (int i = 0; i < kMaxAcceptsPerWake && !self->closed_; ++i) {
+    const int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      self->pending_fd_ = fd;
+      self->on_connection_(*self, 0);
+      if (self->pending_fd_ >= 0) close(self->TakeAccepted());
+      continue;
+    }
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EMFILE || err == ENFILE) {
+      self->Shed();
+      self->on_connection_(*self, -err);
+      continue;
+    }
+    // ENOBUFS, ENOMEM, ...: report once per wake; the poll tries again on the next turn.
+    self->on_connection_(*self, -err);
+    return;
+  }
+}
+
+void Listener::Shed() {
+  if (spare_fd_ >= 0) {
+    close(spare_fd_);
+    spare_fd_ = -1;
+  }
+  const int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) close(fd);
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 void Listener::OnClose(uv_handle_t* handle) {
-  static_cast<Listener*>(handle->data)->close_done_ = true;
+  auto* self = static_cast<Listener*>(handle->data);
+  if (self->fd_ >= 0) close(self->fd_);
+  if (self->spare_fd_ >= 0) close(self->spare_fd_);
+  self->fd_ = self->spare_fd_ = -1;
+  self->close_done_ = true;
 }
 
 Status Listener::Listen(const sockaddr* sa, int backlog, bool keepalive, int retry_seconds,
@@ -158,17 +200,25 @@ Status Listener::Listen(const sockaddr* sa, int backlog, bool keepalive, int ret
     if (err == EADDRINUSE) message += " (EADDRINUSE)";
     return Status::Error(message);
   }
-  int rc = uv_tcp_open(&tcp_, fd);
-  if (rc != 0) {
-    close(fd);
-    return Status::Error("uv_tcp_open(" + name_ + "): " + uv_strerror(rc));
+  // From here the listener owns fd; Close() releases it.
+  fd_ = fd;
+  if (listen(fd, backlog) != 0) {
+    *error_number = errno;
+    return Status::Error("listen(" + name_ + "): " + std::strerror(errno));
   }
-  // From here the handle owns fd; uv_close releases it.
-  rc = uv_listen(stream(), backlog, Listener::OnConnection);
-  if (rc != 0) return Status::Error("listen(" + name_ + "): " + uv_strerror(rc));
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return Status::Error("fcntl(" + name_ + "): " + std::strerror(errno));
+  }
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int rc = uv_poll_init(loop_, &poll_, fd);
+  if (rc != 0) return Status::Error("uv_poll_init(" + name_ + "): " + uv_strerror(rc));
+  close_done_ = false;  // the poll handle is open: Close() must wait for its callback
+  rc = uv_poll_start(&poll_, UV_READABLE, OnReadable);
+  if (rc != 0) return Status::Error("uv_poll_start(" + name_ + "): " + uv_strerror(rc));
   sockaddr_storage bound{};
-  int bound_len = sizeof(bound);
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
+  socklen_t bound_len = sizeof(bound);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0) {
     name_ = EndpointName(reinterpret_cast<sockaddr*>(&bound));
     port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);

@@ -6,8 +6,17 @@
 // gearmand does, logging the conflict at once. Port 0 binds an ephemeral port; the other
 // addresses then use the same port, so the server has one port number to report.
 //
-// Ownership: each Listener embeds its uv_tcp_t; Close() starts uv_close and the memory must stay
-// until the close callback ran (the owner keeps it until the loop has finished).
+// Accepting is ours, not libuv's (uv_listen drops connections silently when the process is out of
+// file descriptors): a uv_poll_t watches the listening socket, and each readiness accepts up to
+// kMaxAcceptsPerWake connections. The callback gets status 0 with the new socket waiting in
+// TakeAccepted() (not taken: closed), or a libuv error. On EMFILE / ENFILE the listener closes
+// its spare descriptor, accepts the waiting connection and closes it at once (so the peer hears
+// at once rather than hanging, and the level-triggered poll does not spin), reopens the spare,
+// and reports the error: one callback per dropped connection, so the owner can log and count.
+//
+// Ownership: each Listener owns its socket and poll handle; Close() starts uv_close and the
+// memory must stay until the close callback ran (the owner keeps it until the loop has
+// finished); the socket is closed in that callback.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -18,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocol/status.h"
@@ -34,7 +44,9 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  // The connection accepted for the running status-0 callback (ownership passes to the caller;
+  // -1 if already taken). Non-blocking and close-on-exec.
+  int TakeAccepted() { return std::exchange(pending_fd_, -1); }
   // "127.0.0.1:4730" / "[::1]:4730", for logs.
   const std::string& name() const { return name_; }
   uint16_t port() const { return port_; }
@@ -49,10 +61,18 @@ class Listener {
   bool closed() const { return closed_; }
 
  private:
-  static void OnConnection(uv_stream_t* server, int status);
-  static void OnClose(uv_handle_t* handle);
+  static constexpr int kMaxAcceptsPerWake = 64;
 
-  uv_tcp_t tcp_{};
+  static void OnReadable(uv_poll_t* poll, int status, int events);
+  static void OnClose(uv_handle_t* handle);
+  // Out of descriptors: drop the waiting connection through the spare descriptor (see above).
+  void Shed();
+
+  uv_loop_t* loop_;
+  uv_poll_t poll_{};
+  int fd_ = -1;          // the listening socket; closed in OnClose
+  int pending_fd_ = -1;  // see TakeAccepted()
+  int spare_fd_ = -1;    // /dev/null, held to be given up on EMFILE
   AcceptCallback on_connection_;
   std::string name_;
   uint16_t port_ = 0;

@@ -2,6 +2,7 @@
 
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <unistd.h>
 #endif
 
 #include <algorithm>
@@ -31,6 +32,17 @@ const char* SignalName(int signum) {
   }
 }
 
+// --max-memory 0: this share of physical memory (1/kDefaultMemoryDivisor).
+constexpr uint64_t kDefaultMemoryDivisor = 4;
+
+uint64_t ResolveMemoryBudget(uint64_t configured) {
+  if (configured != 0) return configured;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return uint64_t{1} << 30;  // unknown: 1 GiB
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / kDefaultMemoryDivisor;
+}
+
 // The memory-return check (OnTrimTimer): period, and the smallest peak worth a trim.
 constexpr uint64_t kTrimPeriodMs = 2000;
 constexpr size_t kTrimMinPeak = 10000;
@@ -46,6 +58,9 @@ Server::Server(const Config& config) : config_(config), access_(config_.acl, clo
   graceful_timer_.data = this;
   uv_timer_init(loop_.get(), &trim_timer_);
   trim_timer_.data = this;
+  uv_timer_init(loop_.get(), &partial_timer_);
+  partial_timer_.data = this;
+  memory_budget_ = ResolveMemoryBudget(config_.max_memory);
   for (uv_signal_t& signal : signals_) {
     uv_signal_init(loop_.get(), &signal);
     signal.data = this;
@@ -287,6 +302,14 @@ Status Server::Start() {
   uv_prepare_start(&prepare_, OnPrepare);
   uv_timer_start(&trim_timer_, OnTrimTimer, kTrimPeriodMs, kTrimPeriodMs);
   uv_unref(AsHandle(&trim_timer_));
+  if (config_.partial_frame_timeout_s > 0) {
+    const uint64_t timeout_ms = uint64_t(config_.partial_frame_timeout_s) * 1000;
+    const uint64_t period = std::clamp<uint64_t>(timeout_ms / 4, 100, 1000);
+    uv_timer_start(&partial_timer_, OnPartialTimer, period, period);
+    uv_unref(AsHandle(&partial_timer_));
+  }
+  RH_LOG(kInfo, "memory budget (--max-memory): %llu bytes",
+         static_cast<unsigned long long>(memory_budget_));
   for (size_t i = 0; i < std::size(kSignals); ++i) {
     const int rc = uv_signal_start(&signals_[i], OnSignal, kSignals[i]);
     if (rc != 0) return Status::Error(std::string("uv_signal_start: ") + uv_strerror(rc));
@@ -320,6 +343,13 @@ http::ServerInfo Server::Info() const {
   info.uptime_ms = clock_.MonotonicMs() - started_ms_;
   info.started_unix = started_unix_;
   info.connections = connections_.size();
+  info.memory_budget_bytes = memory_budget_;
+  info.job_bytes = broker_->JobBytes();
+  info.unsent_output_bytes = unsent_output_;
+  info.memory_refusals = memory_refusals_;
+  info.output_overflows = output_overflows_;
+  info.partial_frame_timeouts = partial_timeouts_;
+  info.accept_errors = accept_errors_;
   if (store_ != nullptr) {
     info.store_type = "sqlite";
     info.store_path = queue_file_.path;
@@ -340,15 +370,21 @@ http::ServerInfo Server::Info() const {
 
 void Server::OnAccept(Listener& listener, int status) {
   if (status < 0) {
-    RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(status));
+    // EMFILE / ENFILE: the listener has accepted and closed the waiting connection (its spare
+    // descriptor, server/listener.h), so it keeps working; the operator must hear of it.
+    ++accept_errors_;
+    LogLimited(accept_log_, "accept on " + listener.name() + " failed: " + uv_strerror(status) +
+                                " (connection dropped; raise the file descriptor limit, -f)");
     return;
   }
   auto owned = std::make_unique<Connection>(*this, loop_.get());
   Connection* conn = owned.get();
   connections_.emplace(conn, std::move(owned));
-  const int rc = conn->stream().Accept(listener.stream());
+  const int fd = listener.TakeAccepted();
+  const int rc = conn->stream().Open(fd);
   if (rc != 0) {
     RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(rc));
+    close(fd);
     conn->Close();
     return;
   }
@@ -357,6 +393,62 @@ void Server::OnAccept(Listener& listener, int status) {
   if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval, config_.keepalive_count)) {
     conn->Close();
   }
+}
+
+bool Server::RefuseForMemory(size_t bytes) {
+  const uint64_t used = broker_->JobBytes() + unsent_output_;
+  if (used + bytes <= memory_budget_) return false;
+  ++memory_refusals_;
+  LogLimited(memory_log_, "memory budget reached (--max-memory " + std::to_string(memory_budget_) +
+                              " bytes; jobs " + std::to_string(broker_->JobBytes()) +
+                              ", unsent output " + std::to_string(unsent_output_) +
+                              "): refusing new submissions with QUEUE_ERROR");
+  return true;
+}
+
+void Server::OutputOverflowed(Connection& conn) {
+  ++output_overflows_;
+  LogLimited(overflow_log_, "fd " + std::to_string(conn.Fd()) + " " + std::string(conn.Address()) +
+                                ": output passed --max-output-queue (" +
+                                std::to_string(config_.limits.max_output_queue) +
+                                " bytes) while the peer did not read; closing it as if it had "
+                                "disconnected");
+}
+
+void Server::OnPartialTimer(uv_timer_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  const uint64_t now = uv_now(server->loop_.get());
+  const uint64_t timeout_ms = uint64_t(server->config_.partial_frame_timeout_s) * 1000;
+  std::vector<Connection*> expired;
+  for (auto& [conn, owned] : server->connections_) {
+    const uint64_t since = conn->partial_since_ms();
+    if (since != 0 && !conn->closing() && now - since >= timeout_ms) expired.push_back(conn);
+  }
+  for (Connection* conn : expired) {
+    ++server->partial_timeouts_;
+    server->LogLimited(server->partial_log_,
+                       "fd " + std::to_string(conn->Fd()) + " " + std::string(conn->Address()) +
+                           ": packet or admin line incomplete after --partial-frame-timeout " +
+                           std::to_string(server->config_.partial_frame_timeout_s) + " s; closing");
+    conn->Close();
+  }
+}
+
+void Server::LogLimited(LimitedLog& state, const std::string& message) {
+  const uint64_t now = uv_now(loop_.get());
+  if (state.ever && now - state.last_ms < 1000) {
+    ++state.suppressed;
+    return;
+  }
+  if (state.suppressed > 0) {
+    RH_LOG(kWarning, "%s (and %llu more in the last second)", message.c_str(),
+           static_cast<unsigned long long>(state.suppressed));
+  } else {
+    RH_LOG(kWarning, "%s", message.c_str());
+  }
+  state.ever = true;
+  state.last_ms = now;
+  state.suppressed = 0;
 }
 
 void Server::MarkDirty(Connection& conn) {
@@ -534,6 +626,7 @@ void Server::CloseOwnHandles() {
   uv_close(AsHandle(&timer_), nullptr);
   uv_close(AsHandle(&graceful_timer_), nullptr);
   uv_close(AsHandle(&trim_timer_), nullptr);
+  uv_close(AsHandle(&partial_timer_), nullptr);
   for (uv_signal_t& signal : signals_) uv_close(AsHandle(&signal), nullptr);
 }
 

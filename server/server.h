@@ -78,6 +78,9 @@ class Server final : public ConnectionHost {
   void RequestShutdown(bool graceful) override;
   jenkins::Hub* jenkins_hub() override { return hub_.get(); }
   AccessControl* access() override { return &access_; }
+  bool RefuseForMemory(size_t bytes) override;
+  size_t* unsent_output_total() override { return &unsent_output_; }
+  void OutputOverflowed(Connection& conn) override;
 
  private:
   enum class Pending { kNone, kGraceful, kImmediate };
@@ -93,6 +96,17 @@ class Server final : public ConnectionHost {
   // Every kGracefulCheckMs during a graceful shutdown: exits when nothing holds it, or at the
   // --shutdown-timeout deadline.
   static void OnGracefulTick(uv_timer_t* handle);
+  // Every partial_check_ms_ (with --partial-frame-timeout): closes connections whose started
+  // packet or admin line is older than the timeout. O(connections) per tick, nothing per packet.
+  static void OnPartialTimer(uv_timer_t* handle);
+
+  // One kind of event logged at most once a second, with the number left out since.
+  struct LimitedLog {
+    uint64_t last_ms = 0;
+    uint64_t suppressed = 0;
+    bool ever = false;
+  };
+  void LogLimited(LimitedLog& state, const std::string& message);
 
   // --ssl / --status-ssl: loads the certificate, key and CA file into tls_ (doc/protocol.md §5.5).
   // At start a failure is fatal with --ssl-require or --status-ssl; otherwise it is logged and the
@@ -143,12 +157,20 @@ class Server final : public ConnectionHost {
   int64_t started_unix_ = 0;  // seconds
   // Connections with output to flush before the loop polls (Connection::dirty() set).
   std::vector<Connection*> dirty_;
+  // --max-memory (resolved at construction) and the output part it covers: every Gearman
+  // connection's stream adds its unsent bytes here (net::Stream::set_queued_total).
+  uint64_t memory_budget_ = 0;
+  size_t unsent_output_ = 0;
+  // What the limits did (ServerInfo, /metrics), and their rate-limited log lines.
+  uint64_t memory_refusals_ = 0, output_overflows_ = 0, partial_timeouts_ = 0, accept_errors_ = 0;
+  LimitedLog memory_log_, overflow_log_, partial_log_, accept_log_;
 
   uv_prepare_t prepare_{};
   uv_timer_t timer_{};
   uv_timer_t graceful_timer_{};  // runs only while graceful_ && !shutting_down_
   static constexpr uint64_t kGracefulCheckMs = 100;
   int64_t graceful_deadline_ms_ = 0;  // monotonic; 0 = no bound (--shutdown-timeout 0)
+  uv_timer_t partial_timer_{};
   uv_timer_t trim_timer_{};
   size_t trim_peak_ = 0;  // max of LiveJobCount() + FunctionCount() since the last trim
   static constexpr int kSignals[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};

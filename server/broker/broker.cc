@@ -78,6 +78,7 @@ Job* Broker::Impl::AllocJob() {
 }
 
 void Broker::Impl::FreeJob(Job* job) {
+  job_bytes_ -= job->bytes_.size();
   job->ResetForReuse();
   if (free_jobs_.size() < kMaxFreeJobs) {
     free_jobs_.emplace_back(job);
@@ -409,6 +410,8 @@ void Broker::ReleaseCaches() {
   impl_->free_writes_.clear();
   impl_->free_writes_.shrink_to_fit();
 }
+
+size_t Broker::JobBytes() const { return impl_->job_bytes_; }
 
 void Broker::RunTimers() { impl_->RunTimers(); }
 std::optional<int64_t> Broker::NextTimerDeadline() const { return impl_->NextTimerDeadline(); }

@@ -172,6 +172,8 @@ class Broker {
   // Frees the blank jobs and write records kept for reuse (they are refilled on demand): the
   // server calls it before handing freed heap back to the system.
   void ReleaseCaches();
+  // Bytes of data, handle, unique and reducer held by live jobs (the --max-memory budget).
+  size_t JobBytes() const;
   // The process is exiting (SIGTERM, `shutdown`): from now on a worker leaving puts its jobs
   // back exactly as they were (no retry counted, no drop, no store change, nobody woken), so a
   // durable job's row stays and is replayed at the next start (doc/protocol.md §5.3, §6.1).

@@ -245,6 +245,8 @@ struct Broker::Impl {
   uint64_t last_peer_serial_ = 0;
   // Blank jobs for reuse (bounded by kMaxFreeJobs).
   std::vector<std::unique_ptr<Job>> free_jobs_;
+  // Sum of live jobs' bytes_ sizes (Broker::JobBytes, the --max-memory budget).
+  size_t job_bytes_ = 0;
   std::string scratch_;  // handle formatting
 
   // Handle counter (§3.2): starts at the first NextId() at max(floor_, max_restored_ + 1, now).

@@ -90,6 +90,7 @@ Job* Broker::Impl::CreateJob(Function* fn, uint64_t id, std::string_view handle,
   b.push_back('\0');
   b.append(unique);
   b.append(reducer);
+  job_bytes_ += b.size();
   job->data_len_ = data.size();
   job->handle_len_ = static_cast<uint32_t>(handle.size());
   job->unique_len_ = static_cast<uint32_t>(unique.size());

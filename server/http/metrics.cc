@@ -89,6 +89,22 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   o.SampleDouble("uptime_seconds", "", static_cast<double>(server.uptime_ms) / 1000.0);
   o.Header("connections", "gauge", "Open Gearman connections.");
   o.Sample("connections", "", server.connections);
+  o.Header("memory_budget_bytes", "gauge", "The --max-memory budget.");
+  o.Sample("memory_budget_bytes", "", server.memory_budget_bytes);
+  o.Header("job_bytes", "gauge", "Bytes of live jobs' data, handles and uniques (budgeted).");
+  o.Sample("job_bytes", "", server.job_bytes);
+  o.Header("unsent_output_bytes", "gauge", "Bytes queued for Gearman peers (budgeted).");
+  o.Sample("unsent_output_bytes", "", server.unsent_output_bytes);
+  o.Header("memory_refusals_total", "counter", "Submissions refused at the memory budget.");
+  o.Sample("memory_refusals_total", "", server.memory_refusals);
+  o.Header("output_overflows_total", "counter",
+           "Connections closed because their output passed --max-output-queue.");
+  o.Sample("output_overflows_total", "", server.output_overflows);
+  o.Header("partial_frame_timeouts_total", "counter",
+           "Connections closed because a started packet was not completed in time.");
+  o.Sample("partial_frame_timeouts_total", "", server.partial_frame_timeouts);
+  o.Header("accept_errors_total", "counter", "accept() failures on the Gearman port.");
+  o.Sample("accept_errors_total", "", server.accept_errors);
   o.Header("workers", "gauge", "Peers that acted as workers (network and in-process).");
   o.Sample("workers", "", uint64_t{worker_count});
   o.Header("functions", "gauge", "Functions known to the broker.");

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -359,7 +360,9 @@ void StatusServer::OnAccept(Listener& listener, int status) {
   auto owned = std::make_unique<Conn>(*this);
   Conn* conn = owned.get();
   conns_.emplace(conn, std::move(owned));
-  if (conn->stream().Accept(listener.stream()) != 0) {
+  const int fd = listener.TakeAccepted();
+  if (conn->stream().Open(fd) != 0) {
+    close(fd);
     conn->Close();
     return;
   }

@@ -114,8 +114,6 @@ void Stream::OnTlsWire(std::string_view ciphertext) {
   }
 }
 
-int Stream::Accept(uv_stream_t* listener) { return uv_accept(listener, AsStream(&tcp_)); }
-
 int Stream::Open(int fd) { return uv_tcp_open(&tcp_, fd); }
 
 int Stream::fd() const {
@@ -173,6 +171,7 @@ void Stream::OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   size_t space = 0;
   char* base = self->input_.WritableSpace(&space);
   *buf = uv_buf_init(base, static_cast<unsigned int>(std::min<size_t>(space, UINT_MAX)));
+  self->offered_ = buf->len;
 }
 
 void Stream::OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -184,6 +183,9 @@ void Stream::OnReadCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
       return;
     }
     self->OnWire(static_cast<size_t>(nread));
+    // A read shorter than the space offered emptied the socket, and libuv will not read again
+    // (nor report EAGAIN) until it is readable: give the block back now, as for EAGAIN below.
+    if (!self->closing_ && static_cast<size_t>(nread) < self->offered_) self->input_.Shrink();
     return;
   }
   // EAGAIN (0), end of input or an error: the socket has nothing more for now, so the block

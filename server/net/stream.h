@@ -87,9 +87,8 @@ class Stream {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  // Takes the pending connection of `listener`. A libuv error, or 0.
-  int Accept(uv_stream_t* listener);
-  // Adopts a connected socket (tests, socket activation). A libuv error, or 0.
+  // Adopts a connected socket (an accepted one, server/listener.h). A libuv error, or 0; on an
+  // error the socket is not adopted and the caller closes it.
   int Open(int fd);
 
   uv_tcp_t* tcp() { return &tcp_; }
@@ -170,6 +169,7 @@ class Stream {
   uv_shutdown_t shutdown_req_{};
   StreamHandler& handler_;
   InputBuffer input_;
+  size_t offered_ = 0;  // bytes of read space the last OnAlloc offered
   // Output: writing_[writing_offset_..] is what the uv_write in flight was given (stays put until
   // it completes); queued_ is what came after it.
   std::string writing_;
