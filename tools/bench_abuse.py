@@ -149,6 +149,7 @@ def main():
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between rounds")
     parser.add_argument("--json", help="write every result to this file")
     opts = parser.parse_args()
+    opts.roundhouse = os.path.abspath(opts.roundhouse)  # the servers run in a temporary directory
     signal.signal(signal.SIGTERM, on_signal)
     raise_nofile(opts.connections + 256)
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -479,7 +480,9 @@ void GearmanHttp::OnAccept(Listener& listener, int status) {
   Conn* conn = owned.get();
   uv_tcp_init(loop_, conn->tcp());
   conns_.emplace(conn, std::move(owned));
-  if (uv_accept(listener.stream(), reinterpret_cast<uv_stream_t*>(conn->tcp())) != 0) {
+  const int fd = listener.TakeAccepted();
+  if (uv_tcp_open(conn->tcp(), fd) != 0) {
+    close(fd);
     conn->Close();
     return;
   }
