@@ -144,7 +144,11 @@ struct HttpClient::Impl {
 
   uv_loop_t* loop;
   const HttpClientOptions& options;
-  CURLM* multi = nullptr;                      // created on the first Send, cleaned up by Close
+  CURLM* multi = nullptr;  // created on the first Send, cleaned up by Close
+  // TLS sessions shared by this client's transfers, so a new connection to the master resumes
+  // the session instead of a full handshake (libcurl keeps them per easy handle otherwise).
+  // Created and cleaned up with `multi`; one thread only, so no lock callbacks.
+  CURLSH* share = nullptr;
   uv_timer_t curl_timer{};                     // libcurl's one timeout; initialised with `multi`
   std::deque<std::unique_ptr<Pending>> queue;  // waiting for a slot, FIFO
   std::vector<std::unique_ptr<Transfer>> transfers;  // in libcurl's hands
@@ -223,6 +227,8 @@ struct HttpClient::Impl {
   void EnsureMulti() {
     if (multi != nullptr) return;
     multi = curl_multi_init();
+    share = curl_share_init();
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, OnCurlSocket);
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, OnCurlTimer);
@@ -403,6 +409,7 @@ struct HttpClient::Impl {
     CURL* e = t->easy;
     const HttpRequest& r = t->pending->request;
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -747,6 +754,8 @@ struct HttpClient::Impl {
       CURLM* m = multi;
       multi = nullptr;
       curl_multi_cleanup(m);
+      curl_share_cleanup(share);  // after every easy handle and connection that used it
+      share = nullptr;
       while (!watches.empty()) CloseWatch(watches.back());
       uv_timer_stop(&curl_timer);
       uv_close(AsHandle(&curl_timer), [](uv_handle_t* h) {
