@@ -10,7 +10,9 @@ The `plain` identity is tested through a non-loopback address of this host when 
 import http.client
 import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -536,6 +538,58 @@ class JenkinsBuilds(AclTestCase):
         worker.assert_quiet()
         self.assertRegex(self.admin("workers"), rb"trusted : build:rj\n")
         self.assertEqual(self.status()["build:rj"][2], 2)  # the executor and this worker
+
+
+
+class TlsIdentities(AclTestCase):
+    """With TLS on the Gearman port, a verified client certificate's CN, TLS without a
+    certificate and plain text are three identities with grants of their own."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tls_certs
+        cls.tmp = tempfile.mkdtemp(prefix="rh-acl-certs-")
+        cls.certs = tls_certs.CertSet(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, True)
+
+    def tls_connect(self, cert=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.certs.path("ca.pem"))
+        if cert:
+            ctx.load_cert_chain(self.certs.path(cert + ".pem"), self.certs.path(cert + ".key"))
+        conn = gw.Connection(HOST, self.server.port, timeout=5.0)
+        self.addCleanup(conn.close)
+        return conn.start_tls(ctx, server_hostname="localhost")
+
+    def test_certificate_cn_tls_and_plain_are_separate_identities(self):
+        self.start_acl("[acl CN=worker-1]\nregister = build:*\nsubmit = cert:*\n"
+                       "[acl loopback-tls]\nsubmit = tls:*\n"
+                       "[acl loopback-plain]\nsubmit = plain:*\nadmin = read\n",
+                       "--ssl", "--ssl-certificate", self.certs.path("server.pem"),
+                       "--ssl-key", self.certs.path("server.key"),
+                       "--ssl-ca-file", self.certs.path("ca.pem"),
+                       "--ssl-verify-client", "optional")
+        cert = self.tls_connect("client")  # CN=worker-1
+        cert.set_client_id(b"cert-worker")
+        cert.can_do(b"build:x")
+        cert.assert_quiet()
+        cert.submit(gw.SUBMIT_JOB_BG, b"cert:a", b"", b"")
+        self.assertDenied(cert.request(gw.SUBMIT_JOB_BG, b"tls:a", b"", b""),
+                          b"CN=worker-1 may not submit jobs for function tls:a")
+        anon = self.tls_connect()
+        anon.submit(gw.SUBMIT_JOB_BG, b"tls:a", b"", b"")
+        self.assertDenied(anon.request(gw.SUBMIT_JOB_BG, b"cert:a", b"", b""),
+                          b"loopback-tls may not submit jobs for function cert:a")
+        anon.can_do(b"build:x")
+        self.assertRegisterDenied(anon.recv_packet(), b"loopback-tls may not register")
+        plain = self.connect()
+        plain.submit(gw.SUBMIT_JOB_BG, b"plain:a", b"", b"")
+        self.assertDenied(plain.request(gw.SUBMIT_JOB_BG, b"tls:a", b"", b""),
+                          b"loopback-plain may not submit jobs for function tls:a")
+        self.assertRegex(self.admin("workers"), rb"cert-worker : build:x\n")
 
 
 if __name__ == "__main__":
