@@ -45,6 +45,13 @@ STOP_TIMEOUT = 5.0
 
 _live_servers = set()
 
+# Tests talk only to loopback servers they start. A proxy set for the machine (CI runners often
+# have one) would make roundhouse's Jenkins client (libcurl reads these variables) route the
+# simulated masters through it; tests that exercise proxies set their own, per server.
+for _name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
+
 
 def roundhouse_bin():
     path = os.environ.get("ROUNDHOUSE_BIN", os.path.join("build", "server", "roundhouse"))
