@@ -605,7 +605,9 @@ void Server::Shutdown() {
 void Server::OnTrimTimer(uv_timer_t* handle) {
   auto* server = static_cast<Server*>(handle->data);
   const size_t now = server->broker_->LiveJobCount() + server->broker_->FunctionCount();
-  server->trim_peak_ = std::max(server->trim_peak_, now);
+  // The broker's high-water mark, not a sample taken now: 200k names can come and go within
+  // one period, and a sampled peak would never have seen them.
+  server->trim_peak_ = std::max(server->trim_peak_, server->broker_->TakeHighWater());
   if (server->trim_peak_ < kTrimMinPeak || now > server->trim_peak_ / 2) return;
 #ifdef __GLIBC__
   const int64_t started = server->clock_.MonotonicMs();

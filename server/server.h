@@ -88,7 +88,8 @@ class Server final : public ConnectionHost {
   static void OnPrepare(uv_prepare_t* handle);
   static void OnTimer(uv_timer_t* handle);
   // Memory return (broker part of issue 12): every kTrimPeriodMs, if the broker's jobs plus
-  // functions fell below half of their peak since the last trim (and that peak was large),
+  // functions fell below half of their peak since the last trim (the broker's high-water mark,
+  // kept at each insertion; and that peak was large),
   // hands the freed heap back to the system (malloc_trim), so 200k names whose jobs are gone
   // do not keep their RSS. One check is two size() calls; a trim costs about the freed size.
   static void OnTrimTimer(uv_timer_t* handle);

@@ -100,6 +100,7 @@ Function* Broker::Impl::GetOrCreateFunction(std::string_view name) {
   Function* raw = fn.get();
   functions_.emplace(std::string(name), std::move(fn));
   by_name_.insert(raw);
+  NoteGrowth();
   return raw;
 }
 
@@ -403,6 +404,12 @@ Broker::RetiredCounts Broker::retired() const { return impl_->retired_; }
 std::vector<const Job*> Broker::JobsInCreationOrder() const { return impl_->JobsInCreationOrder(); }
 std::vector<const Peer*> Broker::WorkerPeers() const { return impl_->WorkerPeers(); }
 size_t Broker::LiveJobCount() const { return impl_->by_id_.size(); }
+size_t Broker::TakeHighWater() {
+  const size_t now = impl_->by_id_.size() + impl_->functions_.size();
+  const size_t high = std::max(impl_->high_water_, now);
+  impl_->high_water_ = now;
+  return high;
+}
 
 void Broker::ReleaseCaches() {
   impl_->free_jobs_.clear();

@@ -169,6 +169,9 @@ class Broker {
   std::vector<const Peer*> WorkerPeers() const;
   // Jobs queued, running, or awaiting their first durable write (graceful shutdown waits for 0).
   size_t LiveJobCount() const;
+  // The highest count of live jobs plus functions since the last call (at least the current
+  // count); the call starts a new period at the current count. For the server's memory check.
+  size_t TakeHighWater();
   // Frees the blank jobs and write records kept for reuse (they are refilled on demand): the
   // server calls it before handing freed heap back to the system.
   void ReleaseCaches();

@@ -8,6 +8,7 @@
 // Thread-safety: loop thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -221,6 +222,10 @@ struct Broker::Impl {
   };
   std::set<const Function*, NameLess> by_name_;
   Broker::RetiredCounts retired_;
+  // Highest jobs + functions count since the server last asked (Broker::TakeHighWater); kept
+  // at each insertion so a peak that comes and goes between two memory checks is still seen.
+  size_t high_water_ = 0;
+  void NoteGrowth() { high_water_ = std::max(high_water_, by_id_.size() + functions_.size()); }
   // Every live job (any state) by id.
   JobTable<IdTraits> by_id_;
   // Live jobs with a coalescing key, except cancelled ones; at most one job per key.

@@ -101,6 +101,7 @@ Job* Broker::Impl::CreateJob(Function* fn, uint64_t id, std::string_view handle,
   job->when_ = when;
   job->created_ms_ = clock.MonotonicMs();
   by_id_.Insert(job);
+  NoteGrowth();
   all_jobs_.PushBack(job);
   fn->jobs_.PushBack(job);
   return job;
