@@ -41,7 +41,7 @@ def connect_from(source, port, timeout=10, rcvbuf=None):
     return s
 
 
-def get_status(port, source="127.0.0.200", path="/api/status", timeout=5):
+def get_status(port, source="127.0.0.200", path="/api/status", timeout=5 * sf.TIMEOUT_SCALE):
     """One GET from `source`; returns (status, body)."""
     conn = http.client.HTTPConnection(sf.HOST, port, timeout=timeout,
                                       source_address=(source, 0))

@@ -48,7 +48,11 @@ _live_servers = set()
 # Under `tools/dev sanitize` (ROUNDHOUSE_SANITIZED=1) ASan keeps freed blocks in quarantine and
 # pads every allocation, so a resident-memory bound would measure ASan, not roundhouse. Tests
 # still run every hostile input there; their RSS bounds are asserted in the plain build only.
-RSS_BOUNDS = os.environ.get("ROUNDHOUSE_SANITIZED", "") in ("", "0")
+SANITIZED = os.environ.get("ROUNDHOUSE_SANITIZED", "") not in ("", "0")
+RSS_BOUNDS = not SANITIZED
+# The sanitized build is a debug build with instrumentation, several times slower: a test's
+# client-side waits for replies scale by this there (never an assertion on time).
+TIMEOUT_SCALE = 5 if SANITIZED else 1
 
 # Tests talk only to loopback servers they start. A proxy set for the machine (CI runners often
 # have one) would make roundhouse's Jenkins client (libcurl reads these variables) route the
