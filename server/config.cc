@@ -401,6 +401,9 @@ Result<Config> ParseCommandLine(int argc, const char* const* argv, const ParseEn
   if (config.ssl_require && !config.ssl) {
     return Status::Error("--ssl-require needs --ssl (TLS on the Gearman port)");
   }
+  if (!config.ssl_require_listen.empty() && !config.ssl) {
+    return Status::Error("--ssl-require-listen needs --ssl (TLS on the Gearman port)");
+  }
   st = CheckJenkinsNames(config.jenkins);
   if (!st.ok()) return st;
   if (!acl_sections.empty()) {

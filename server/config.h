@@ -38,6 +38,9 @@ struct Config {
   // TLS on the Gearman port (doc/protocol.md §5.5). The file defaults are gearmand 1.1.20's.
   bool ssl = false;          // --ssl: TLS or plain per connection, told by its first byte
   bool ssl_require = false;  // --ssl-require: plain connections are refused
+  // --ssl-require-listen, repeatable: more listen addresses (same port as -L's) whose
+  // connections must speak TLS; -L's stay as --ssl-require says.
+  std::vector<std::string> ssl_require_listen;
   std::string ssl_ca_file = "/etc/ssl/certs/gearmand-ca.pem";
   std::string ssl_certificate = "/etc/ssl/certs/gearmand.pem";
   std::string ssl_key = "/etc/ssl/certs/gearmand.key";

@@ -364,6 +364,17 @@ const OptionSpec kOptions[] = {
      "With --ssl: close plain-text connections on the Gearman port (logged) instead of serving "
      "them.",
      SetSwitch<&Config::ssl_require>, nullptr},
+    {"ssl-require-listen", 0, "ADDR", Group::kTls, kRepeatable,
+     "With --ssl: also listen on ADDR (as -L ADDR, same port) and accept only TLS there: a "
+     "plain-text peer gets one Gearman ERROR TLS_REQUIRED (or an ERR line) and is closed. "
+     "Repeat for several; -L addresses keep serving plain text (unless --ssl-require). Without "
+     "-L, only the ADDRs given here are listened on.",
+     [](const Setting& s, Config& c, ParseState&) {
+       if (s.value.empty()) return Fail(s, s.display + " needs a non-empty value");
+       c.ssl_require_listen.push_back(s.value);
+       return Status::Ok();
+     },
+     nullptr},
     {"status-ssl", 0, "", Group::kTls, kNoFlags,
      "Serve the HTTP status API (--status-port) over TLS only, with the same certificate, key and "
      "client-certificate policy.",

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "protocol/admin_line.h"
 #include "server/acl.h"
 #include "server/base/log.h"
 #include "server/commands.h"
@@ -108,6 +109,18 @@ void Connection::OnStreamRead(net::Stream& stream) {
 
 void Connection::OnStreamTlsEstablished(net::Stream& stream) {
   identity_ = acl::IdentityOf(loopback_, /*encrypted=*/true, stream.peer_identity());
+}
+
+std::string Connection::PlainTextRefusal(std::string_view first) {
+  // In the peer's own dialect: a binary request starts with '\0' (doc/protocol.md §5.5).
+  std::string reply;
+  constexpr std::string_view kWhy = "this listener accepts TLS connections only";
+  if (!first.empty() && first.front() == '\0') {
+    protocol::AppendError(&reply, "TLS_REQUIRED", kWhy);
+  } else {
+    protocol::AppendAdminError(&reply, "TLS_REQUIRED", kWhy);
+  }
+  return reply;
 }
 
 void Connection::OnStreamEof(net::Stream& stream) {

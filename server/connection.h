@@ -143,6 +143,7 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   // ---- net::StreamHandler
   void OnStreamRead(net::Stream& stream) override;
   void OnStreamTlsEstablished(net::Stream& stream) override;
+  std::string PlainTextRefusal(std::string_view first) override;
   void OnStreamEof(net::Stream& stream) override;
   void OnStreamError(net::Stream& stream, int status) override;
   void OnStreamDrained(net::Stream& stream) override;

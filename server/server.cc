@@ -214,7 +214,10 @@ Status Server::LoadTls(bool starting) {
   auto loaded = tls::Context::Load(options);
   if (!loaded.ok()) {
     const std::string why = loaded.status().message();
-    if (starting && (config_.ssl_require || config_.status_ssl)) return loaded.status();
+    if (starting &&
+        (config_.ssl_require || !config_.ssl_require_listen.empty() || config_.status_ssl)) {
+      return loaded.status();
+    }
     if (starting) {
       RH_LOG(kError, "%s; the Gearman port serves plain text only until a SIGHUP loads them",
              why.c_str());
@@ -248,10 +251,28 @@ Status Server::Start() {
   listen.port = config_.port;
   listen.backlog = config_.backlog;
   listen.keepalive = config_.keepalive;
-  s = BindListeners(
-      loop_.get(), listen, [this](Listener& listener, int status) { OnAccept(listener, status); },
-      &listeners_);
-  if (!s.ok()) return s;
+  // -L's listeners, then --ssl-require-listen's on the same port (its own addresses accept TLS
+  // only). Without -L but with --ssl-require-listen, only the latter are bound.
+  if (!config_.listen.empty() || config_.ssl_require_listen.empty()) {
+    s = BindListeners(
+        loop_.get(), listen,
+        [this](Listener& listener, int status) {
+          OnAccept(listener, status, /*require_tls=*/config_.ssl_require);
+        },
+        &listeners_);
+    if (!s.ok()) return s;
+    listen.port = port();  // port 0: the TLS-only addresses share the port just bound
+  }
+  if (!config_.ssl_require_listen.empty()) {
+    listen.addresses = config_.ssl_require_listen;
+    s = BindListeners(
+        loop_.get(), listen,
+        [this](Listener& listener, int status) {
+          OnAccept(listener, status, /*require_tls=*/true);
+        },
+        &listeners_);
+    if (!s.ok()) return s;
+  }
 
   if (access_.enabled()) {
     RH_LOG(kNotice, "access control on: %zu identities listed (doc/acl.md)", config_.acl->size());
@@ -368,7 +389,7 @@ http::ServerInfo Server::Info() const {
 
 // ---- connections
 
-void Server::OnAccept(Listener& listener, int status) {
+void Server::OnAccept(Listener& listener, int status, bool require_tls) {
   if (status < 0) {
     // EMFILE / ENFILE: the listener has accepted and closed the waiting connection (its spare
     // descriptor, server/listener.h), so it keeps working; the operator must hear of it.
@@ -389,7 +410,7 @@ void Server::OnAccept(Listener& listener, int status) {
     return;
   }
   // --ssl: the peer's first byte decides between TLS and plain text (doc/protocol.md §5.5).
-  if (config_.ssl) conn->stream().OfferTls(tls_, config_.ssl_require);
+  if (config_.ssl) conn->stream().OfferTls(tls_, require_tls);
   if (!conn->Start(config_.keepalive_idle, config_.keepalive_interval, config_.keepalive_count)) {
     conn->Close();
   }

@@ -118,7 +118,9 @@ class Server final : public ConnectionHost {
   Status Replay();
   // Registers the configured masters and those added at runtime earlier (stored).
   Status StartJenkins();
-  void OnAccept(Listener& listener, int status);
+  // `require_tls`: with --ssl, the listener refuses plain-text peers (--ssl-require, or one of
+  // --ssl-require-listen's addresses).
+  void OnAccept(Listener& listener, int status, bool require_tls);
   void FlushDirty();
   // The broker asked for RunTimers() at monotonic `deadline_ms`.
   void Schedule(int64_t deadline_ms);

@@ -54,7 +54,7 @@ const std::string& Stream::peer_identity() const {
   return tls_ != nullptr ? tls_->peer_identity() : kNone;
 }
 
-void Stream::RefuseTls(const char* why) {
+void Stream::RefuseTls(const char* why, std::string plain_reply) {
   const std::string address = PeerAddress(nullptr);
   RH_LOG(kInfo, "fd %d %s: %s", fd(), address.c_str(), why);
   wire_ = Wire::kRefused;
@@ -67,6 +67,8 @@ void Stream::RefuseTls(const char* why) {
     std::string alert;
     tls_->TakeCiphertext(&alert);
     if (!alert.empty()) (void)QueueWire(&alert);
+  } else if (!plain_reply.empty()) {
+    (void)QueueWire(&plain_reply);
   }
   handler_.OnStreamError(*this, UV_EPROTO);
 }
@@ -222,7 +224,9 @@ void Stream::OnWire(size_t n) {
     }
     tls_context_.reset();
     if (require_tls_) {
-      RefuseTls("plain-text connection refused (--ssl-require)");
+      RefuseTls(
+          "plain-text connection refused (TLS required: --ssl-require or --ssl-require-listen)",
+          handler_.PlainTextRefusal(first));
       return;
     }
     wire_ = Wire::kPlain;
@@ -345,9 +349,19 @@ void Stream::OnWriteCb(uv_write_t* req, int status) {
   if (!self->write_in_flight_) self->handler_.OnStreamDrained(*self);
 }
 
+std::string Stream::TakeCloseNotify() {
+  std::string alert;
+  if (wire_ != Wire::kTls) return alert;
+  tls_->SendCloseNotify();
+  tls_->TakeCiphertext(&alert);
+  return alert;
+}
+
 void Stream::Shutdown() {
   if (closing_ || shutdown_) return;
   shutdown_ = true;
+  // TLS: the close_notify is the last record, after everything queued, before the FIN.
+  if (std::string alert = TakeCloseNotify(); !alert.empty()) (void)QueueWire(&alert);
   // Queued behind the writes in flight by libuv. Its result does not matter: the owner closes
   // on the peer's EOF or its own deadline.
   if (uv_shutdown(&shutdown_req_, AsStream(&tcp_), nullptr) != 0) shutdown_ = false;
@@ -356,6 +370,16 @@ void Stream::Shutdown() {
 void Stream::Close() {
   if (closing_) return;
   closing_ = true;
+  // TLS: tell the peer the stream ended here rather than was cut (a close_notify), when it can
+  // be the last record: nothing is waiting to be written (a graceful close has drained; a close
+  // with bytes still queued cuts them, and the peer should see that). As far as the socket takes
+  // it now: the close does not wait.
+  if (!write_in_flight_ && queued_.empty()) {
+    if (std::string alert = TakeCloseNotify(); !alert.empty()) {
+      uv_buf_t buf = uv_buf_init(alert.data(), static_cast<unsigned int>(alert.size()));
+      (void)uv_try_write(AsStream(&tcp_), &buf, 1);
+    }
+  }
   if (reading_) {
     uv_read_stop(AsStream(&tcp_));
     reading_ = false;

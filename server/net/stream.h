@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "server/net/input_buffer.h"
 
@@ -74,6 +75,13 @@ class StreamHandler {
   // A TLS handshake completed (OfferTls): encrypted() and peer_identity() are final. Comes
   // before the first OnStreamRead of the stream's plaintext.
   virtual void OnStreamTlsEstablished(Stream& stream) { (void)stream; }
+  // A stream that requires TLS (OfferTls) got plain text first (`first`: that first read): what
+  // to send the peer, in plain text, before it is refused (a protocol error that says TLS is
+  // required), or nothing. The stream then reports OnStreamError(UV_EPROTO).
+  virtual std::string PlainTextRefusal(std::string_view first) {
+    (void)first;
+    return {};
+  }
   // The close callback: the stream is done with its memory; the owner may free it now.
   virtual void OnStreamClosed(Stream& stream) = 0;
 };
@@ -133,9 +141,12 @@ class Stream {
   // has not completed).
   const std::string& peer_identity() const;
 
-  // Half-close after everything queued is written (uv_shutdown). Reading continues.
+  // Half-close after everything queued is written (uv_shutdown); a TLS stream sends its
+  // close_notify first. Reading continues.
   void Shutdown();
-  // Immediate close: stop reading, drop the queue, uv_close. Idempotent.
+  // Immediate close: stop reading, drop the queue, uv_close. Idempotent. A TLS stream with
+  // nothing queued first offers the socket its close_notify (a graceful close: the peer sees
+  // the end of the stream, not a truncation).
   void Close();
   bool closing() const { return closing_; }
 
@@ -149,9 +160,12 @@ class Stream {
   void OnWire(size_t n);
   // TLS inbound: `ciphertext` goes into the session, the plaintext it yields into input_.
   void OnTlsWire(std::string_view ciphertext);
-  // Refuses the stream (logged with `why`): OpenSSL's alert, if any, is offered to the socket,
-  // then the owner hears OnStreamError(UV_EPROTO).
-  void RefuseTls(const char* why);
+  // Refuses the stream (logged with `why`): OpenSSL's alert, if any, else `plain_reply`, is
+  // offered to the socket, then the owner hears OnStreamError(UV_EPROTO).
+  void RefuseTls(const char* why, std::string plain_reply = {});
+  // TLS: the session's close_notify alert (once; empty for a plain stream, a failed session, or
+  // one that sent it already).
+  std::string TakeCloseNotify();
   // The outbound seam: wire bytes to send after everything queued (see the header comment).
   bool QueueWire(std::string* bytes);
   // Starts one uv_write of writing_[writing_offset_..], after trying to write it at once.

@@ -185,9 +185,12 @@ class GearmanOverTls(TlsCase):
         self.addCleanup(plain.close)
         plain.send(gw.ECHO_REQ, b"plain")
         self.assertTrue(plain.wait_closed(5.0))
-        self.assertEqual(bytes(plain.buf), b"")
+        # One ERROR that says why (in plain text: the peer speaks nothing else), never the echo.
+        self.assertEqual(bytes(plain.buf),
+                         gw.encode(gw.ERROR, b"TLS_REQUIRED", TLS_ONLY, magic=gw.RES))
         self.assert_echo(self.tls_connect(server))
         self.assertIn("plain-text connection refused", server.read_logs())
+
 
     def test_tls_1_1_and_tls_1_0_are_refused(self):
         server = self.start_tls()
@@ -251,6 +254,104 @@ class OpensslSClient(TlsCase):
         status, out = self.s_client(server, "-cert", self.certs.path("client.pem"),
                                     "-key", self.certs.path("client.key"))
         self.assertEqual(status, 0, out)
+
+
+TLS_ONLY = b"this listener accepts TLS connections only"
+SECOND_HOST = "127.0.0.2"  # another loopback address: a second listener on the same port
+
+
+class PerListenerRequirement(TlsCase):
+    """--ssl-require-listen: one listener accepts TLS only, -L's keeps serving plain text."""
+
+    def test_tls_only_listener_refuses_plain_while_the_other_serves_it(self):
+        server = self.start_tls("--ssl-require-listen", SECOND_HOST)
+        # -L 127.0.0.1 (the fixture's): plain and TLS both served.
+        self.assert_echo(self.connect(server))
+        self.assert_echo(self.tls_connect(server))
+        # --ssl-require-listen 127.0.0.2: TLS served ...
+        secure = gw.Connection(SECOND_HOST, server.port, timeout=5.0)
+        self.addCleanup(secure.close)
+        secure.start_tls(client_context(self.certs), server_hostname="localhost")
+        self.assert_echo(secure)
+        # ... a plain binary request gets one ERROR TLS_REQUIRED and the close, no echo ...
+        plain = gw.Connection(SECOND_HOST, server.port, timeout=5.0)
+        self.addCleanup(plain.close)
+        plain.send(gw.ECHO_REQ, b"plain")
+        self.assertTrue(plain.wait_closed(5.0), "a plain peer stayed open on a TLS-only listener")
+        self.assertEqual(bytes(plain.buf),
+                         gw.encode(gw.ERROR, b"TLS_REQUIRED", TLS_ONLY, magic=gw.RES))
+        # ... and a plain admin line one ERR line, not the version.
+        admin = gw.Connection(SECOND_HOST, server.port, timeout=5.0)
+        self.addCleanup(admin.close)
+        admin.sock.sendall(b"version\n")
+        self.assertTrue(admin.wait_closed(5.0))
+        self.assertEqual(bytes(admin.buf),
+                         b"ERR TLS_REQUIRED " + TLS_ONLY.replace(b" ", b"+") + b"\r\n")
+        # The plain listener was not affected by the refusals.
+        self.assert_echo(self.connect(server))
+        self.assertIn("plain-text connection refused", server.read_logs())
+
+    def test_ssl_require_listen_needs_ssl(self):
+        proc = subprocess.run(
+            [os.environ.get("ROUNDHOUSE_BIN", "build/server/roundhouse"), "-q", "none",
+             "--listen", HOST, "--port", "0", "--ssl-require-listen", SECOND_HOST],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(b"--ssl-require-listen needs --ssl", proc.stdout)
+
+
+class CloseNotify(TlsCase):
+    """A graceful end of a TLS connection sends close_notify before the TCP close, so a client
+    that treats a bare TCP close as truncation (suppress_ragged_eofs=False) sees a clean end."""
+
+    def strict_connect(self, server):
+        sock = socket.create_connection((HOST, server.port), timeout=5.0)
+        tls = client_context(self.certs).wrap_socket(sock, server_hostname="localhost",
+                                                     suppress_ragged_eofs=False)
+        self.addCleanup(tls.close)
+        return tls
+
+    def assert_clean_end(self, tls, deadline=10.0):
+        """Reads to the end: b'' (close_notify) rather than SSLEOFError (a bare TCP close)."""
+        tls.settimeout(deadline)
+        data = b""
+        while True:
+            chunk = tls.recv(65536)  # SSLEOFError (UNEXPECTED_EOF) without a close_notify
+            if not chunk:
+                return data
+            data += chunk
+
+    def test_client_unwrap_gets_the_servers_close_notify(self):
+        server = self.start_tls()
+        tls = self.strict_connect(server)
+        tls.sendall(gw.encode(gw.ECHO_REQ, b"bye"))
+        want = gw.encode(gw.ECHO_RES, b"bye", magic=gw.RES)
+        got = b""
+        while len(got) < len(want):
+            got += tls.recv(65536)
+        self.assertEqual(got, want)
+        # unwrap() sends our close_notify and returns only once the server's arrived.
+        plain = tls.unwrap()
+        plain.close()
+
+    def test_server_closing_a_peer_for_a_protocol_error_sends_close_notify(self):
+        server = self.start_tls()
+        tls = self.strict_connect(server)
+        tls.sendall(b"\0XYZ" + b"\0" * 8)  # not a Gearman magic: the server closes the peer
+        self.assertEqual(self.assert_clean_end(tls), b"")
+        self.assertIn("closing", server.read_logs())
+
+    def test_server_shutdown_sends_close_notify_to_idle_tls_peers(self):
+        server = self.start_tls()
+        idle = self.strict_connect(server)
+        idle.sendall(gw.encode(gw.ECHO_REQ, b"x"))
+        want = gw.encode(gw.ECHO_RES, b"x", magic=gw.RES)
+        got = b""
+        while len(got) < len(want):
+            got += idle.recv(65536)
+        admin = self.connect(server)
+        admin.sock.sendall(b"shutdown\n")
+        self.assertEqual(self.assert_clean_end(idle), b"")
 
 
 class DebianToolsAgainstSsl(TlsCase):

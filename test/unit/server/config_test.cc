@@ -264,6 +264,16 @@ TEST_CASE("--ssl options take gearmand's meaning and defaults", "[config]") {
   CHECK_THAT(ErrorOf(Parse({"--ssl", "--ssl-verify-client", "sometimes"})),
              Contains("--ssl-verify-client") && Contains("none, optional or required"));
   CHECK_THAT(ErrorOf(Parse({"--ssl-require"})), Contains("--ssl-require needs --ssl"));
+
+  auto per_listener = Parse({"--ssl", "-L", "127.0.0.1", "--ssl-require-listen", "192.0.2.10",
+                             "--ssl-require-listen=::1"});
+  REQUIRE(per_listener.ok());
+  CHECK(per_listener.value().listen == std::vector<std::string>{"127.0.0.1"});
+  CHECK(per_listener.value().ssl_require_listen == std::vector<std::string>{"192.0.2.10", "::1"});
+  CHECK_FALSE(per_listener.value().ssl_require);
+  CHECK_THAT(ErrorOf(Parse({"--ssl-require-listen", "::1"})),
+             Contains("--ssl-require-listen needs --ssl"));
+  CHECK_THAT(ErrorOf(Parse({"--ssl", "--ssl-require-listen="})), Contains("non-empty"));
   CHECK_THAT(ErrorOf(Parse({"--ssl-key="})), Contains("non-empty"));
 }
 
