@@ -26,19 +26,27 @@ const Arrow kArrows[] = {
     // Row "queue item waits": the queue-wait timeout cancels (W3). Row "`cancel job` after
     // grab, before start": W3 of a queued item, also one the POST created as it was withdrawn.
     // A W3 not delivered is sent again from CANCELLING.
-    {T::kCancelItem, {S::kTriggering, S::kQueued, S::kCancelling}, S::kCancelling},
+    {T::kCancelItem, {S::kTriggering, S::kQueued, S::kCancelDue, S::kCancelling}, S::kCancelling},
+    {T::kCancelLater, {S::kQueued}, S::kCancelDue},
+    {T::kCancelNotDelivered, {S::kCancelling}, S::kCancelDue},
     // Row "LeftItem expired before seen" leads here too (R10 by queueId). A cancel that came
     // too late (the item started meanwhile) follows the build.
-    {T::kItemStarted, {S::kQueued, S::kCancelling}, S::kStarted},
+    {T::kItemStarted, {S::kQueued, S::kCancelDue, S::kCancelling}, S::kStarted},
     // Row "`cancel job` after grab, before start" once the build exists (W4), and row "Gearman
     // client disconnects mid-build" under orphan_policy = abort.
-    {T::kAbort, {S::kTriggering, S::kQueued, S::kCancelling, S::kStarted}, S::kAborting},
+    {T::kAbort,
+     {S::kTriggering, S::kQueued, S::kCancelDue, S::kCancelling, S::kStarted},
+     S::kAborting},
     {T::kAbortNotDelivered, {S::kAborting}, S::kStarted},
     // Row "our server restarts mid-build": journal reconciliation (§4.11).
-    {T::kRecoveredTriggering, {S::kClaimed}, S::kTriggering},
-    {T::kRecoveredQueued, {S::kClaimed}, S::kQueued},
-    {T::kRecoveredStarted, {S::kClaimed}, S::kStarted},
-    {T::kRecoveredAbort, {S::kClaimed}, S::kAborting},
+    {T::kRecoveredTriggering, {S::kRecovered}, S::kTriggering},
+    {T::kRecoveredQueued, {S::kRecovered}, S::kQueued},
+    {T::kRecoveredStarted, {S::kRecovered}, S::kStarted},
+    {T::kRecoveredAbort, {S::kRecovered}, S::kAborting},
+    // Row "OFFLINE_NODE_WHEN_COMPLETE POST fails": on-complete, the final packets wait (at most
+    // meta_timeout_s) for the node to go offline. A build aborted while its start was being
+    // identified may end here too (nothing is reported for it).
+    {T::kAwaitOffline, {S::kStarted, S::kAborting}, S::kFinishing},
 };
 
 }  // namespace
@@ -58,6 +66,12 @@ const char* BuildStateName(BuildState state) {
   switch (state) {
     case S::kClaimed:
       return "CLAIMED";
+    case S::kRecovered:
+      return "RECOVERED";
+    case S::kCancelDue:
+      return "CANCEL_DUE";
+    case S::kFinishing:
+      return "FINISHING";
     case S::kTriggering:
       return "TRIGGERING";
     case S::kQueued:
@@ -98,6 +112,12 @@ const char* BuildTransitionName(BuildTransition transition) {
       return "recovered started";
     case T::kRecoveredAbort:
       return "recovered abort";
+    case T::kCancelLater:
+      return "cancel later";
+    case T::kCancelNotDelivered:
+      return "cancel not delivered";
+    case T::kAwaitOffline:
+      return "await offline";
   }
   return "?";
 }

@@ -1,13 +1,15 @@
-// The build tracker (a part of Adapter, see adapter.cc): one Gearman job's way through Jenkins.
+// The build tracker (see build_tracker.h): one Gearman job's way through Jenkins.
 // Claim and parameters (§4.4–4.6), trigger outcomes (§4.7), following the queue item and the build
 // (§4.8) with the packets of §1.5, the endings of §1.6, and the cancellation paths of §1.9.
+
+#include "jenkins/build_tracker.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cinttypes>
+#include <set>
 #include <utility>
 
-#include "jenkins/adapter_internal.h"
 #include "protocol/http.h"
 #include "server/base/log.h"
 
@@ -35,7 +37,7 @@ std::string Join(const std::vector<std::string>& names) {
 
 }  // namespace
 
-void Adapter::Move(Build& b, BuildTransition transition) {
+void BuildTracker::Move(Build& b, BuildTransition transition) {
   const std::optional<BuildState> next = NextState(b.state, transition);
   assert(next && "a build transition the table does not have");
   if (!next) {
@@ -47,14 +49,14 @@ void Adapter::Move(Build& b, BuildTransition transition) {
   b.state = *next;
 }
 
-Adapter::Build* Adapter::FindBuild(const std::string& handle) {
+BuildTracker::Build* BuildTracker::FindBuild(const std::string& handle) {
   auto it = builds_.find(handle);
   return it == builds_.end() ? nullptr : it->second.get();
 }
 
 // ---- claim and trigger
 
-void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
+void BuildTracker::Claim(PseudoWorker& worker, const broker::Job& job, const std::string& node) {
   if (auto old = builds_.find(std::string(job.handle())); old != builds_.end()) {
     // The job went back to the queue while its previous item here is still being cancelled
     // (abandoned while the master was DOWN): not before that is done, or both could run.
@@ -62,9 +64,9 @@ void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
            "jenkins master=%s handle=%.*s: its previous item is still being cancelled; "
            "put back",
            settings_.name.c_str(), static_cast<int>(job.handle().size()), job.handle().data());
-    backoff_until_[std::string(job.function_name())] = clock_.MonotonicMs() + kShortBackoffMs;
+    view_.BackOff(std::string(job.function_name()), clock_.MonotonicMs() + kShortBackoffMs);
     broker_.PutBack(worker, job.handle());
-    ReconcileRegistrations();
+    view_.ReconcileRegistrations();
     return;
   }
   auto build = std::make_unique<Build>();
@@ -73,29 +75,28 @@ void Adapter::Claim(PseudoWorker& worker, const broker::Job& job, Node& node) {
   b.unique = std::string(job.unique());
   b.function = std::string(job.function_name());
   b.data = std::string(job.data());
-  b.node = node.info.name;
+  b.node = node;
   b.holder = &worker;
   b.claimed_ms = clock_.MonotonicMs();
-  auto route = routes_.find(b.function);
-  if (route != routes_.end()) {
-    b.full_name = route->second.full_name;
+  if (const std::string* route = view_.RouteOf(b.function)) {
+    b.full_name = *route;
     b.job_path = JobPath(b.full_name);
   }
   ++dispatches_;
   builds_.emplace(b.handle, std::move(build));
-  if (NonConcurrent(b.full_name)) ReconcileRegistrations();  // D6: no second item of it
+  if (view_.NonConcurrent(b.full_name)) view_.ReconcileRegistrations();  // D6: no second item of it
   RH_LOG(kInfo, "jenkins master=%s handle=%s: %s claimed for node %s", settings_.name.c_str(),
          b.handle.c_str(), b.function.c_str(), b.node.c_str());
   Trigger(b);
 }
 
-void Adapter::Trigger(Build& b) {
-  auto index = job_index_.find(b.full_name);
-  if (b.full_name.empty() || index == job_index_.end()) {
+void BuildTracker::Trigger(Build& b) {
+  const JobInfo* found = view_.FindJob(b.full_name);
+  if (b.full_name.empty() || found == nullptr) {
     PutBack(b, "its job is no longer in the view", kLongBackoffMs);
     return;
   }
-  const JobInfo& job = jobs_[index->second];
+  const JobInfo& job = *found;
   auto arguments = ParseBuildArguments(b.data);
   if (!arguments.ok()) {
     EndWithError(b, "Invalid build arguments: " + arguments.status().message());
@@ -113,8 +114,8 @@ void Adapter::Trigger(Build& b) {
                                 ? *settings_.offline_timing == OfflineTiming::kOnComplete
                                 : job.flyweight();
     if (pinned_build) {
-      const Node* node = FindNode(b.node);
-      const bool whole = node != nullptr && !taints_->Tainted(b.node) &&
+      const MasterView::Node* node = view_.FindNode(b.node);
+      const bool whole = node != nullptr && !taints_.Tainted(b.node) &&
                          node->idle == static_cast<int>(node->info.executors.size()) &&
                          ReservedBuildsOn(b.node) == 1;  // this build only
       if (!whole) {
@@ -122,7 +123,7 @@ void Adapter::Trigger(Build& b) {
                 settings_.poll_computers_ms);
         return;
       }
-      taints_->Taint(b.node, b.handle);
+      taints_.Taint(b.node, b.handle);
     }
   }
   // Adapter-owned parameters (§1.4, §4.5, §4.6 P5).
@@ -141,7 +142,7 @@ void Adapter::Trigger(Build& b) {
                     : self;
       }
       overrides.emplace_back(settings_.pin_parameter, std::move(value));
-    } else if (!job.parameters.empty() && logged_once_.insert("nopin:" + job.full_name).second) {
+    } else if (!job.parameters.empty() && view_.FirstTime("nopin:" + job.full_name)) {
       RH_LOG(kInfo,
              "jenkins master=%s: job %s has no parameter %s: Jenkins chooses its node "
              "(label-only)",
@@ -182,25 +183,25 @@ void Adapter::Trigger(Build& b) {
   b.request_in_flight = true;
   const std::string handle = b.handle;
   // J1: the intent is committed before the POST it authorises.
-  Journal(b, JournalState::kTriggering,
-          [this, handle, path, form = std::move(params.sent)](Status committed) mutable {
-            Build* b = FindBuild(handle);
-            if (b == nullptr) return;
-            if (!committed.ok() || b->withdrawn) {
-              b->request_in_flight = false;
-              if (b->withdrawn) {
-                Forget(handle);
-              } else {
-                PutBack(*b, "the journal could not be written", kShortBackoffMs);
-              }
-              return;
-            }
-            Post(path, std::move(form),
-                 [this, handle](RestResult&& r) { OnTriggered(handle, std::move(r)); });
-          });
+  Record(b, Journal::State::kTriggering,
+         [this, handle, path, form = std::move(params.sent)](Status committed) mutable {
+           Build* b = FindBuild(handle);
+           if (b == nullptr) return;
+           if (!committed.ok() || b->withdrawn) {
+             b->request_in_flight = false;
+             if (b->withdrawn) {
+               Forget(handle);
+             } else {
+               PutBack(*b, "the journal could not be written", kShortBackoffMs);
+             }
+             return;
+           }
+           view_.Post(path, std::move(form),
+                      [this, handle](RestResult&& r) { OnTriggered(handle, std::move(r)); });
+         });
 }
 
-void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
+void BuildTracker::OnTriggered(const std::string& handle, RestResult&& r) {
   Build* b = FindBuild(handle);
   if (b == nullptr) return;
   b->request_in_flight = false;
@@ -251,7 +252,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     Move(*b, BuildTransition::kItemCreated);
     b->queued_ms = clock_.MonotonicMs();
     b->next_poll_ms = b->queued_ms + settings_.poll_queue_item_ms;
-    Journal(*b, JournalState::kQueued);
+    Record(*b, Journal::State::kQueued);
     RH_LOG(kInfo, "jenkins master=%s handle=%s: %s queued as item %" PRId64, settings_.name.c_str(),
            handle.c_str(), b->full_name.c_str(), b->queue_id);
     return;
@@ -271,7 +272,7 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
     case 400:
     case 404:
     case 409:
-      PollJobs();  // the job changed: refresh the view before routing again
+      view_.PollJobs();  // the job changed: refresh the view before routing again
       PutBack(*b,
               status == 409   ? "job not buildable (409)"
               : status == 404 ? "job not found (404)"
@@ -300,10 +301,9 @@ void Adapter::OnTriggered(const std::string& handle, RestResult&& r) {
 // (R8) and then the job's recent builds (R10) for our unique_param value; adopt a match, else
 // put the job back. Without unique_param nothing can be matched: the job goes back and a
 // duplicate build is possible (logged).
-void Adapter::SearchLostTrigger(Build& b, int attempt) {
-  auto index = job_index_.find(b.full_name);
-  const bool tagged = index != job_index_.end() &&
-                      jobs_[index->second].FindParameter(settings_.unique_param) != nullptr;
+void BuildTracker::SearchLostTrigger(Build& b, int attempt) {
+  const JobInfo* job = view_.FindJob(b.full_name);
+  const bool tagged = job != nullptr && job->FindParameter(settings_.unique_param) != nullptr;
   if (!tagged) {
     RH_LOG(kWarning,
            "jenkins master=%s handle=%s: %s has no parameter %s, so a lost trigger cannot be "
@@ -316,7 +316,7 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
   const std::string value = b.unique.empty() ? b.handle : b.unique;
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(
+  view_.Get(
       "queue/" + ApiJson(kTreeQueue),
       [this, handle, value, attempt](RestResult&& r) {
         Build* b = FindBuild(handle);
@@ -343,14 +343,14 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
               Move(*b, BuildTransition::kLostItemFound);
               b->queued_ms = clock_.MonotonicMs();
               b->next_poll_ms = b->queued_ms;
-              Journal(*b, JournalState::kQueued);
+              Record(*b, Journal::State::kQueued);
               if (b->withdrawn) CancelQueued(*b);
               return;
             }
           }
         }
         b->request_in_flight = true;
-        Get(
+        view_.Get(
             b->job_path + ApiJson(kTreeBuilds),
             [this, handle, value](RestResult&& r) {
               Build* b = FindBuild(handle);
@@ -383,14 +383,14 @@ void Adapter::SearchLostTrigger(Build& b, int attempt) {
 
 // ---- following the queue item (R7)
 
-void Adapter::PollQueueItem(Build& b) {
+void BuildTracker::PollQueueItem(Build& b) {
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get("queue/item/" + std::to_string(b.queue_id) + "/" + ApiJson(kTreeQueueItem),
-      [this, handle](RestResult&& r) { OnQueueItem(handle, std::move(r)); });
+  view_.Get("queue/item/" + std::to_string(b.queue_id) + "/" + ApiJson(kTreeQueueItem),
+            [this, handle](RestResult&& r) { OnQueueItem(handle, std::move(r)); });
 }
 
-void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
+void BuildTracker::OnQueueItem(const std::string& handle, RestResult&& r) {
   Build* b = FindBuild(handle);
   if (b == nullptr) return;
   b->request_in_flight = false;
@@ -418,9 +418,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
       Forget(handle);  // our cancel (admin or abandoned) took effect
     } else if (b->state == BuildState::kCancelling) {
       // Queue-wait timeout (§4.8 Q2): back to our queue unseen; the node rests a while.
-      for (Node& n : nodes_) {
-        if (n.info.name == b->node) n.cooldown_until = now + settings_.contention_cooldown_ms;
-      }
+      view_.Cooldown(b->node, now + settings_.contention_cooldown_ms);
       PutBack(*b, "queue-wait timeout", 0);
     } else {
       // Cancelled by someone else (Q3).
@@ -450,7 +448,7 @@ void Adapter::OnQueueItem(const std::string& handle, RestResult&& r) {
   }
 }
 
-void Adapter::LookupLeftItem(Build& b) {
+void BuildTracker::LookupLeftItem(Build& b) {
   if (++b.not_found > kLeftItemLookups) {
     RH_LOG(kWarning,
            "jenkins master=%s handle=%s: queue item %" PRId64
@@ -466,7 +464,7 @@ void Adapter::LookupLeftItem(Build& b) {
   }
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(
+  view_.Get(
       b.job_path + ApiJson(kTreeBuilds),
       [this, handle](RestResult&& r) {
         Build* b = FindBuild(handle);
@@ -487,39 +485,40 @@ void Adapter::LookupLeftItem(Build& b) {
 
 // W3; what follows is decided when R7 confirms: withdrawn → forgotten, timeout → put back,
 // started meanwhile → followed (timeout) or aborted (withdrawn).
-void Adapter::CancelQueued(Build& b) {
+void BuildTracker::CancelQueued(Build& b) {
   Move(b, BuildTransition::kCancelItem);
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Post("queue/cancelItem?id=" + std::to_string(b.queue_id), {}, [this, handle](RestResult&& r) {
-    Build* b = FindBuild(handle);
-    if (b == nullptr) return;
-    b->request_in_flight = false;
-    b->next_poll_ms = clock_.MonotonicMs();  // confirm with R7 at the next tick
-    if (!r.ok() || r.status() >= 500) {
-      b->cancel_pending = true;  // not delivered: sent again at the next tick
-      b->next_poll_ms += settings_.poll_queue_item_ms;
-    }
-    if (r.ok() && r.status() == 422) {
-      RH_LOG(kError,
-             "jenkins master=%s: cancelling queue item %" PRId64
-             " was refused (422): the API "
-             "user needs Job/Cancel",
-             settings_.name.c_str(), b->queue_id);
-    }
-  });
+  view_.Post("queue/cancelItem?id=" + std::to_string(b.queue_id), {},
+             [this, handle](RestResult&& r) {
+               Build* b = FindBuild(handle);
+               if (b == nullptr) return;
+               b->request_in_flight = false;
+               b->next_poll_ms = clock_.MonotonicMs();  // confirm with R7 at the next tick
+               if (!r.ok() || r.status() >= 500) {
+                 Move(*b, BuildTransition::kCancelNotDelivered);  // sent again at the next tick
+                 b->next_poll_ms += settings_.poll_queue_item_ms;
+               }
+               if (r.ok() && r.status() == 422) {
+                 RH_LOG(kError,
+                        "jenkins master=%s: cancelling queue item %" PRId64
+                        " was refused (422): the API "
+                        "user needs Job/Cancel",
+                        settings_.name.c_str(), b->queue_id);
+               }
+             });
 }
 
 // ---- started builds (R9)
 
-void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
+void BuildTracker::OnStarted(Build& b, int64_t number, const std::string& url) {
   b.number = number;
   b.url = url;
-  b.build_path = rest_->RelativePath(url);
+  b.build_path = rest_.RelativePath(url);
   if (b.build_path.empty()) b.build_path = b.job_path + std::to_string(number) + "/";
   b.started_ms = clock_.MonotonicMs();
   b.not_found = 0;
-  Journal(b, JournalState::kStarted);
+  Record(b, Journal::State::kStarted);
   if (b.withdrawn) {
     AbortBuild(b);
     return;
@@ -534,7 +533,7 @@ void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
   if (!b.unpinned && settings_.pin_mode != PinMode::kLabelOnly) {
     b.request_in_flight = true;
     const std::string handle = b.handle;
-    Get(ComputerPath(b.node) + ApiJson(kTreeComputer), [this, handle](RestResult&& r) {
+    view_.Get(ComputerPath(b.node) + ApiJson(kTreeComputer), [this, handle](RestResult&& r) {
       Build* b = FindBuild(handle);
       if (b == nullptr) return;
       b->request_in_flight = false;
@@ -553,14 +552,14 @@ void Adapter::OnStarted(Build& b, int64_t number, const std::string& url) {
   PollBuild(b);
 }
 
-void Adapter::PollBuild(Build& b) {
+void BuildTracker::PollBuild(Build& b) {
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(b.build_path + ApiJson(kTreeBuild),
-      [this, handle](RestResult&& r) { OnBuild(handle, std::move(r)); });
+  view_.Get(b.build_path + ApiJson(kTreeBuild),
+            [this, handle](RestResult&& r) { OnBuild(handle, std::move(r)); });
 }
 
-void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
+void BuildTracker::OnBuild(const std::string& handle, RestResult&& r) {
   Build* b = FindBuild(handle);
   if (b == nullptr) return;
   b->request_in_flight = false;
@@ -579,19 +578,19 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
     return;
   }
   const BuildInfo& info = parsed.value();
-  if (b->finishing) return;  // the result is known; waiting for the node to go offline
+  if (b->state == BuildState::kFinishing) return;  // waiting for the node to go offline
   if (b->withdrawn && b->state == BuildState::kStarted) {
     if (info.building) {
       AbortBuild(*b);
     } else {
-      ExecutorFreed(*b);
+      view_.ExecutorFreed(b->url);
       Forget(handle);  // over anyway; nobody is told
     }
     return;
   }
   if (b->state == BuildState::kAborting) {
     if (!info.building) {  // aborted (or ended): nothing is reported (§1.9)
-      ExecutorFreed(*b);
+      view_.ExecutorFreed(b->url);
       Forget(handle);
     }
     return;
@@ -614,7 +613,7 @@ void Adapter::OnBuild(const std::string& handle, RestResult&& r) {
   ExpectEnd(*b, info);
 }
 
-void Adapter::ExpectEnd(Build& b, const BuildInfo& info) {
+void BuildTracker::ExpectEnd(Build& b, const BuildInfo& info) {
   // Read a little after the estimate: Jenkins records the result as the build's last step.
   constexpr int64_t kAfterEstimateMs = 50;
   if (!info.building || info.timestamp <= 0 || info.estimated_duration <= 0) return;
@@ -623,18 +622,18 @@ void Adapter::ExpectEnd(Build& b, const BuildInfo& info) {
   const int64_t due = clock_.MonotonicMs() + left + kAfterEstimateMs;
   if (due >= b.next_poll_ms) return;
   b.next_poll_ms = due;
-  TickBy(due);
+  host_.TickBy(due);
 }
 
 // Where the build runs (§4.8 Q5): the node from builtOn (classic builds) or the pin; the
 // executor from the last computers snapshot, else from R11 of that node. Then steps 1-2 of §1.5,
 // and the ending if the build is already over (a build that started and ended between two polls
 // still produces all four packets).
-void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
+void BuildTracker::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
   std::string node;
   bool node_known = false;
   if (info.built_on) {
-    node = info.built_on->empty() ? BuiltinName() : *info.built_on;
+    node = info.built_on->empty() ? view_.BuiltinName() : *info.built_on;
     node_known = true;
   } else if (settings_.pin_mode != PinMode::kLabelOnly && !b.unpinned) {
     node = b.node;
@@ -642,7 +641,7 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
   }
   const std::string url = !info.url.empty() ? info.url : b.url;
   int executor = node == b.node ? b.executor : -1;  // found by OnStarted
-  for (const Node& n : nodes_) {
+  for (const MasterView::Node& n : view_.nodes()) {
     if (n.info.name != node) continue;
     for (const ExecutorInfo& e : n.info.executors) {
       if (executor < 0 && !url.empty() && e.build_url == url) executor = e.number;
@@ -654,33 +653,34 @@ void Adapter::IdentifyExecutorAndStart(Build& b, const BuildInfo& info) {
   }
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Get(ComputerPath(node) + ApiJson(kTreeComputer), [this, handle, info, node, url](RestResult&& r) {
-    Build* b = FindBuild(handle);
-    if (b == nullptr) return;
-    b->request_in_flight = false;
-    int executor = -1;
-    if (r.ok() && r.status() == 200) {
-      auto computer = ParseComputer(r.body());
-      if (computer.ok()) {
-        for (const ExecutorInfo& e : computer.value().executors) {
-          if (!url.empty() && e.build_url == url) executor = e.number;
-        }
-      }
-    }
-    if (executor < 0) {
-      // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
-      // the node is reported, see ChooseWorkerIndex).
-      RH_LOG(kInfo,
-             "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
-             "reporting a free executor index",
-             settings_.name.c_str(), handle.c_str(), url.c_str(), node.c_str());
-    }
-    StartAndMaybeEnd(*b, info, node, executor);
-  });
+  view_.Get(ComputerPath(node) + ApiJson(kTreeComputer),
+            [this, handle, info, node, url](RestResult&& r) {
+              Build* b = FindBuild(handle);
+              if (b == nullptr) return;
+              b->request_in_flight = false;
+              int executor = -1;
+              if (r.ok() && r.status() == 200) {
+                auto computer = ParseComputer(r.body());
+                if (computer.ok()) {
+                  for (const ExecutorInfo& e : computer.value().executors) {
+                    if (!url.empty() && e.build_url == url) executor = e.number;
+                  }
+                }
+              }
+              if (executor < 0) {
+                // Already over: Jenkins keeps no record of the executor (§4.8 Q5: a free index of
+                // the node is reported, see ChooseWorkerIndex).
+                RH_LOG(kInfo,
+                       "jenkins master=%s handle=%s: %s ended before its executor on %s was seen; "
+                       "reporting a free executor index",
+                       settings_.name.c_str(), handle.c_str(), url.c_str(), node.c_str());
+              }
+              StartAndMaybeEnd(*b, info, node, executor);
+            });
 }
 
-void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::string& node,
-                               int executor) {
+void BuildTracker::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::string& node,
+                                    int executor) {
   int index = -1;
   if (!node.empty()) {
     if (executor >= 0) b.executor = executor;
@@ -702,10 +702,10 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
   s.url = !info.url.empty() ? info.url : b.url;
   if (!node.empty()) {
     b.worker_index = index;
-    s.worker = WorkerName(node, index);
+    s.worker = view_.WorkerName(node, index);
     s.node_known = true;
-    s.node_name = IsBuiltinNode(node) ? "" : node;
-    for (const Node& n : nodes_) {
+    s.node_name = view_.IsBuiltinNode(node) ? "" : node;
+    for (const MasterView::Node& n : view_.nodes()) {
       if (n.info.name == node) s.node_labels.assign(n.labels.begin(), n.labels.end());
     }
     b.node = node;
@@ -714,10 +714,10 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
   }
   s.emit_worker_fields = settings_.emit_worker_fields;
   s.worker_hostname = node;
-  s.worker_version = rest_->jenkins_version();
+  s.worker_version = rest_.jenkins_version();
   if (b.offline_requested && !node.empty()) {
-    taints_->Taint(node, b.handle);  // O2 for label-only builds; already done for pinned ones
-    if (!b.offline_on_complete) taints_->TakeOffline(node);  // O3 on-start
+    taints_.Taint(node, b.handle);  // O2 for label-only builds; already done for pinned ones
+    if (!b.offline_on_complete) taints_.TakeOffline(node);  // O3 on-start
   }
   SendWork(b, PacketType::kWorkData, StartJson(s));
   const int64_t elapsed =
@@ -740,7 +740,7 @@ void Adapter::StartAndMaybeEnd(Build& b, const BuildInfo& info, const std::strin
 //     if possible; none free: wait as above for the next end report.
 //   - A start that waited longer than poll.build_max_s is reported anyway (logged): the names
 //     are then no longer guaranteed apart, but the client is not kept waiting for ever.
-int Adapter::ChooseWorkerIndex(const Build& b, const std::string& node, int seen) {
+int BuildTracker::ChooseWorkerIndex(const Build& b, const std::string& node, int seen) {
   if (b.worker_index >= 0 && b.node == node) return b.worker_index;  // sent again (J8)
   std::map<int, Build*> held;  // index -> the build reported there, its end not reported yet
   for (auto& [handle, other] : builds_) {
@@ -760,7 +760,7 @@ int Adapter::ChooseWorkerIndex(const Build& b, const std::string& node, int seen
       return seen;
     }
   }
-  const Node* n = FindNode(node);
+  const MasterView::Node* n = view_.FindNode(node);
   int fallback = -1;
   if (n != nullptr) {
     for (const ExecutorInfo& e : n->info.executors) {
@@ -782,7 +782,7 @@ int Adapter::ChooseWorkerIndex(const Build& b, const std::string& node, int seen
   return seen >= 0 ? seen : 0;
 }
 
-bool Adapter::WaitedTooLong(const Build& b) const {
+bool BuildTracker::WaitedTooLong(const Build& b) const {
   if (b.start_deferred_ms == 0 ||
       clock_.MonotonicMs() - b.start_deferred_ms <= settings_.poll_build_max_ms) {
     return false;
@@ -796,8 +796,8 @@ bool Adapter::WaitedTooLong(const Build& b) const {
 }
 
 // Reads a started build now (its end is probably due) rather than at its next poll.
-void Adapter::HurryPoll(Build& b) {
-  if (b.state != BuildState::kStarted || b.finishing) return;
+void BuildTracker::HurryPoll(Build& b) {
+  if (b.state != BuildState::kStarted) return;
   if (b.request_in_flight) {
     b.next_poll_ms = std::min(b.next_poll_ms, clock_.MonotonicMs());
     return;
@@ -807,7 +807,7 @@ void Adapter::HurryPoll(Build& b) {
 
 // A worker name of `node` was freed (its build's end was reported): starts that waited for one
 // are tried again now.
-void Adapter::ResumeDeferredStarts(const std::string& node) {
+void BuildTracker::ResumeDeferredStarts(const std::string& node) {
   std::vector<std::string> waiting;
   for (const auto& [handle, b] : builds_) {
     if (b->start_deferred_ms != 0 && b->node == node) waiting.push_back(handle);
@@ -828,7 +828,7 @@ std::string WorkPayload(std::string_view handle, PacketType type, std::string_vi
   return payload;
 }
 
-void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
+void BuildTracker::SendWork(Build& b, PacketType type, std::string_view body) {
   if (b.holder == nullptr) return;
   const std::string payload = WorkPayload(b.handle, type, body);
   std::string_view numerator, denominator;
@@ -840,16 +840,16 @@ void Adapter::SendWork(Build& b, PacketType type, std::string_view body) {
   broker_.Work(*b.holder, type, b.handle, payload, numerator, denominator);
 }
 
-void Adapter::EndWithResult(Build& b, const std::string& result) {
-  ExecutorFreed(b);  // over in Jenkins: its executor takes the next job now
+void BuildTracker::EndWithResult(Build& b, const std::string& result) {
+  view_.ExecutorFreed(b.url);  // over in Jenkins: its executor takes the next job now
   // O3 on-complete: the node goes offline before the final packets, waiting at most
   // meta_timeout_s for Jenkins to confirm (the action is retried afterwards anyway).
   if (b.offline_requested && b.offline_on_complete && !b.node.empty() && b.start_sent &&
-      !b.finishing) {
-    b.finishing = true;
+      b.state != BuildState::kFinishing) {
+    Move(b, BuildTransition::kAwaitOffline);
     b.final_result = result;
     b.finish_deadline_ms = clock_.MonotonicMs() + settings_.meta_timeout_ms;
-    taints_->TakeOffline(b.node);
+    taints_.TakeOffline(b.node);
     return;  // FinishPending() sends the packets once the offline action is done or times out
   }
   // §1.6 "retry" endings: the build died with its node, or with the controller.
@@ -883,23 +883,22 @@ void Adapter::EndWithResult(Build& b, const std::string& result) {
   Forget(b.handle);
 }
 
-void Adapter::FinishPending() {
+void BuildTracker::FinishPending() {
   const int64_t now = clock_.MonotonicMs();
   std::vector<std::string> ready;
   for (const auto& [handle, b] : builds_) {
-    if (!b->finishing) continue;
-    if (taints_->OfflineApplied(b->node) || now >= b->finish_deadline_ms) ready.push_back(handle);
+    if (b->state != BuildState::kFinishing) continue;
+    if (taints_.OfflineApplied(b->node) || now >= b->finish_deadline_ms) ready.push_back(handle);
   }
   for (const std::string& handle : ready) {
     Build* b = FindBuild(handle);
     if (b == nullptr) continue;
-    b->offline_requested = false;  // EndWithResult now sends the packets
     const std::string result = b->final_result;
     EndWithResult(*b, result);
   }
 }
 
-void Adapter::EndWithError(Build& b, const std::string& text) {
+void BuildTracker::EndWithError(Build& b, const std::string& text) {
   RH_LOG(kWarning, "jenkins master=%s handle=%s: %s", settings_.name.c_str(), b.handle.c_str(),
          text.c_str());
   SendWork(b, PacketType::kWorkException, text);
@@ -907,48 +906,49 @@ void Adapter::EndWithError(Build& b, const std::string& text) {
   Forget(b.handle);
 }
 
-void Adapter::EndWithFail(Build& b) {
+void BuildTracker::EndWithFail(Build& b) {
   SendWork(b, PacketType::kWorkFail, {});
   b.holder = nullptr;
   Forget(b.handle);
 }
 
-void Adapter::PutBack(Build& b, const char* why, int64_t backoff_ms) {
+void BuildTracker::PutBack(Build& b, const char* why, int64_t backoff_ms) {
   RH_LOG(kInfo, "jenkins master=%s handle=%s: back to the queue (%s)", settings_.name.c_str(),
          b.handle.c_str(), why);
   ++requeues_;
-  if (backoff_ms > 0) backoff_until_[b.function] = clock_.MonotonicMs() + backoff_ms;
+  if (backoff_ms > 0) view_.BackOff(b.function, clock_.MonotonicMs() + backoff_ms);
   PseudoWorker* holder = b.withdrawn ? nullptr : b.holder;
   const std::string handle = b.handle;
   Forget(handle);  // `b` is gone from here on
   if (holder != nullptr) broker_.PutBack(*holder, handle);
-  ReconcileRegistrations();
-  host_.RequestRound();
+  view_.ReconcileRegistrations();
+  rounds_.RequestRound();
 }
 
-void Adapter::Forget(std::string handle) {
+void BuildTracker::Forget(std::string handle) {
   auto it = builds_.find(handle);
   if (it == builds_.end()) return;
   const std::string full_name = it->second->full_name;
-  Unjournal(*it->second);
+  Unrecord(*it->second);
   // A taint taken for a build that never started protects nothing.
-  if (!it->second->start_sent) taints_->ForgetUnstarted(it->second->node, handle);
-  last_end_ms_[full_name] = clock_.MonotonicMs();
+  if (!it->second->start_sent) taints_.ForgetUnstarted(it->second->node, handle);
+  view_.JobEnded(full_name, clock_.MonotonicMs());
   const bool reported = it->second->start_sent && it->second->worker_index >= 0;
   const std::string node = it->second->node;
   builds_.erase(it);
   if (reported) ResumeDeferredStarts(node);  // a worker name of `node` may be free now
-  if (NonConcurrent(full_name)) ReconcileRegistrations();  // D6: the job may take one again
-  host_.RequestRound();                                    // capacity was released
+  if (view_.NonConcurrent(full_name))
+    view_.ReconcileRegistrations();  // D6: the job may take one again
+  rounds_.RequestRound();            // capacity was released
 }
 
 // ---- withdrawal: admin `cancel job` or the last client left (§1.9, §4.11 J8 minus resume)
 
-void Adapter::HandleWithdrawn(const std::string& handle, bool cancelled) {
+void BuildTracker::HandleWithdrawn(const std::string& handle, bool cancelled) {
   Build* b = FindBuild(handle);
   if (b == nullptr) return;  // a meta job: it simply runs to its end
-  if (!cancelled && settings_.resume_window_ms > 0 && !b->recovering && !b->finishing &&
-      b->holder != nullptr) {
+  if (!cancelled && settings_.resume_window_ms > 0 && b->state != BuildState::kRecovered &&
+      b->state != BuildState::kFinishing && b->holder != nullptr) {
     b->awaiting_client = true;
     b->resume_until_ms = clock_.MonotonicMs() + settings_.resume_window_ms;
     RH_LOG(kInfo, "jenkins master=%s handle=%s: its client left; kept %lld s for a resubmission",
@@ -961,7 +961,7 @@ void Adapter::HandleWithdrawn(const std::string& handle, bool cancelled) {
 
 // J8: a client that resubmits coalesces onto the job, so it gets the packets from now on; the
 // start packets are sent again first. Nobody back within the window: orphan_policy.
-void Adapter::CheckAwaitingClients(int64_t now) {
+void BuildTracker::CheckAwaitingClients(int64_t now) {
   std::vector<std::string> expired;
   for (auto& [handle, b] : builds_) {
     if (!b->awaiting_client) continue;
@@ -969,7 +969,8 @@ void Adapter::CheckAwaitingClients(int64_t now) {
       b->awaiting_client = false;
       RH_LOG(kInfo, "jenkins master=%s handle=%s: a client resubmitted it; following on",
              settings_.name.c_str(), handle.c_str());
-      if (b->start_sent && b->state == BuildState::kStarted) {
+      if (b->start_sent &&
+          (b->state == BuildState::kStarted || b->state == BuildState::kFinishing)) {
         b->start_sent = false;  // the next build poll sends WORK_DATA and WORK_STATUS again
         b->next_poll_ms = now;
       }
@@ -990,14 +991,14 @@ void Adapter::CheckAwaitingClients(int64_t now) {
         broker_.Work(*std::exchange(b->holder, nullptr), PacketType::kWorkFail, handle, handle);
       }
       Forget(handle);
-      ReconcileRegistrations();
+      view_.ReconcileRegistrations();
       continue;
     }
     WithdrawNow(*b);
   }
 }
 
-void Adapter::WithdrawNow(Build& build) {
+void BuildTracker::WithdrawNow(Build& build) {
   Build* b = &build;
   const std::string handle = b->handle;
   b->withdrawn = true;
@@ -1011,10 +1012,11 @@ void Adapter::WithdrawNow(Build& build) {
   }
   RH_LOG(kInfo, "jenkins master=%s handle=%s: withdrawn in state %s", settings_.name.c_str(),
          handle.c_str(), BuildStateName(b->state));
-  if (b->recovering) return;  // ReconcileRecovered cancels or stops it once the master answers
-  if (b->finishing) {
+  // ReconcileRecovered cancels or stops it once the master answers.
+  if (b->state == BuildState::kRecovered) return;
+  if (b->state == BuildState::kFinishing) {
     Forget(handle);  // over in Jenkins already; the node's offline action goes on regardless
-    ReconcileRegistrations();
+    view_.ReconcileRegistrations();
     return;
   }
   switch (b->state) {
@@ -1022,28 +1024,31 @@ void Adapter::WithdrawNow(Build& build) {
       Forget(handle);
       break;
     case BuildState::kTriggering:  // OnTriggered cancels what the POST created
+    case BuildState::kCancelDue:   // the W3 due, then its confirmation, forget it
     case BuildState::kCancelling:  // the confirmation forgets it
     case BuildState::kAborting:
+    case BuildState::kRecovered:  // (returned above)
+    case BuildState::kFinishing:
       break;
     case BuildState::kQueued:
       if (!b->request_in_flight) {
         CancelQueued(*b);
       } else {
-        b->cancel_pending = true;  // W3 once the poll in flight has answered (Tick)
+        Move(*b, BuildTransition::kCancelLater);  // W3 once the poll has answered (PollDue)
       }
       break;
     case BuildState::kStarted:
       AbortBuild(*b);
       break;
   }
-  ReconcileRegistrations();
+  view_.ReconcileRegistrations();
 }
 
-void Adapter::AbortBuild(Build& b, BuildTransition transition) {
+void BuildTracker::AbortBuild(Build& b, BuildTransition transition) {
   Move(b, transition);
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  Post(b.build_path + "stop", {}, [this, handle](RestResult&& r) {
+  view_.Post(b.build_path + "stop", {}, [this, handle](RestResult&& r) {
     Build* b = FindBuild(handle);
     if (b == nullptr) return;
     b->request_in_flight = false;
@@ -1056,33 +1061,271 @@ void Adapter::AbortBuild(Build& b, BuildTransition transition) {
   });
 }
 
-int Adapter::ReservedBuildsOn(const std::string& node) const {
+int BuildTracker::ReservedBuildsOn(const std::string& node) const {
   int n = 0;
   for (const auto& [handle, b] : builds_) n += b->reserved && b->node == node ? 1 : 0;
   return n;
 }
 
-bool Adapter::NonConcurrent(const std::string& full_name) const {
-  auto it = job_index_.find(full_name);
-  return it != job_index_.end() && !jobs_[it->second].concurrent_build;
-}
+std::string BuildTracker::ShortName(const Build& b) const { return view_.ShortName(b.full_name); }
 
-std::string Adapter::ShortName(const Build& b) const {
-  auto it = job_index_.find(b.full_name);
-  if (it != job_index_.end()) return jobs_[it->second].name;
-  const size_t slash = b.full_name.rfind('/');
-  return slash == std::string::npos ? b.full_name : b.full_name.substr(slash + 1);
-}
+// ---- periodic work
 
-std::string Adapter::BuiltinName() const {
-  return UsesLegacyBuiltinName(rest_->jenkins_version()) ? "master" : "built-in";
-}
-
-bool Adapter::IsBuiltinNode(const std::string& node) const {
-  for (const Node& n : nodes_) {
-    if (n.info.name == node) return n.info.builtin;
+void BuildTracker::PollDue(int64_t now) {
+  // Copy the handles: a poll never calls back synchronously, but keep iteration obviously safe.
+  std::vector<std::string> due;
+  for (const auto& [handle, build] : builds_) {
+    if (!build->request_in_flight && build->next_poll_ms <= now) due.push_back(handle);
   }
-  return node == BuiltinName();
+  for (const std::string& handle : due) {
+    Build* build = FindBuild(handle);
+    if (build == nullptr) continue;
+    switch (build->state) {
+      case BuildState::kCancelDue:
+        CancelQueued(*build);
+        break;
+      case BuildState::kQueued:
+      case BuildState::kCancelling:
+        PollQueueItem(*build);
+        break;
+      case BuildState::kStarted:
+      case BuildState::kAborting:
+        PollBuild(*build);
+        break;
+      case BuildState::kClaimed:
+      case BuildState::kRecovered:
+      case BuildState::kTriggering:
+      case BuildState::kFinishing:  // FinishPending
+        break;
+    }
+  }
+}
+
+// §4.10 M1/M2: the master stayed DOWN beyond inflight_grace_s. Started builds end with WORK_FAIL
+// (plugin-era clients retry), builds not started yet go back to our queue unseen.
+void BuildTracker::AbandonInflight() {
+  std::vector<std::string> handles;
+  for (const auto& [handle, build] : builds_) {
+    if (!build->withdrawn) handles.push_back(handle);
+  }
+  if (handles.empty()) return;
+  RH_LOG(kWarning, "jenkins master=%s: DOWN for more than %lld s: abandoning %zu builds in flight",
+         settings_.name.c_str(), static_cast<long long>(settings_.inflight_grace_ms / 1000),
+         handles.size());
+  for (const std::string& handle : handles) {
+    Build* b = FindBuild(handle);
+    if (b == nullptr || b->withdrawn) continue;
+    // The client's side ends now: a started build fails (Zuul retries it), one not started goes
+    // back to our queue unseen. Jenkins' side is an orphan (entry ABANDONED): under
+    // orphan_policy = abort its item is cancelled or its build stopped once the master answers.
+    if (b->holder != nullptr) {
+      PseudoWorker* holder = std::exchange(b->holder, nullptr);
+      if (b->start_sent) {
+        broker_.Work(*holder, PacketType::kWorkFail, handle, handle);
+      } else {
+        broker_.PutBack(*holder, handle);
+        ++requeues_;
+      }
+    }
+    if (settings_.orphan_policy == OrphanPolicy::kIgnore) {
+      Forget(handle);
+      continue;
+    }
+    b->withdrawn = true;
+    if (b->state == BuildState::kQueued) Move(*b, BuildTransition::kCancelLater);
+    // A job put back here is not claimed by this master again until this orphan is cleaned up
+    // (Claim), so its old item and a new one never both run.
+  }
+  view_.ReconcileRegistrations();
+  rounds_.RequestRound();
+}
+
+void BuildTracker::PruneExternalCancels(int64_t now) {
+  if (external_cancels_.empty() || now - cancels_pruned_ms_ < 10000) return;
+  cancels_pruned_ms_ = now;
+  std::erase_if(external_cancels_,
+                [this](const auto& entry) { return !broker_.GetStatus(entry.first).known; });
+}
+
+// ---- answers
+
+bool BuildTracker::HasBuildOf(const std::string& full_name) const {
+  for (const auto& [handle, b] : builds_) {
+    if (b->full_name == full_name) return true;
+  }
+  return false;
+}
+
+int BuildTracker::Starting() const {
+  int starting = 0;
+  for (const auto& [handle, b] : builds_) {
+    starting += b->state == BuildState::kStarted || b->state == BuildState::kAborting ||
+                        b->state == BuildState::kFinishing
+                    ? 0
+                    : 1;
+  }
+  return starting;
+}
+
+// D5: executors a node owes to builds we triggered there that the last snapshot does not show
+// running yet. A build is visible once an executor of the node runs it: by its URL when we know
+// it, else (started in Jenkins but not yet seen by our queue-item poll) as a build of the same
+// job that we know nothing of. So the snapshot and the ledger never count one build twice, and
+// an executor is not held back for a poll after Jenkins has already started our build on it.
+std::map<std::string, int> BuildTracker::ReservationsByNode() const {
+  std::map<std::string, int> out;
+  std::set<std::string> known_urls;
+  std::map<std::string, std::map<std::string, int>> pending;  // node -> job path -> count
+  for (const auto& [handle, b] : builds_) {
+    if (!b->url.empty()) known_urls.insert(b->url);
+    if (!b->reserved) continue;
+    if (b->start_sent || b->state == BuildState::kStarted || b->state == BuildState::kAborting) {
+      bool visible = false;
+      if (const MasterView::Node* n = view_.FindNode(b->node)) {
+        for (const ExecutorInfo& e : n->info.executors) visible |= e.build_url == b->url;
+      }
+      if (!visible) ++out[b->node];
+    } else {
+      ++pending[b->node][b->job_path];
+    }
+  }
+  for (auto& [node, by_job] : pending) {
+    if (const MasterView::Node* n = view_.FindNode(node)) {
+      for (const ExecutorInfo& e : n->info.executors) {
+        if (e.idle || e.build_url.empty() || known_urls.count(e.build_url) != 0) continue;
+        const std::string path = rest_.RelativePath(e.build_url);  // "job/x/123/"
+        for (auto& [job_path, count] : by_job) {
+          if (count > 0 && !job_path.empty() && path.starts_with(job_path)) {
+            --count;
+            break;
+          }
+        }
+      }
+    }
+    for (const auto& [job_path, count] : by_job) out[node] += count;
+  }
+  return out;
+}
+
+void BuildTracker::ControllerRestarted() {
+  const int64_t now = clock_.MonotonicMs();
+  for (auto& [handle, build] : builds_) {
+    if (build->start_sent) build->across_restart = true;
+    build->next_poll_ms = now;
+  }
+}
+
+void BuildTracker::ComputersApplied(int64_t requested_ms) {
+  const int64_t now = clock_.MonotonicMs();
+  taints_.Update(
+      [this](const std::string& name) {
+        const MasterView::Node* n = view_.FindNode(name);
+        return n == nullptr      ? OfflineTaints::NodeSeen::kGone
+               : n->info.offline ? OfflineTaints::NodeSeen::kOffline
+                                 : OfflineTaints::NodeSeen::kOnline;
+      },
+      [this](const std::string& name) {
+        for (const auto& [handle, build] : builds_) {
+          if (build->node == name) return true;
+        }
+        return false;
+      });
+  // §4.10 M5: note when a node shows disconnected under one of our started builds.
+  for (auto& [handle, build] : builds_) {
+    if (!build->start_sent || build->node_lost_ms != 0) continue;
+    const MasterView::Node* n = view_.FindNode(build->node);
+    if (n != nullptr && n->info.offline && !n->info.temporarily_offline) {
+      build->node_lost_ms = now;
+      RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s disconnected under %s #%lld",
+             settings_.name.c_str(), handle.c_str(), n->info.name.c_str(), build->full_name.c_str(),
+             static_cast<long long>(build->number));
+    }
+  }
+  // D5: a reservation ends once a snapshot requested after the start shows the executor busy.
+  // A started build that this snapshot shows on no executor has probably ended: read it now
+  // rather than at its next poll, so its end is reported (and its worker freed) sooner.
+  std::vector<std::string> ended;
+  for (auto& [handle, build] : builds_) {
+    const bool started =
+        build->state == BuildState::kStarted || build->state == BuildState::kFinishing;
+    if (!started || build->started_ms > requested_ms) continue;
+    build->reserved = false;
+    if (!build->start_sent || build->url.empty()) continue;
+    bool running = false;
+    for (const MasterView::Node& n : view_.nodes()) {
+      for (const ExecutorInfo& e : n.info.executors) running |= e.build_url == build->url;
+      for (const ExecutorInfo& e : n.info.one_off_executors) running |= e.build_url == build->url;
+    }
+    if (!running) ended.push_back(handle);
+  }
+  for (const std::string& handle : ended) {
+    if (Build* b = FindBuild(handle)) HurryPoll(*b);
+  }
+  // D5 invariant: reservations(N) <= our outstanding items on N, by construction (they are
+  // counted from the builds themselves); report nodes the snapshot no longer has.
+  for (const auto& [handle, build] : builds_) {
+    if (!build->reserved || view_.FindNode(build->node) != nullptr) continue;
+    RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s vanished while a build was pending",
+           settings_.name.c_str(), handle.c_str(), build->node.c_str());
+    build->reserved = false;
+  }
+}
+
+std::string BuildTracker::FindOwnBuild(const std::string& name, int64_t number,
+                                       std::string* full_name) const {
+  for (const auto& [handle, b] : builds_) {
+    if (b->number == number && (b->full_name == name || ShortName(*b) == name)) {
+      if (full_name != nullptr) *full_name = b->full_name;
+      return !b->build_path.empty() ? b->build_path : b->job_path + std::to_string(number) + "/";
+    }
+  }
+  return {};
+}
+
+void BuildTracker::Summarize(MasterSummary& s) const {
+  s.dispatches = dispatches_;
+  s.requeues = requeues_;
+  s.dropped_parameters = dropped_parameters_;
+  const int64_t now = clock_.MonotonicMs();
+  for (const auto& [handle, b] : builds_) {
+    BuildSummary bs;
+    bs.handle = b->handle;
+    bs.unique = b->unique;
+    bs.function = b->function;
+    bs.job = b->full_name;
+    bs.state = BuildStateName(b->state);
+    bs.queue_id = b->queue_id;
+    bs.number = b->number;
+    bs.url = !b->url.empty() ? b->url
+             : b->queue_id != 0
+                 ? settings_.base_url.text + "queue/item/" + std::to_string(b->queue_id) + "/"
+                 : "";
+    bs.node = b->node;
+    bs.age_ms = now - b->claimed_ms;
+    s.builds.push_back(std::move(bs));
+  }
+}
+
+// ---- the journal's entries
+
+void BuildTracker::Record(Build& b, Journal::State state, std::function<void(Status)> done) {
+  if (journal_.enabled()) b.journaled = true;
+  Journal::Entry e;
+  e.state = state;
+  e.function = b.function;
+  e.unique = b.unique;
+  e.job = b.full_name;
+  e.node = b.node;
+  e.queue_id = b.queue_id;
+  e.number = b.number;
+  e.url = b.url;
+  e.offline = b.offline_requested;
+  e.offline_on_complete = b.offline_on_complete;
+  journal_.Write(b.handle, e, std::move(done));
+}
+
+void BuildTracker::Unrecord(const Build& b) {
+  if (b.journaled) journal_.Erase(b.handle);
 }
 
 }  // namespace roundhouse::jenkins

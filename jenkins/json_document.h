@@ -17,8 +17,11 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "protocol/status.h"
 
@@ -53,6 +56,26 @@ const rapidjson::Value* Member(const rapidjson::Value& obj, const char* name);
 // The text of a string value. Precondition: v.IsString().
 inline std::string Text(const rapidjson::Value& v) {
   return std::string(v.GetString(), v.GetStringLength());
+}
+
+// The member `name` of `obj` as a T (std::string, bool, int, int64_t), or nullopt when `obj` is
+// not an object, has no such member, or it is of another JSON type (null included). The one
+// reader of an optional member: a peer's JSON never decides what type we read.
+template <typename T>
+std::optional<T> OptionalMember(const rapidjson::Value& obj, const char* name) {
+  const rapidjson::Value* v = Member(obj, name);
+  if (v == nullptr) return std::nullopt;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (v->IsString()) return Text(*v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (v->IsBool()) return v->GetBool();
+  } else if constexpr (std::is_same_v<T, int>) {
+    if (v->IsInt()) return v->GetInt();
+  } else {
+    static_assert(std::is_same_v<T, int64_t>, "OptionalMember: string, bool, int or int64_t");
+    if (v->IsInt64()) return v->GetInt64();
+  }
+  return std::nullopt;
 }
 
 }  // namespace roundhouse::jenkins

@@ -1,12 +1,14 @@
 // The master's view (doc/jenkins.md §4.2): the polls of R1 (health), R2 (jobs), R4 (computers)
 // and R5 (node modes), the health state (§4.10), the function table and pseudo-workers with their
-// registrations (§1.2, §1.3, §4.3), and capacity (§4.4 D2, D5, D6). Members of Adapter; the
-// coordinator (timers, the dispatch round, Summary) is adapter.cc.
+// registrations (§1.2, §1.3, §4.3), and capacity (§4.4 D2, D5, D6). See master_view.h; the
+// coordinator (the tick, the dispatch round) is adapter.cc.
+
+#include "jenkins/master_view.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
-#include "jenkins/adapter_internal.h"
 #include "server/base/log.h"
 
 namespace roundhouse::jenkins {
@@ -23,39 +25,195 @@ constexpr int64_t kEndedUrlTtlMs = 60000;
 
 }  // namespace
 
+const char* HealthName(Health health) {
+  switch (health) {
+    case Health::kHealthy:
+      return "HEALTHY";
+    case Health::kSuspect:
+      return "SUSPECT";
+    case Health::kDown:
+      return "DOWN";
+  }
+  return "?";
+}
+
+MasterView::MasterView(uv_loop_t* loop, broker::Broker& broker, Clock& clock, AdapterHost& host,
+                       Builds& builds, PseudoWorkerOwner& owner, const MasterSettings& settings,
+                       Transport& rest, OfflineTaints& taints)
+    : broker_(broker),
+      clock_(clock),
+      host_(host),
+      builds_(builds),
+      owner_(owner),
+      settings_(settings),
+      rest_(rest),
+      taints_(taints),
+      alive_(std::make_shared<bool>(true)) {
+  // Validated by ParseMasterSettings, so compiling cannot fail here; a failure would only
+  // disable the filter, and is logged.
+  auto compile = [this](const std::optional<std::string>& pattern, const char* key,
+                        std::optional<NameFilter>* out) {
+    if (!pattern) return;
+    auto compiled = NameFilter::Compile(*pattern);
+    if (compiled.ok()) {
+      *out = std::move(compiled).value();
+    } else {
+      RH_LOG(kError, "jenkins master=%s: %s: %s", settings_.name.c_str(), key,
+             compiled.status().message().c_str());
+    }
+  };
+  compile(settings_.job_include, "job_include", &job_include_);
+  compile(settings_.job_exclude, "job_exclude", &job_exclude_);
+  compile(settings_.name_filter, "name_filter", &name_filter_);
+  for (uv_timer_t* t : {&computers_timer_, &jobs_timer_, &health_timer_}) {
+    uv_timer_init(loop, t);
+    t->data = this;
+    ++open_timers_;
+  }
+}
+
+MasterView::~MasterView() {
+  assert(open_timers_ == 0 && "MasterView destroyed before Close() finished");
+  *alive_ = false;
+}
+
+void MasterView::Start() {
+  PollController();
+  PollJobs();
+  PollComputers();
+}
+
+void MasterView::Close(std::function<void()> closed) {
+  closing_ = true;
+  closed_ = std::move(closed);
+  *alive_ = false;
+  // The broker takes the jobs back (at shutdown exactly as they were, see Broker::BeginShutdown).
+  for (auto& [name, worker] : workers_) broker_.Detach(*worker);
+  workers_.clear();
+  auto on_close = [](uv_handle_t* h) {
+    auto* self = static_cast<MasterView*>(h->data);
+    if (--self->open_timers_ == 0 && self->closed_) {
+      auto done = std::move(self->closed_);
+      done();
+    }
+  };
+  for (uv_timer_t* t : {&computers_timer_, &jobs_timer_, &health_timer_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(t), on_close);
+  }
+}
+
+// ---- REST with health accounting
+
+void MasterView::Get(std::string path, Transport::Callback done, ReplySize size) {
+  ++requests_;
+  rest_.Get(std::move(path), Accounted(/*post=*/false, std::move(done)), size);
+}
+
+void MasterView::Post(std::string path, Transport::Form form, Transport::Callback done) {
+  ++requests_;
+  rest_.Post(std::move(path), std::move(form), Accounted(/*post=*/true, std::move(done)));
+}
+
+// Wraps a request's callback: nothing runs once closing; otherwise the outcome feeds the health
+// state (§4.10) and restart detection before `done` sees it.
+Transport::Callback MasterView::Accounted(bool post, Transport::Callback done) {
+  std::weak_ptr<bool> alive = alive_;
+  return [this, alive, post, done = std::move(done)](RestResult&& r) {
+    auto a = alive.lock();
+    if (!a || !*a) return;
+    const int status = r.status();
+    if (!r.ok() || status >= 500) {
+      ++request_errors_;
+      RequestFailed(r.ok() ? "HTTP " + std::to_string(status) : r.http.error_text, false);
+    } else if (status == 401 || (status == 403 && !post)) {
+      ++request_errors_;
+      RequestFailed("HTTP " + std::to_string(status) + " (check user and token)", true);
+    } else {
+      RequestSucceeded();
+    }
+    CheckInstance();
+    done(std::move(r));
+  };
+}
+
+// ---- timers
+
+void MasterView::ArmTimer(uv_timer_t* timer, int64_t delay_ms) {
+  if (closing_) return;
+  uv_timer_start(timer, OnTimer, static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), 0);
+}
+
+void MasterView::OnTimer(uv_timer_t* timer) {
+  auto* self = static_cast<MasterView*>(timer->data);
+  if (self->closing_) return;
+  if (timer == &self->computers_timer_) {
+    self->PollComputers();
+  } else if (timer == &self->jobs_timer_) {
+    self->PollJobs();
+  } else {
+    self->PollController();
+  }
+}
+
+void MasterView::ExpireBackOffs(int64_t now) {
+  bool expired = false;
+  for (auto it = backoff_until_.begin(); it != backoff_until_.end();) {
+    if (it->second <= now) {
+      it = backoff_until_.erase(it);
+      expired = true;
+    } else {
+      ++it;
+    }
+  }
+  for (Node& node : nodes_) {
+    if (node.cooldown_until != 0 && node.cooldown_until <= now) {
+      node.cooldown_until = 0;
+      expired = true;
+    }
+  }
+  if (expired) {
+    ReconcileRegistrations();
+    host_.RequestRound();
+  }
+}
+
+void MasterView::SpeedUpIfBusy() {
+  if (!computers_in_flight_ && uv_is_active(reinterpret_cast<uv_handle_t*>(&computers_timer_)) &&
+      uv_timer_get_due_in(&computers_timer_) > static_cast<uint64_t>(settings_.poll_computers_ms) &&
+      Busy()) {
+    ArmTimer(&computers_timer_, 0);
+  }
+}
+
 // ---- health
 
 // §4.10 M3: a new X-Jenkins-Session means the controller restarted. Queue items keep their ids
 // and are followed as before; builds that were running are re-read, and one that ended ABORTED
 // across the restart gets restart_policy.
-void Adapter::CheckInstance() {
-  const std::string& id = rest_->instance_id();
+void MasterView::CheckInstance() {
+  const std::string& id = rest_.instance_id();
   if (id.empty() || id == instance_id_) return;
   const bool restarted = !instance_id_.empty();
   instance_id_ = id;
   if (!restarted) return;
   ++restarts_;
   RH_LOG(kWarning,
-         "jenkins master=%s: the controller restarted (new instance id); re-reading %zu "
-         "builds in flight",
-         settings_.name.c_str(), builds_.size());
-  const int64_t now = clock_.MonotonicMs();
-  for (auto& [handle, build] : builds_) {
-    if (build->start_sent) build->across_restart = true;
-    build->next_poll_ms = now;
-  }
+         "jenkins master=%s: the controller restarted (new instance id); re-reading the builds "
+         "in flight",
+         settings_.name.c_str());
+  builds_.ControllerRestarted();
   PollJobs();
   PollComputers();
 }
 
-void Adapter::RequestSucceeded() {
+void MasterView::RequestSucceeded() {
   KickFailedPolls();
   failures_ = 0;
   ++successes_;
   if (health_ != Health::kHealthy && successes_ >= 2) SetHealth(Health::kHealthy);
 }
 
-void Adapter::RequestFailed(std::string_view what, bool fatal) {
+void MasterView::RequestFailed(std::string_view what, bool fatal) {
   successes_ = 0;
   ++failures_;
   last_error_ = std::string(what);
@@ -72,7 +230,7 @@ void Adapter::RequestFailed(std::string_view what, bool fatal) {
   SetHealth(next);
 }
 
-void Adapter::SetHealth(Health health) {
+void MasterView::SetHealth(Health health) {
   if (health == health_) return;
   const log::Level level = health == Health::kHealthy ? log::Level::kNotice : log::Level::kWarning;
   if (log::Enabled(level)) {
@@ -87,12 +245,16 @@ void Adapter::SetHealth(Health health) {
   if (health_ == Health::kHealthy) host_.RequestRound();
 }
 
-bool Adapter::Dispatchable() const {
+bool MasterView::DownLongerThan(int64_t ms, int64_t now) const {
+  return health_ == Health::kDown && down_since_ms_ != 0 && now - down_since_ms_ > ms;
+}
+
+bool MasterView::Dispatchable() const {
   return health_ == Health::kHealthy && !draining_ && !closing_ && !controller_.quieting_down &&
          have_jobs_ && have_computers_;
 }
 
-int64_t Adapter::NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) const {
+int64_t MasterView::NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) const {
   if (ok) {
     retry.failures = 0;
     retry.succeeded = true;
@@ -104,7 +266,7 @@ int64_t Adapter::NextPollDelay(PollRetry& retry, bool ok, int64_t normal_ms) con
   return std::min(normal_ms, kFirstPollRetryMs << doublings);
 }
 
-void Adapter::KickFailedPolls() {
+void MasterView::KickFailedPolls() {
   if (closing_) return;
   if (controller_retry_.failures > 0 && !controller_in_flight_) ArmTimer(&health_timer_, 0);
   if (jobs_retry_.failures > 0 && !jobs_in_flight_) ArmTimer(&jobs_timer_, 0);
@@ -113,7 +275,7 @@ void Adapter::KickFailedPolls() {
 
 // ---- polls
 
-void Adapter::PollController() {
+void MasterView::PollController() {
   if (controller_in_flight_) return;
   controller_in_flight_ = true;
   Get(ApiJson(kTreeController), [this](RestResult&& r) {
@@ -140,7 +302,7 @@ void Adapter::PollController() {
   });
 }
 
-void Adapter::PollJobs() {
+void MasterView::PollJobs() {
   if (jobs_in_flight_) return;
   jobs_in_flight_ = true;
   const int64_t requested = clock_.MonotonicMs();
@@ -169,7 +331,7 @@ void Adapter::PollJobs() {
       ReplySize::kList);
 }
 
-void Adapter::PollComputers() {
+void MasterView::PollComputers() {
   if (computers_in_flight_) return;
   computers_in_flight_ = true;
   const int64_t requested = clock_.MonotonicMs();
@@ -183,7 +345,7 @@ void Adapter::PollComputers() {
           ArmTimer(&computers_timer_, NextPollDelay(computers_retry_, false, normal));
           return;
         }
-        auto parsed = ParseComputers(r.body(), UsesLegacyBuiltinName(rest_->jenkins_version()));
+        auto parsed = ParseComputers(r.body(), UsesLegacyBuiltinName(rest_.jenkins_version()));
         ArmTimer(&computers_timer_, NextPollDelay(computers_retry_, parsed.ok(), normal));
         if (!parsed.ok()) {
           RH_LOG(kWarning, "jenkins master=%s: computers: %s", settings_.name.c_str(),
@@ -197,8 +359,8 @@ void Adapter::PollComputers() {
 
 // Whether the master is worth polling at the fast rate: builds in flight, or jobs waiting for a
 // function it lists.
-bool Adapter::Busy() const {
-  if (!builds_.empty()) return true;
+bool MasterView::Busy() const {
+  if (builds_.HasBuilds()) return true;
   for (const std::string& name : listed_) {
     const broker::Function* fn = broker_.FindFunction(name);
     if (fn == nullptr) continue;
@@ -211,7 +373,7 @@ bool Adapter::Busy() const {
   return false;
 }
 
-void Adapter::PollNodeMode(const std::string& node) {
+void MasterView::PollNodeMode(const std::string& node) {
   if (!modes_in_flight_.insert(node).second) return;
   Get(LabelPath(node) + ApiJson(kTreeLabelNodes), [this, node](RestResult&& r) {
     modes_in_flight_.erase(node);
@@ -243,7 +405,7 @@ void Adapter::PollNodeMode(const std::string& node) {
 
 // ---- applying snapshots
 
-void Adapter::ApplyJobs(std::vector<JobInfo> jobs) {
+void MasterView::ApplyJobs(std::vector<JobInfo> jobs) {
   jobs_.clear();
   job_index_.clear();
   for (JobInfo& job : jobs) {
@@ -275,7 +437,7 @@ void Adapter::ApplyJobs(std::vector<JobInfo> jobs) {
   host_.RequestRound();
 }
 
-void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t requested_ms) {
+void MasterView::ApplyComputers(std::vector<ComputerInfo> computers, int64_t requested_ms) {
   const int64_t now = clock_.MonotonicMs();
   std::map<std::string, int64_t> cooldowns;
   for (const Node& n : nodes_) cooldowns[n.info.name] = n.cooldown_until;
@@ -312,72 +474,17 @@ void Adapter::ApplyComputers(std::vector<ComputerInfo> computers, int64_t reques
   }
   have_computers_ = true;
   last_computers_ms_ = now;
-  taints_->Update(
-      [this](const std::string& name) {
-        const Node* n = FindNode(name);
-        return n == nullptr      ? OfflineTaints::NodeSeen::kGone
-               : n->info.offline ? OfflineTaints::NodeSeen::kOffline
-                                 : OfflineTaints::NodeSeen::kOnline;
-      },
-      [this](const std::string& name) {
-        for (const auto& [handle, build] : builds_) {
-          if (build->node == name) return true;
-        }
-        return false;
-      });
-  // §4.10 M5: note when a node shows disconnected under one of our started builds.
-  for (auto& [handle, build] : builds_) {
-    if (!build->start_sent || build->node_lost_ms != 0) continue;
-    for (const Node& n : nodes_) {
-      if (n.info.name == build->node && n.info.offline && !n.info.temporarily_offline) {
-        build->node_lost_ms = now;
-        RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s disconnected under %s #%lld",
-               settings_.name.c_str(), handle.c_str(), n.info.name.c_str(),
-               build->full_name.c_str(), static_cast<long long>(build->number));
-      }
-    }
-  }
-  // D5: a reservation ends once a snapshot requested after the start shows the executor busy.
-  // A started build that this snapshot shows on no executor has probably ended: read it now
-  // rather than at its next poll, so its end is reported (and its worker freed) sooner.
-  std::vector<std::string> ended;
-  for (auto& [handle, build] : builds_) {
-    if (build->state != BuildState::kStarted || build->started_ms > requested_ms) continue;
-    build->reserved = false;
-    if (!build->start_sent || build->url.empty()) continue;
-    bool running = false;
-    for (const Node& n : nodes_) {
-      for (const ExecutorInfo& e : n.info.executors) running |= e.build_url == build->url;
-      for (const ExecutorInfo& e : n.info.one_off_executors) running |= e.build_url == build->url;
-    }
-    if (!running) ended.push_back(handle);
-  }
-  for (const std::string& handle : ended) {
-    if (Build* b = FindBuild(handle)) HurryPoll(*b);
-  }
-  // D5 invariant: reservations(N) <= our outstanding items on N, by construction (they are
-  // counted from the builds themselves); report nodes the snapshot no longer has.
-  for (const auto& [handle, build] : builds_) {
-    if (!build->reserved) continue;
-    const std::string& pending_on = build->node;  // clang 14 cannot capture a structured binding
-    const bool known = std::any_of(nodes_.begin(), nodes_.end(),
-                                   [&](const Node& n) { return n.info.name == pending_on; });
-    if (!known) {
-      RH_LOG(kWarning, "jenkins master=%s handle=%s: node %s vanished while a build was pending",
-             settings_.name.c_str(), handle.c_str(), build->node.c_str());
-      build->reserved = false;
-    }
-  }
+  builds_.ComputersApplied(requested_ms);
   Recompute();
   host_.RequestRound();
 }
 
-void Adapter::ExecutorFreed(const Build& build) {
-  if (build.url.empty()) return;
-  ended_urls_[build.url] = clock_.MonotonicMs();
+void MasterView::ExecutorFreed(const std::string& url) {
+  if (url.empty()) return;
+  ended_urls_[url] = clock_.MonotonicMs();
   for (Node& n : nodes_) {
     for (ExecutorInfo& e : n.info.executors) {
-      if (e.idle || e.build_url != build.url) continue;
+      if (e.idle || e.build_url != url) continue;
       e.idle = true;
       e.build_url.clear();
       if (!n.info.offline) ++n.idle;
@@ -386,12 +493,12 @@ void Adapter::ExecutorFreed(const Build& build) {
   host_.RequestRound();
 }
 
-std::string Adapter::WorkerName(const std::string& node, int executor) const {
+std::string MasterView::WorkerName(const std::string& node, int executor) const {
   const std::string& base = IsBuiltinName(node) ? settings_.manager_name : node;
   return base + "_exec-" + std::to_string(executor);
 }
 
-void Adapter::Recompute() {
+void MasterView::Recompute() {
   if (!have_jobs_ || !have_computers_ || closing_) return;
   std::vector<JenkinsJob> jobs;
   jobs.reserve(jobs_.size());
@@ -454,14 +561,14 @@ void Adapter::Recompute() {
     std::string_view rest = std::string_view(name).substr(6);  // after "build:"
     auto exact = part_to_job.find(rest);
     if (exact != part_to_job.end()) {
-      routes_[name] = Route{exact->second};
+      routes_[name] = exact->second;
       continue;
     }
     for (size_t colon = rest.rfind(':'); colon != std::string_view::npos && colon > 0;
          colon = rest.rfind(':', colon - 1)) {
       auto it = part_to_job.find(rest.substr(0, colon));
       if (it != part_to_job.end()) {
-        routes_[name] = Route{it->second};
+        routes_[name] = it->second;
         break;
       }
     }
@@ -483,7 +590,7 @@ void Adapter::Recompute() {
         wanted.insert(name);
         auto it = workers_.find(name);
         if (it == workers_.end()) {
-          auto worker = std::make_unique<PseudoWorker>(*this, name, n.info.name, e.number);
+          auto worker = std::make_unique<PseudoWorker>(owner_, name, n.info.name, e.number);
           broker_.Attach(*worker);
           broker_.SetClientId(*worker, name);
           workers_.emplace(name, std::move(worker));
@@ -499,7 +606,7 @@ void Adapter::Recompute() {
   ReconcileRegistrations();
 }
 
-std::set<std::string> Adapter::BlockedFunctions() const {
+std::set<std::string> MasterView::BlockedFunctions() const {
   std::set<std::string> blocked;
   const int64_t now = clock_.MonotonicMs();
   for (const auto& [fn, until] : backoff_until_) {
@@ -515,21 +622,18 @@ std::set<std::string> Adapter::BlockedFunctions() const {
     const bool list_fresh = ended == last_end_ms_.end() || ended->second < jobs_requested_ms_;
     if (list_fresh && (j.in_queue || j.last_build_building)) busy_jobs.insert(j.full_name);
   }
-  for (const auto& [handle, build] : builds_) {
-    auto it = job_index_.find(build->full_name);
-    if (it != job_index_.end() && !jobs_[it->second].concurrent_build) {
-      busy_jobs.insert(build->full_name);
-    }
+  for (const JobInfo& j : jobs_) {
+    if (!j.concurrent_build && builds_.HasBuildOf(j.full_name)) busy_jobs.insert(j.full_name);
   }
   if (!busy_jobs.empty()) {
     for (const auto& [fn, route] : routes_) {
-      if (busy_jobs.count(route.full_name) != 0) blocked.insert(fn);
+      if (busy_jobs.count(route) != 0) blocked.insert(fn);
     }
   }
   return blocked;
 }
 
-void Adapter::ReconcileRegistrations() {
+void MasterView::ReconcileRegistrations() {
   if (closing_) return;
   const std::set<std::string> blocked = BlockedFunctions();
   std::map<std::string, const Node*> by_name;
@@ -563,60 +667,122 @@ void Adapter::ReconcileRegistrations() {
   }
 }
 
-// ---- capacity and the dispatch round
+// ---- capacity
 
-// D5: executors a node owes to builds we triggered there that the last snapshot does not show
-// running yet. A build is visible once an executor of the node runs it: by its URL when we know
-// it, else (started in Jenkins but not yet seen by our queue-item poll) as a build of the same
-// job that we know nothing of. So the snapshot and the ledger never count one build twice, and
-// an executor is not held back for a poll after Jenkins has already started our build on it.
-std::map<std::string, int> Adapter::ReservationsByNode() const {
-  std::map<std::string, int> out;
-  std::set<std::string> known_urls;
-  std::map<std::string, std::map<std::string, int>> pending;  // node -> job path -> count
-  for (const auto& [handle, b] : builds_) {
-    if (!b->url.empty()) known_urls.insert(b->url);
-    if (!b->reserved) continue;
-    if (b->start_sent || b->state == BuildState::kStarted || b->state == BuildState::kAborting) {
-      bool visible = false;
-      if (const Node* n = FindNode(b->node)) {
-        for (const ExecutorInfo& e : n->info.executors) visible |= e.build_url == b->url;
-      }
-      if (!visible) ++out[b->node];
-    } else {
-      ++pending[b->node][b->job_path];
-    }
-  }
-  for (auto& [node, by_job] : pending) {
-    if (const Node* n = FindNode(node)) {
-      for (const ExecutorInfo& e : n->info.executors) {
-        if (e.idle || e.build_url.empty() || known_urls.count(e.build_url) != 0) continue;
-        const std::string path = rest_->RelativePath(e.build_url);  // "job/x/123/"
-        for (auto& [job_path, count] : by_job) {
-          if (count > 0 && !job_path.empty() && path.starts_with(job_path)) {
-            --count;
-            break;
-          }
-        }
-      }
-    }
-    for (const auto& [job_path, count] : by_job) out[node] += count;
-  }
-  return out;
-}
-
-int Adapter::FreeCapacity(const Node& node, int reservations) const {
+int MasterView::FreeCapacity(const Node& node, int reservations) const {
   if (node.info.offline) return 0;
   if (node.cooldown_until > clock_.MonotonicMs()) return 0;
-  if (taints_->Tainted(node.info.name)) return 0;  // §4.9 O1
+  if (taints_.Tainted(node.info.name)) return 0;  // §4.9 O1
   return std::max(0, node.idle - reservations);
 }
 
-const Adapter::Node* Adapter::FindNode(const std::string& name) const {
+const MasterView::Node* MasterView::FindNode(const std::string& name) const {
   for (const Node& n : nodes_) {
     if (n.info.name == name) return &n;
   }
   return nullptr;
+}
+
+// ---- the job table
+
+const JobInfo* MasterView::FindJob(const std::string& full_name) const {
+  auto it = job_index_.find(full_name);
+  return it == job_index_.end() ? nullptr : &jobs_[it->second];
+}
+
+const std::string* MasterView::RouteOf(const std::string& function) const {
+  auto it = routes_.find(function);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+bool MasterView::NonConcurrent(const std::string& full_name) const {
+  const JobInfo* job = FindJob(full_name);
+  return job != nullptr && !job->concurrent_build;
+}
+
+bool MasterView::IsPipeline(const std::string& full_name) const {
+  const JobInfo* job = FindJob(full_name);
+  return job != nullptr && job->cls.ends_with("WorkflowJob");
+}
+
+std::string MasterView::ShortName(const std::string& full_name) const {
+  if (const JobInfo* job = FindJob(full_name)) return job->name;
+  const size_t slash = full_name.rfind('/');
+  return slash == std::string::npos ? full_name : full_name.substr(slash + 1);
+}
+
+// ---- nodes
+
+void MasterView::Cooldown(const std::string& node, int64_t until_ms) {
+  for (Node& n : nodes_) {
+    if (n.info.name == node) n.cooldown_until = until_ms;
+  }
+}
+
+std::string MasterView::BuiltinName() const {
+  return UsesLegacyBuiltinName(rest_.jenkins_version()) ? "master" : "built-in";
+}
+
+bool MasterView::IsBuiltinNode(const std::string& node) const {
+  for (const Node& n : nodes_) {
+    if (n.info.name == node) return n.info.builtin;
+  }
+  return node == BuiltinName();
+}
+
+// An idle pseudo-worker of the node, else the least busy one: a worker still holds a job until
+// its end is observed, which may be after Jenkins has freed the executor. A busy worker keeps the
+// functions of the jobs it holds registered even while they are blocked (D6, back-off), so one
+// holding a blocked function's job must not grab.
+PseudoWorker* MasterView::NextWorker(const std::string& node,
+                                     const std::set<std::string>& blocked) {
+  PseudoWorker* worker = nullptr;
+  for (auto& [name, w] : workers_) {
+    if (w->node() != node || w->retired || w->registered.empty()) continue;
+    bool holds_blocked = false;
+    for (const broker::Job* held : w->state().running) {
+      holds_blocked |= blocked.count(std::string(held->function_name())) != 0;
+    }
+    if (holds_blocked) continue;
+    if (worker == nullptr || w->state().running.size() < worker->state().running.size()) {
+      worker = w.get();
+    }
+    if (w->idle()) break;
+  }
+  return worker;
+}
+
+// ---- summary
+
+void MasterView::Summarize(MasterSummary& s, const std::map<std::string, int>& reserved) const {
+  s.name = settings_.name;
+  s.manager = settings_.manager_name;
+  s.base_url = settings_.base_url.text;
+  s.health = HealthName(health_);
+  s.last_error = last_error_;
+  s.tls_verify = !settings_.base_url.tls || settings_.tls_verify;
+  s.enabled = !draining_;
+  s.quieting_down = controller_.quieting_down;
+  s.version = rest_.jenkins_version();
+  s.last_poll_age_ms = last_computers_ms_ < 0 ? -1 : clock_.MonotonicMs() - last_computers_ms_;
+  s.functions = static_cast<int>(listed_.size());
+  s.requests = requests_;
+  s.request_errors = request_errors_;
+  for (const Node& n : nodes_) {
+    NodeSummary ns;
+    ns.name = n.info.name;
+    ns.mode = !n.mode_known ? "" : n.exclusive ? "EXCLUSIVE" : "NORMAL";
+    ns.offline = n.info.offline;
+    ns.temporarily_offline = n.info.temporarily_offline;
+    ns.labels.assign(n.labels.begin(), n.labels.end());
+    auto r = reserved.find(n.info.name);
+    ns.reservations = r == reserved.end() ? 0 : r->second;
+    ns.free = Dispatchable() ? FreeCapacity(n, ns.reservations) : 0;
+    for (const ExecutorInfo& e : n.info.executors) {
+      ns.executors.push_back({e.number, WorkerName(n.info.name, e.number), e.idle, e.build_url});
+    }
+    s.nodes.push_back(std::move(ns));
+  }
 }
 
 }  // namespace roundhouse::jenkins

@@ -25,9 +25,9 @@ namespace roundhouse::jenkins {
 // Reaches the Adapter's timer work (a friend of Adapter).
 struct AdapterProbe {
   static void Tick(Adapter& a) { a.Tick(); }
-  static void PollComputers(Adapter& a) { a.PollComputers(); }
-  static void PollJobs(Adapter& a) { a.PollJobs(); }
-  static void PollController(Adapter& a) { a.PollController(); }
+  static void PollComputers(Adapter& a) { a.view_.PollComputers(); }
+  static void PollJobs(Adapter& a) { a.view_.PollJobs(); }
+  static void PollController(Adapter& a) { a.view_.PollController(); }
 };
 
 namespace testing {
