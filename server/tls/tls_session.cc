@@ -23,6 +23,13 @@ std::string TakeReason(const char* fallback) {
 
 int ClampToInt(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX)); }
 
+// SSL_get_error needs an empty error queue before the call it explains. Our own failures leave it
+// empty (TakeReason); this clears what another user of OpenSSL on the thread may have left. Not
+// ERR_clear_error unconditionally: it walks every slot of the queue, on every record.
+void ClearStaleErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 }  // namespace
 
 Session::Session(const Context& context)
@@ -76,7 +83,12 @@ bool Session::PutCiphertext(std::string_view ciphertext) {
 ssize_t Session::ReadPlaintext(char* dst, size_t capacity) {
   if (state_ == State::kFailed) return -1;
   if (state_ == State::kClosed || capacity == 0) return 0;
-  ERR_clear_error();
+  // Established and nothing buffered: no record can be complete, so the call that would only
+  // say "want read" is skipped (one SSL_read per record, not one more per socket read).
+  if (state_ == State::kEstablished && BIO_ctrl_pending(in_) == 0 && SSL_has_pending(ssl_) == 0) {
+    return 0;
+  }
+  ClearStaleErrors();
   const int rc = SSL_read(ssl_, dst, ClampToInt(capacity));
   if (rc > 0) {
     if (state_ == State::kHandshaking) OnEstablished();
@@ -148,7 +160,7 @@ bool Session::WritePlaintext(std::string_view plaintext) {
     case State::kEstablished:
       break;
   }
-  ERR_clear_error();
+  ClearStaleErrors();
   while (!plaintext.empty()) {
     const int rc = SSL_write(ssl_, plaintext.data(), ClampToInt(plaintext.size()));
     if (rc <= 0) {

@@ -60,6 +60,8 @@ class Connection {
 
  private:
   IoResult ReadTls();
+  // At least kMinReadSpace free after in_end_ (moves or grows the buffer; keeps the bytes).
+  void MakeReadSpace();
   IoResult FlushTls();
 
   int fd_ = -1;
