@@ -9,8 +9,9 @@
 #include <cassert>
 #include <utility>
 
+#include "base/log.h"
+#include "base/text.h"
 #include "protocol/http.h"
-#include "server/base/log.h"
 
 namespace roundhouse::jenkins {
 
@@ -206,7 +207,7 @@ std::string Adapter::ResolveBuildPath(const std::string& name, int64_t number,
   std::string first;
   int matches = 0;
   for (const auto& [full_name_of, index] : view_.job_index()) {
-    if (protocol::http::EqualsIgnoreCase(view_.jobs()[index].name, name)) {
+    if (EqualsIgnoreCase(view_.jobs()[index].name, name)) {
       if (matches++ == 0) first = full_name_of;
     }
   }

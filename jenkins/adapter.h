@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "jenkins/build_tracker.h"
 #include "jenkins/job_contract.h"
 #include "jenkins/journal.h"
@@ -47,7 +48,6 @@
 #include "jenkins/rest_model.h"
 #include "jenkins/summary.h"
 #include "jenkins/transport.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "storage/job_store.h"
 

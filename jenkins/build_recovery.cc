@@ -10,8 +10,8 @@
 
 #include <utility>
 
+#include "base/log.h"
 #include "jenkins/build_tracker.h"
-#include "server/base/log.h"
 
 namespace roundhouse::jenkins {
 

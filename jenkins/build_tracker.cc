@@ -10,8 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "base/log.h"
 #include "protocol/http.h"
-#include "server/base/log.h"
 
 namespace roundhouse::jenkins {
 

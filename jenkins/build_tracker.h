@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "jenkins/build_state.h"
 #include "jenkins/job_contract.h"
 #include "jenkins/journal.h"
@@ -31,7 +32,6 @@
 #include "jenkins/rest_model.h"
 #include "jenkins/summary.h"
 #include "jenkins/transport.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "storage/job_store.h"
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "base/text.h"
+
 namespace roundhouse::jenkins {
 namespace {
 
@@ -547,7 +549,7 @@ struct HttpClient::Impl {
     }
     http::Header h{std::string(TrimSpaces(line.substr(0, colon))),
                    std::string(TrimSpaces(line.substr(colon + 1)))};
-    if (http::EqualsIgnoreCase(h.name, "Connection") && http::EqualsIgnoreCase(h.value, "close")) {
+    if (EqualsIgnoreCase(h.name, "Connection") && EqualsIgnoreCase(h.value, "close")) {
       t->response.keep_alive = false;
     }
     t->response.headers.push_back(std::move(h));

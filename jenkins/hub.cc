@@ -4,7 +4,7 @@
 #include <set>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 
 namespace roundhouse::jenkins {
 

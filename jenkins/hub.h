@@ -21,11 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/status.h"
 #include "jenkins/adapter.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/summary.h"
-#include "protocol/status.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 
 namespace roundhouse::jenkins {

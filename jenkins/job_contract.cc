@@ -7,9 +7,9 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
-#include <charconv>
 #include <unordered_map>
 
+#include "base/text.h"
 #include "jenkins/json_document.h"
 
 namespace roundhouse::jenkins {
@@ -78,13 +78,9 @@ std::optional<int64_t> BuildNumber(const Value& v) {
     return v.GetInt64() > 0 ? std::optional<int64_t>(v.GetInt64()) : std::nullopt;
   }
   if (!v.IsString()) return std::nullopt;
-  const char* begin = v.GetString();
-  const char* end = begin + v.GetStringLength();
-  if (begin == end || *begin < '0' || *begin > '9') return std::nullopt;
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(begin, end, n);
-  if (ec != std::errc() || ptr != end || n <= 0) return std::nullopt;
-  return n;
+  const std::optional<int64_t> n =
+      ParseDecimal<int64_t>(std::string_view(v.GetString(), v.GetStringLength()));
+  return n && *n > 0 ? n : std::nullopt;
 }
 
 // The `name` and `number` shared by §1.7 and §1.8.

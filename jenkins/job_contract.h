@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "jenkins/rest_model.h"
-#include "protocol/status.h"
 
 namespace roundhouse::jenkins {
 

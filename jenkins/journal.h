@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/job_store.h"
 
 namespace roundhouse::jenkins {

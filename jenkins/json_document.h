@@ -23,7 +23,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::jenkins {
 

@@ -5,9 +5,9 @@
 #include <cinttypes>
 #include <utility>
 
+#include "base/log.h"
 #include "jenkins/job_contract.h"
 #include "jenkins/rest_model.h"
-#include "server/base/log.h"
 
 namespace roundhouse::jenkins {
 

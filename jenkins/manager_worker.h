@@ -20,10 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/pseudo_worker.h"
 #include "jenkins/transport.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 
 namespace roundhouse::jenkins {

@@ -2,18 +2,18 @@
 
 #include "jenkins/master_settings.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "base/text.h"
 #include "jenkins/name_filter.h"
 
 namespace roundhouse::jenkins {
@@ -54,27 +54,16 @@ std::string_view TrimBlank(std::string_view s) {
   return s;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::optional<bool> ParseBoolText(std::string_view text) {
-  const std::string v = Lower(text);
+  const std::string v = ToLowerAscii(text);
   if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
   if (v == "false" || v == "no" || v == "off" || v == "0") return false;
   return std::nullopt;
 }
 
 std::optional<int64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  int64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return v;
+  if (text.empty() || text.front() == '-') return std::nullopt;
+  return ParseDecimal<int64_t>(text);
 }
 
 // "<digits>[.<1-3 digits>]" seconds -> milliseconds; nullopt when malformed or too large.

@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "jenkins/functions.h"
 #include "jenkins/rest_client.h"
-#include "protocol/status.h"
 
 namespace roundhouse::jenkins {
 

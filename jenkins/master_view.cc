@@ -9,7 +9,7 @@
 #include <cassert>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 
 namespace roundhouse::jenkins {
 namespace {

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "jenkins/label_expr.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/name_filter.h"
@@ -33,7 +34,6 @@
 #include "jenkins/rest_model.h"
 #include "jenkins/summary.h"
 #include "jenkins/transport.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 
 namespace roundhouse::jenkins {

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "base/log.h"
 #include "jenkins/rest_model.h"
 #include "protocol/http.h"
-#include "server/base/log.h"
 
 namespace roundhouse::jenkins {
 

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "jenkins/master_settings.h"
 #include "jenkins/transport.h"
-#include "server/base/clock.h"
 
 namespace roundhouse::jenkins {
 

@@ -1,10 +1,10 @@
 #include "jenkins/rest_client.h"
 
-#include <cctype>
 #include <deque>
 #include <string>
 #include <utility>
 
+#include "base/text.h"
 #include "jenkins/rest_model.h"
 
 namespace roundhouse::jenkins {
@@ -13,16 +13,6 @@ namespace {
 namespace http = protocol::http;
 
 constexpr std::string_view kFormType = "application/x-www-form-urlencoded; charset=UTF-8";
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && http::EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 struct Authority {
   std::string host;
@@ -63,7 +53,7 @@ Result<Authority> ParseAuthority(std::string_view text, uint16_t default_port) {
       return Status::Error("invalid character in URL host");
     }
   }
-  a.host = Lower(a.host);
+  a.host = ToLowerAscii(a.host);
   if (!port_text.empty()) {
     unsigned long port = 0;
     for (char c : port_text) {

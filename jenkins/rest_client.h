@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "jenkins/http_client.h"
-#include "protocol/status.h"
 
 namespace roundhouse::jenkins {
 

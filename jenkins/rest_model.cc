@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
+#include "base/text.h"
 #include "jenkins/json_document.h"
 #include "protocol/http.h"
 
@@ -283,11 +283,8 @@ std::optional<int64_t> QueueIdFromLocation(std::string_view location) {
   const size_t at = location.rfind(kMarker);
   if (at == std::string_view::npos || (at > 0 && location[at - 1] != '/')) return std::nullopt;
   const std::string_view digits = location.substr(at + kMarker.size());
-  if (digits.empty() || digits.front() < '0' || digits.front() > '9') return std::nullopt;
-  int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
-  return id;
+  if (digits.empty() || digits.front() == '-') return std::nullopt;
+  return ParseDecimal<int64_t>(digits);
 }
 
 std::string ApiJson(std::string_view tree) { return "api/json?tree=" + PercentEncode(tree); }

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::jenkins {
 

@@ -14,10 +14,6 @@ constexpr bool IsCSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-constexpr char ToLowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
 // Bytes an ERR text carries as they are: printable ASCII except the space (written '+') and the
 // two bytes the '+' convention needs escaped ('%', '+'). Punctuation such as : ' / , = stays
 // readable (doc/protocol.md §4.2).
@@ -57,14 +53,6 @@ bool Tokenize(std::string_view line, const Limits& limits, std::vector<std::stri
     tokens->push_back(line.substr(pos, end - pos));
     pos = line.find_first_not_of(' ', end);
   } while (pos != std::string_view::npos);
-  return true;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ToLowerAscii(a[i]) != ToLowerAscii(b[i])) return false;
-  }
   return true;
 }
 

@@ -17,9 +17,6 @@ namespace roundhouse::protocol {
 // connection). Views borrow from `line`.
 bool Tokenize(std::string_view line, const Limits& limits, std::vector<std::string_view>* tokens);
 
-// ASCII case-insensitive equality, for command words and keywords.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
-
 // Appends `ERR <code> <text>\r\n`, the text in gearmand's convention with spaces as '+'.
 // Printable ASCII stays readable (`:`, `'`, `/`, ... verbatim); only control bytes, DEL,
 // non-ASCII bytes, '%' and '+' become %XX, so the reply stays one line whatever the text holds.

@@ -6,10 +6,10 @@
 #include <climits>
 #include <cstring>
 
+#include "base/text.h"
+
 namespace roundhouse::protocol::http {
 namespace {
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -318,14 +318,6 @@ struct Engine {
 };
 
 }  // namespace
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view Response::Get(std::string_view name, bool* found) const {
   return FindHeader(headers, name, found);

@@ -32,9 +32,6 @@ struct Header {
   std::string value;  // leading/trailing whitespace trimmed
 };
 
-// ASCII case-insensitive comparison for header names and tokens.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
-
 struct Response {
   int status = 0;
   std::string reason;

@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <utility>
 
+#include "base/log.h"
 #include "jenkins/master_settings.h"
 #include "protocol/printable.h"
-#include "server/base/log.h"
 #include "server/config.h"
 #include "server/connection.h"
 

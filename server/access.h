@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 #include "server/acl.h"
-#include "server/base/clock.h"
 
 namespace roundhouse {
 struct Config;

@@ -2,17 +2,10 @@
 
 #include <utility>
 
+#include "base/text.h"
+
 namespace roundhouse::acl {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 // The items of a list value: separated by commas, spaces or tabs; empty items dropped.
 std::vector<std::string> SplitList(std::string_view value) {

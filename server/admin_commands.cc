@@ -9,12 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "base/log.h"
+#include "base/text.h"
 #include "jenkins/hub.h"
 #include "jenkins/master_settings.h"
 #include "protocol/admin_line.h"
 #include "protocol/printable.h"
 #include "server/access.h"
-#include "server/base/log.h"
 #include "server/broker/broker.h"
 #include "server/broker/function.h"
 #include "server/broker/job.h"
@@ -26,8 +27,6 @@
 #endif
 
 namespace roundhouse::server {
-
-using protocol::EqualsIgnoreCase;
 
 namespace {
 

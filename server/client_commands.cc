@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "base/text.h"
 #include "protocol/admin_line.h"
 #include "protocol/codec.h"
 #include "server/access.h"
@@ -190,8 +191,7 @@ Disposition GetStatusUnique(Connection& conn, const Packet& packet) {
 // OPTION_REQ: only `exceptions` (any case) is known; the reply echoes the bytes as sent.
 Disposition OptionReq(Connection& conn, const Packet& packet) {
   const std::string_view option = packet.arg[0];
-  if (option.size() < conn.limits().max_option_name &&
-      protocol::EqualsIgnoreCase(option, "exceptions")) {
+  if (option.size() < conn.limits().max_option_name && EqualsIgnoreCase(option, "exceptions")) {
     conn.broker().SetExceptions(conn, true);
     protocol::AppendPacket(conn.Out(), PacketType::kOptionRes, {option});
   } else {

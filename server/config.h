@@ -10,10 +10,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/log.h"
+#include "base/status.h"
 #include "protocol/limits.h"
-#include "protocol/status.h"
 #include "server/acl.h"
-#include "server/base/log.h"
 #include "server/broker/broker.h"
 
 namespace roundhouse {

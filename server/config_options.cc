@@ -8,6 +8,8 @@
 #include <limits>
 #include <string>
 
+#include "base/text.h"
+
 namespace roundhouse::config_internal {
 namespace {
 
@@ -29,38 +31,24 @@ bool HasSpace(std::string_view v) {
   return false;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 // Whole-string decimal integers only: no sign but '-', no spaces, no trailing bytes.
 Status Signed(const Setting& s, int64_t lo, int64_t hi, int64_t* out) {
-  const std::string& v = s.value;
-  int64_t n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi) {
+  const std::optional<int64_t> n = ParseDecimal<int64_t>(s.value);
+  if (!n || *n < lo || *n > hi) {
     return Invalid(s,
                    "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   }
-  *out = n;
+  *out = *n;
   return Status::Ok();
 }
 
 Status Unsigned(const Setting& s, uint64_t lo, uint64_t hi, uint64_t* out) {
-  const std::string& v = s.value;
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || v[0] == '-' || ec != std::errc() || end != v.data() + v.size() || n < lo ||
-      n > hi) {
+  const std::optional<uint64_t> n = ParseDecimal<uint64_t>(s.value);
+  if (!n || *n < lo || *n > hi) {
     return Invalid(s,
                    "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   }
-  *out = n;
+  *out = *n;
   return Status::Ok();
 }
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "server/config.h"
 
 namespace roundhouse::config_internal {

@@ -9,9 +9,9 @@
 #include <cassert>
 #include <cstring>
 
+#include "base/log.h"
 #include "protocol/admin_line.h"
 #include "server/acl.h"
-#include "server/base/log.h"
 #include "server/commands.h"
 
 namespace roundhouse::server {

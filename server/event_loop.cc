@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "server/base/log.h"
+#include "base/log.h"
 
 namespace roundhouse::server {
 

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "server/base/log.h"
+#include "base/log.h"
 
 namespace roundhouse::server {
 namespace {

@@ -7,8 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "server/base/log.h"
-#include "server/base/path_problem.h"
+#include "base/log.h"
+#include "base/path_problem.h"
 #include "jenkins/master_settings.h"
 #include "server/config.h"
 #include "server/process.h"

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::process {
 

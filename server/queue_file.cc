@@ -10,7 +10,7 @@
 #include <cstring>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 
 namespace roundhouse::server {
 namespace {

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "server/base/log.h"
-#include "server/base/path_problem.h"
+#include "base/log.h"
+#include "base/path_problem.h"
 #include "storage/sqlite_store.h"
 
 namespace roundhouse::server {

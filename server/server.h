@@ -32,10 +32,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/status.h"
 #include "jenkins/hub.h"
-#include "protocol/status.h"
 #include "server/access.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "server/config.h"
 #include "server/connection.h"

@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 #include "storage/segment_codec.h"
 #include "storage/sqlite_schema.h"
 

@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/job_store.h"
 #include "storage/segment_codec.h"
 #include "storage/segment_index.h"

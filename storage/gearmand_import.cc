@@ -1,11 +1,11 @@
 #include "storage/gearmand_import.h"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "base/text.h"
 #include "storage/sqlite_schema.h"
 #include "storage/sqlite_util.h"
 
@@ -40,11 +40,7 @@ std::optional<int64_t> IntegerValue(sqlite3_stmt* s, int col) {
   const int type = sqlite3_column_type(s, col);
   if (type == SQLITE_INTEGER) return sqlite3_column_int64(s, col);
   if (type != SQLITE_TEXT && type != SQLITE_BLOB) return std::nullopt;
-  const std::string text = sql::ColumnBytes(s, col);
-  int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
+  return ParseDecimal<int64_t>(sql::ColumnBytes(s, col));
 }
 
 uint8_t ImportedPriority(sqlite3_stmt* s, int col) {

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::storage {
 

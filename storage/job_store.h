@@ -14,7 +14,7 @@
 #include <functional>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::storage {
 

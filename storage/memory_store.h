@@ -12,7 +12,7 @@
 #include <optional>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/job_store.h"
 
 namespace roundhouse::storage {

@@ -31,7 +31,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/job_store.h"
 
 namespace roundhouse::storage::segment {

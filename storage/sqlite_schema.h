@@ -37,7 +37,7 @@
 #include <string_view>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/crc32c.h"
 #include "storage/segment_codec.h"
 

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 #include "storage/gearmand_import.h"
 #include "storage/segment_codec.h"
 #include "storage/sqlite_schema.h"

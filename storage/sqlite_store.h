@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "storage/batch_writer.h"
 #include "storage/job_store.h"
 

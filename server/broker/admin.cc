@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "base/text.h"
 #include "protocol/admin_line.h"
 #include "server/broker/broker_impl.h"
 
@@ -42,7 +43,7 @@ DropResult Broker::Impl::DropFunction(std::string_view name) {
   Function* fn = FindFunction(name);
   if (fn == nullptr) {
     for (const auto& [key, candidate] : functions_) {
-      if (protocol::EqualsIgnoreCase(key, name) && (fn == nullptr || key < fn->name())) {
+      if (EqualsIgnoreCase(key, name) && (fn == nullptr || key < fn->name())) {
         fn = candidate.get();
       }
     }

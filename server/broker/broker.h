@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/status.h"
 #include "protocol/packet.h"
-#include "protocol/status.h"
-#include "server/base/clock.h"
 #include "server/broker/function.h"
 #include "server/broker/job.h"
 #include "server/broker/peer.h"

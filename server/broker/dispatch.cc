@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "base/log.h"
 #include "protocol/admin_line.h"
-#include "server/base/log.h"
 #include "server/broker/broker_impl.h"
 
 namespace roundhouse::broker {

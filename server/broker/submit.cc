@@ -6,7 +6,8 @@
 #include <charconv>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "server/broker/broker_impl.h"
 
 namespace roundhouse::broker {
@@ -33,10 +34,7 @@ uint64_t HandleNumber(std::string_view handle) {
   if (colon == std::string_view::npos) return 0;
   const std::string_view digits = handle.substr(colon + 1);
   if (digits.empty() || (digits.size() > 1 && digits[0] == '0')) return 0;
-  uint64_t id = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return 0;
-  return id;
+  return ParseDecimal<uint64_t>(digits).value_or(0);
 }
 
 }  // namespace

@@ -8,7 +8,8 @@
 #include <cassert>
 #include <string_view>
 
-#include "server/base/log.h"
+#include "base/log.h"
+#include "base/text.h"
 
 namespace roundhouse::server::http {
 namespace {
@@ -333,10 +334,10 @@ class GearmanHttp::Conn final : public broker::Peer {
     bool found = false;
     const std::string_view unique = request.Get("X-Gearman-Unique", &found);
     if (found && !unique.empty()) submit.unique = unique;
-    submit.background = ph::EqualsIgnoreCase(request.Get("X-Gearman-Background"), "true");
+    submit.background = EqualsIgnoreCase(request.Get("X-Gearman-Background"), "true");
     const std::string_view priority = request.Get("X-Gearman-Priority");
-    if (ph::EqualsIgnoreCase(priority, "high")) submit.priority = broker::Priority::kHigh;
-    if (ph::EqualsIgnoreCase(priority, "low")) submit.priority = broker::Priority::kLow;
+    if (EqualsIgnoreCase(priority, "high")) submit.priority = broker::Priority::kHigh;
+    if (EqualsIgnoreCase(priority, "low")) submit.priority = broker::Priority::kLow;
     background_ = submit.background;
     // Access control (doc/acl.md) as for SUBMIT_*: the ERROR's code where the handle goes.
     if (server_.access_ != nullptr &&

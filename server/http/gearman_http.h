@@ -42,8 +42,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/status.h"
 #include "protocol/http.h"
-#include "protocol/status.h"
 #include "server/access.h"
 #include "server/broker/broker.h"
 #include "server/listener.h"

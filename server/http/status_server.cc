@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <string_view>
 
+#include "base/log.h"
+#include "base/text.h"
 #include "server/acl.h"
-#include "server/base/log.h"
 #include "server/http/api.h"
 #include "server/http/assets.h"
 #include "server/http/metrics.h"
@@ -54,11 +54,9 @@ Reply JsonReply(std::string body) {
 
 // Parses 1..kMaxJobsLimit; false otherwise.
 bool ParseLimit(std::string_view text, size_t* out) {
-  size_t value = 0;
-  const auto res = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (res.ec != std::errc() || res.ptr != text.data() + text.size()) return false;
-  if (value < 1 || value > kMaxJobsLimit) return false;
-  *out = value;
+  const std::optional<size_t> value = ParseDecimal<size_t>(text);
+  if (!value || *value < 1 || *value > kMaxJobsLimit) return false;
+  *out = *value;
   return true;
 }
 

@@ -48,9 +48,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/status.h"
 #include "protocol/http.h"
-#include "protocol/status.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "server/http/status_data.h"
 #include "server/listener.h"

@@ -9,7 +9,7 @@
 #include <climits>
 #include <utility>
 
-#include "server/base/log.h"
+#include "base/log.h"
 #include "server/tls/tls_context.h"
 #include "server/tls/tls_session.h"
 

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/clock.h"
 #include "protocol/http.h"
-#include "server/base/clock.h"
 #include "server/broker/broker.h"
 #include "server/broker/peer.h"
 #include "server/http/status_server.h"

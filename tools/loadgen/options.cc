@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/text.h"
+
 namespace roundhouse::loadgen {
 namespace {
 
@@ -77,14 +79,13 @@ struct Flag {
 
 template <typename T>
 Status ParseInteger(std::string_view name, std::string_view value, T min, T max, T* out) {
-  T parsed{};
-  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-  if (ec != std::errc() || ptr != value.data() + value.size() || parsed < min || parsed > max) {
+  const std::optional<T> parsed = ParseDecimal<T>(value);
+  if (!parsed || *parsed < min || *parsed > max) {
     return Status::Error("--" + std::string(name) + ": expected an integer in [" +
                          std::to_string(min) + ", " + std::to_string(max) + "], got '" +
                          std::string(value) + "'");
   }
-  *out = parsed;
+  *out = *parsed;
   return Status::Ok();
 }
 

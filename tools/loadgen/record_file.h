@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::loadgen {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "protocol/status.h"
+#include "base/status.h"
 #include "tools/loadgen/options.h"
 #include "tools/loadgen/stats.h"
 

@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "protocol/packet.h"
-#include "server/base/clock.h"
-#include "server/base/log.h"
 #include "server/broker/broker.h"
 #include "storage/job_store.h"
 

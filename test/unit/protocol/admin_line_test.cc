@@ -75,16 +75,6 @@ TEST_CASE("tokenizer replaces earlier contents and borrows from the line", "[pro
   CHECK(tokens[1].data() == line.data() + 5);
 }
 
-TEST_CASE("keywords compare ASCII case-insensitively", "[protocol]") {
-  CHECK(EqualsIgnoreCase("SHOW", "show"));
-  CHECK(EqualsIgnoreCase("Unique", "uNIQUE"));
-  CHECK(EqualsIgnoreCase("", ""));
-  CHECK_FALSE(EqualsIgnoreCase("jobs", "job"));
-  CHECK_FALSE(EqualsIgnoreCase("job", "jobs"));
-  CHECK_FALSE(EqualsIgnoreCase("\xC4", "\xE4"));  // no folding outside ASCII
-  CHECK_FALSE(EqualsIgnoreCase("[", "{"));        // 0x5B and 0x7B differ only in bit 5
-}
-
 std::string AdminError(std::string_view code, std::string_view text) {
   std::string out;
   AppendAdminError(&out, code, text);

@@ -367,10 +367,4 @@ TEST_CASE("Base64 matches the RFC 4648 test vectors", "[http]") {
   CHECK(Base64Encode(std::string("\xff\xfe\x00", 3)) == "//4A");
 }
 
-TEST_CASE("EqualsIgnoreCase compares ASCII case-insensitively", "[http]") {
-  CHECK(EqualsIgnoreCase("Content-Length", "content-length"));
-  CHECK_FALSE(EqualsIgnoreCase("Content-Length", "content-lengt"));
-  CHECK_FALSE(EqualsIgnoreCase("a", "b"));
-}
-
 }  // namespace roundhouse::protocol::http

@@ -1,5 +1,5 @@
-// Levelled logging (server/base/log.h) and the system clock.
-#include "server/base/log.h"
+// Levelled logging (base/log.h) and the system clock.
+#include "base/log.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/base/clock.h"
+#include "base/clock.h"
 #include "test/unit/server/server_test_util.h"
 
 using Catch::Matchers::Contains;

@@ -1,5 +1,5 @@
 // DescribePathProblem: start-up errors name the part of a path that is wrong.
-#include "server/base/path_problem.h"
+#include "base/path_problem.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

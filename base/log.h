@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/status.h"
+#include "base/status.h"
 
 namespace roundhouse::log {
 
@@ -30,16 +30,18 @@ Level CurrentLevel();
 // --syslog: also send every enabled line to syslog(3) (ident "roundhouse", facility LOG_DAEMON),
 // mapped to the nearest syslog priority, without our timestamp (syslog adds its own).
 void SetSyslog(bool enabled);
-inline bool Enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(CurrentLevel()); }
+inline bool Enabled(Level level) {
+  return static_cast<int>(level) <= static_cast<int>(CurrentLevel());
+}
 
 // Writes one line: "<ISO-8601 UTC time> <LEVEL> <message>\n". Printf-style formatting.
 void Write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 }  // namespace roundhouse::log
 
-#define RH_LOG(level, ...)                                               \
-  do {                                                                   \
-    if (::roundhouse::log::Enabled(::roundhouse::log::Level::level)) {   \
+#define RH_LOG(level, ...)                                                    \
+  do {                                                                        \
+    if (::roundhouse::log::Enabled(::roundhouse::log::Level::level)) {        \
       ::roundhouse::log::Write(::roundhouse::log::Level::level, __VA_ARGS__); \
-    }                                                                    \
+    }                                                                         \
   } while (0)

@@ -1,4 +1,4 @@
-#include "server/base/path_problem.h"
+#include "base/path_problem.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

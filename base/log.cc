@@ -1,4 +1,4 @@
-#include "server/base/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,8 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+
+#include "base/text.h"
 
 namespace roundhouse::log {
 namespace {
@@ -38,17 +40,6 @@ Sink& TheSink() {
 
 std::atomic<int> g_level{static_cast<int>(Level::kError)};
 std::atomic<bool> g_syslog{false};
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 Status OpenFile(const std::string& path, int* fd) {
   *fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

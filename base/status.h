@@ -1,5 +1,5 @@
 // Status and Result<T>: the error currency at layer boundaries (storage, config, Jenkins).
-// Lives in protocol/ because it is the lowest, dependency-free layer every other layer links.
+// Lives in base/, the bottom layer every other layer may use (doc/design.md).
 // Flow control (need more, would block, shutting down) is never expressed as a Status.
 #pragma once
 
@@ -30,8 +30,8 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT(google-explicit-constructor)
-  Result(Status status) : v_(std::move(status)) {}     // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }

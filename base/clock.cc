@@ -1,4 +1,4 @@
-#include "server/base/clock.h"
+#include "base/clock.h"
 
 #include <time.h>
 
