@@ -86,15 +86,13 @@ std::optional<int64_t> BuildNumber(const Value& v) {
 // The `name` and `number` shared by §1.7 and §1.8.
 Status ParseNameAndNumber(const rapidjson::Document& doc, std::string_view what, std::string* name,
                           int64_t* number) {
-  const Value* n = Member(doc, "name");
-  if (n == nullptr || !n->IsString() || n->GetStringLength() == 0) {
-    return Status::Error(std::string(what) + ": missing or empty name");
-  }
+  std::optional<std::string> n = OptionalMember<std::string>(doc, "name");
+  if (!n || n->empty()) return Status::Error(std::string(what) + ": missing or empty name");
   const Value* num = Member(doc, "number");
   if (num == nullptr) return Status::Error(std::string(what) + ": missing number");
   std::optional<int64_t> parsed = BuildNumber(*num);
   if (!parsed) return Status::Error(std::string(what) + ": number is not a positive integer");
-  *name = Text(*n);
+  *name = std::move(*n);
   *number = *parsed;
   return Status::Ok();
 }
@@ -249,11 +247,9 @@ Result<DescriptionArguments> ParseDescriptionArguments(std::string_view data) {
   DescriptionArguments args;
   st = ParseNameAndNumber(doc, "set_description arguments", &args.name, &args.number);
   if (!st.ok()) return st;
-  const Value* description = Member(doc, "html_description");
-  if (description == nullptr || !description->IsString()) {
-    return Status::Error("set_description arguments: missing html_description");
-  }
-  args.html_description = Text(*description);
+  std::optional<std::string> description = OptionalMember<std::string>(doc, "html_description");
+  if (!description) return Status::Error("set_description arguments: missing html_description");
+  args.html_description = std::move(*description);
   return args;
 }
 

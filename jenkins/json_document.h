@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "base/status.h"
 
@@ -76,6 +77,12 @@ std::optional<T> OptionalMember(const rapidjson::Value& obj, const char* name) {
     if (v->IsInt64()) return v->GetInt64();
   }
   return std::nullopt;
+}
+// OptionalMember, or `fallback` when it is absent or of another type.
+template <typename T>
+T MemberOr(const rapidjson::Value& obj, const char* name, T fallback) {
+  std::optional<T> v = OptionalMember<T>(obj, name);
+  return v ? std::move(*v) : std::move(fallback);
 }
 
 }  // namespace roundhouse::jenkins

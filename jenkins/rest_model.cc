@@ -28,33 +28,6 @@ std::string PercentEncode(std::string_view text) {
   return protocol::http::PercentEncodePathSegment(text);
 }
 
-std::string GetString(const Value& obj, const char* name) {
-  const Value* v = Member(obj, name);
-  return v != nullptr && v->IsString() ? Text(*v) : std::string();
-}
-
-std::optional<std::string> GetOptString(const Value& obj, const char* name) {
-  const Value* v = Member(obj, name);
-  if (v == nullptr || !v->IsString()) return std::nullopt;
-  return Text(*v);
-}
-
-bool GetBool(const Value& obj, const char* name, bool fallback) {
-  const Value* v = Member(obj, name);
-  return v != nullptr && v->IsBool() ? v->GetBool() : fallback;
-}
-
-std::optional<int64_t> GetInt64(const Value& obj, const char* name) {
-  const Value* v = Member(obj, name);
-  if (v == nullptr || !v->IsInt64()) return std::nullopt;
-  return v->GetInt64();
-}
-
-int GetInt(const Value& obj, const char* name, int fallback) {
-  const Value* v = Member(obj, name);
-  return v != nullptr && v->IsInt() ? v->GetInt() : fallback;
-}
-
 // The member `name` if it is an array, else nullptr.
 const Value* GetArray(const Value& obj, const char* name) {
   const Value* v = Member(obj, name);
@@ -86,11 +59,11 @@ void CollectActionParameters(const Value& obj, std::map<std::string, std::string
     const Value* parameters = GetArray(action, "parameters");
     if (parameters == nullptr) continue;
     for (const Value& p : parameters->GetArray()) {
-      const Value* name = Member(p, "name");
+      std::optional<std::string> name = OptionalMember<std::string>(p, "name");
       const Value* value = Member(p, "value");
-      if (name == nullptr || !name->IsString() || value == nullptr) continue;
+      if (!name || value == nullptr) continue;
       std::optional<std::string> text = ScalarText(*value);
-      if (text) (*out)[Text(*name)] = std::move(*text);
+      if (text) (*out)[*name] = std::move(*text);
     }
   }
 }
@@ -101,25 +74,23 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 // Fills `job` from one R2/R3 job object. `parent` is the folder's full name ("" at top level).
 Status FillJob(const Value& obj, std::string_view parent, JobInfo* job) {
-  const Value* name = Member(obj, "name");
-  if (name == nullptr || !name->IsString() || name->GetStringLength() == 0) {
-    return Status::Error("job without a name");
-  }
-  job->name = Text(*name);
-  job->full_name = GetString(obj, "fullName");
+  std::optional<std::string> name = OptionalMember<std::string>(obj, "name");
+  if (!name || name->empty()) return Status::Error("job without a name");
+  job->name = std::move(*name);
+  job->full_name = MemberOr<std::string>(obj, "fullName", "");
   if (job->full_name.empty()) {
     job->full_name = parent.empty() ? job->name : std::string(parent) + "/" + job->name;
   }
-  job->cls = GetString(obj, "_class");
-  job->url = GetString(obj, "url");
-  job->buildable = GetBool(obj, "buildable", true);
-  job->disabled = GetBool(obj, "disabled", false);
-  job->concurrent_build = GetBool(obj, "concurrentBuild", true);
-  job->label_expression = GetOptString(obj, "labelExpression");
-  job->in_queue = GetBool(obj, "inQueue", false);
+  job->cls = MemberOr<std::string>(obj, "_class", "");
+  job->url = MemberOr<std::string>(obj, "url", "");
+  job->buildable = MemberOr<bool>(obj, "buildable", true);
+  job->disabled = MemberOr<bool>(obj, "disabled", false);
+  job->concurrent_build = MemberOr<bool>(obj, "concurrentBuild", true);
+  job->label_expression = OptionalMember<std::string>(obj, "labelExpression");
+  job->in_queue = MemberOr<bool>(obj, "inQueue", false);
   if (const Value* last = Member(obj, "lastBuild"); last != nullptr && last->IsObject()) {
-    job->last_build_number = GetInt64(*last, "number");
-    job->last_build_building = GetBool(*last, "building", false);
+    job->last_build_number = OptionalMember<int64_t>(*last, "number");
+    job->last_build_building = MemberOr<bool>(*last, "building", false);
   }
   if (const Value* properties = GetArray(obj, "property")) {
     for (const Value& property : properties->GetArray()) {
@@ -127,10 +98,10 @@ Status FillJob(const Value& obj, std::string_view parent, JobInfo* job) {
       if (definitions == nullptr) continue;
       for (const Value& d : definitions->GetArray()) {
         ParameterDefinition def;
-        def.name = GetString(d, "name");
+        def.name = MemberOr<std::string>(d, "name", "");
         if (def.name.empty()) continue;
-        def.cls = GetString(d, "_class");
-        def.type = GetString(d, "type");
+        def.cls = MemberOr<std::string>(d, "_class", "");
+        def.type = MemberOr<std::string>(d, "type", "");
         if (const Value* dv = Member(d, "defaultParameterValue")) {
           if (const Value* value = Member(*dv, "value")) def.default_value = ScalarText(*value);
         }
@@ -151,9 +122,9 @@ Status CollectJobs(const Value& jobs, std::string_view parent, int nesting,
     if (Member(item, "buildable") == nullptr) {
       const Value* inner = GetArray(item, "jobs");
       if (inner == nullptr) continue;
-      std::string folder = GetString(item, "fullName");
+      std::string folder = MemberOr<std::string>(item, "fullName", "");
       if (folder.empty()) {
-        const std::string name = GetString(item, "name");
+        const std::string name = MemberOr<std::string>(item, "name", "");
         if (name.empty()) return Status::Error("jobs: folder without a name");
         folder = parent.empty() ? name : std::string(parent) + "/" + name;
       }
@@ -179,14 +150,14 @@ Status CollectExecutors(const Value& obj, const char* field, std::vector<Executo
   for (const Value& e : arr->GetArray()) {
     if (!e.IsObject()) return Status::Error(std::string(field) + ": an entry is not an object");
     ExecutorInfo info;
-    info.number = GetInt(e, "number", index);
+    info.number = MemberOr<int>(e, "number", index);
     const Value* current = Member(e, "currentExecutable");
     const bool running = current != nullptr && current->IsObject();
     if (running) {
-      info.build_url = GetString(*current, "url");
-      info.build_number = GetInt64(*current, "number");
+      info.build_url = MemberOr<std::string>(*current, "url", "");
+      info.build_number = OptionalMember<int64_t>(*current, "number");
     }
-    info.idle = GetBool(e, "idle", !running);
+    info.idle = MemberOr<bool>(e, "idle", !running);
     out->push_back(std::move(info));
     ++index;
   }
@@ -194,17 +165,17 @@ Status CollectExecutors(const Value& obj, const char* field, std::vector<Executo
 }
 
 Status FillBuild(const Value& obj, BuildInfo* build) {
-  std::optional<int64_t> number = GetInt64(obj, "number");
+  std::optional<int64_t> number = OptionalMember<int64_t>(obj, "number");
   if (!number) return Status::Error("build without an integer number");
   build->number = *number;
-  build->url = GetString(obj, "url");
-  build->building = GetBool(obj, "building", false);
-  build->result = GetOptString(obj, "result");
-  build->timestamp = GetInt64(obj, "timestamp").value_or(0);
-  build->duration = GetInt64(obj, "duration").value_or(0);
-  build->estimated_duration = GetInt64(obj, "estimatedDuration").value_or(-1);
-  build->queue_id = GetInt64(obj, "queueId").value_or(0);
-  build->built_on = GetOptString(obj, "builtOn");
+  build->url = MemberOr<std::string>(obj, "url", "");
+  build->building = MemberOr<bool>(obj, "building", false);
+  build->result = OptionalMember<std::string>(obj, "result");
+  build->timestamp = OptionalMember<int64_t>(obj, "timestamp").value_or(0);
+  build->duration = OptionalMember<int64_t>(obj, "duration").value_or(0);
+  build->estimated_duration = OptionalMember<int64_t>(obj, "estimatedDuration").value_or(-1);
+  build->queue_id = OptionalMember<int64_t>(obj, "queueId").value_or(0);
+  build->built_on = OptionalMember<std::string>(obj, "builtOn");
   CollectActionParameters(obj, &build->parameters);
   return Status::Ok();
 }
@@ -294,10 +265,10 @@ Result<ControllerInfo> ParseController(std::string_view json) {
   Status st = ParseJsonObject(json, "controller", &doc);
   if (!st.ok()) return st;
   ControllerInfo info;
-  info.quieting_down = GetBool(doc, "quietingDown", false);
-  info.use_security = GetBool(doc, "useSecurity", false);
-  info.use_crumbs = GetBool(doc, "useCrumbs", false);
-  info.num_executors = GetInt(doc, "numExecutors", 0);
+  info.quieting_down = MemberOr<bool>(doc, "quietingDown", false);
+  info.use_security = MemberOr<bool>(doc, "useSecurity", false);
+  info.use_crumbs = MemberOr<bool>(doc, "useCrumbs", false);
+  info.num_executors = MemberOr<int>(doc, "numExecutors", 0);
   return info;
 }
 
@@ -344,21 +315,22 @@ Result<std::vector<ComputerInfo>> ParseComputers(std::string_view json, bool bui
   for (const Value& c : computers->GetArray()) {
     if (!c.IsObject()) return Status::Error("computers: an entry is not an object");
     ComputerInfo info;
-    info.builtin = EndsWith(GetString(c, "_class"), "$MasterComputer");
+    info.builtin = EndsWith(MemberOr<std::string>(c, "_class", ""), "$MasterComputer");
     if (info.builtin) {
       info.name = builtin_legacy_name ? "master" : "built-in";
     } else {
-      info.name = GetString(c, "displayName");
+      info.name = MemberOr<std::string>(c, "displayName", "");
       if (info.name.empty()) return Status::Error("computers: an agent without a displayName");
     }
-    info.offline = GetBool(c, "offline", false);
-    info.temporarily_offline = GetBool(c, "temporarilyOffline", false);
-    info.offline_cause = GetString(c, "offlineCauseReason");
-    info.num_executors = GetInt(c, "numExecutors", 0);
+    info.offline = MemberOr<bool>(c, "offline", false);
+    info.temporarily_offline = MemberOr<bool>(c, "temporarilyOffline", false);
+    info.offline_cause = MemberOr<std::string>(c, "offlineCauseReason", "");
+    info.num_executors = MemberOr<int>(c, "numExecutors", 0);
     if (const Value* labels = GetArray(c, "assignedLabels")) {
       for (const Value& label : labels->GetArray()) {
-        const Value* name = Member(label, "name");
-        if (name != nullptr && name->IsString()) info.labels.push_back(Text(*name));
+        if (auto name = OptionalMember<std::string>(label, "name")) {
+          info.labels.push_back(std::move(*name));
+        }
       }
     }
     st = CollectExecutors(c, "executors", &info.executors);
@@ -398,10 +370,9 @@ Result<std::vector<LabelNode>> ParseLabelNodes(std::string_view json) {
   std::vector<LabelNode> out;
   for (const Value& n : nodes->GetArray()) {
     if (!n.IsObject()) return Status::Error("label: a node is not an object");
-    const Value* name = Member(n, "nodeName");
-    if (name == nullptr || !name->IsString())
-      return Status::Error("label: a node without nodeName");
-    out.push_back(LabelNode{Text(*name), GetString(n, "mode")});
+    std::optional<std::string> name = OptionalMember<std::string>(n, "nodeName");
+    if (!name) return Status::Error("label: a node without nodeName");
+    out.push_back(LabelNode{std::move(*name), MemberOr<std::string>(n, "mode", "")});
   }
   return out;
 }
@@ -423,10 +394,10 @@ Result<QueueItem> ParseQueueItem(std::string_view json) {
   Status st = ParseJsonObject(json, "queue item", &doc);
   if (!st.ok()) return st;
   QueueItem item;
-  std::optional<int64_t> id = GetInt64(doc, "id");
+  std::optional<int64_t> id = OptionalMember<int64_t>(doc, "id");
   if (!id) return Status::Error("queue item: no integer id");
   item.id = *id;
-  const std::string cls = GetString(doc, "_class");
+  const std::string cls = MemberOr<std::string>(doc, "_class", "");
   if (EndsWith(cls, "$WaitingItem")) {
     item.kind = QueueItemKind::kWaiting;
   } else if (EndsWith(cls, "$BlockedItem")) {
@@ -436,15 +407,15 @@ Result<QueueItem> ParseQueueItem(std::string_view json) {
   } else if (EndsWith(cls, "$LeftItem")) {
     item.kind = QueueItemKind::kLeft;
   }
-  item.why = GetString(doc, "why");
-  item.blocked = GetBool(doc, "blocked", false);
-  item.buildable = GetBool(doc, "buildable", false);
-  item.stuck = GetBool(doc, "stuck", false);
-  item.cancelled = GetBool(doc, "cancelled", false);
-  item.in_queue_since = GetInt64(doc, "inQueueSince").value_or(0);
+  item.why = MemberOr<std::string>(doc, "why", "");
+  item.blocked = MemberOr<bool>(doc, "blocked", false);
+  item.buildable = MemberOr<bool>(doc, "buildable", false);
+  item.stuck = MemberOr<bool>(doc, "stuck", false);
+  item.cancelled = MemberOr<bool>(doc, "cancelled", false);
+  item.in_queue_since = OptionalMember<int64_t>(doc, "inQueueSince").value_or(0);
   if (const Value* exe = Member(doc, "executable"); exe != nullptr && exe->IsObject()) {
-    item.build_number = GetInt64(*exe, "number");
-    item.build_url = GetString(*exe, "url");
+    item.build_number = OptionalMember<int64_t>(*exe, "number");
+    item.build_url = MemberOr<std::string>(*exe, "url", "");
   }
   return item;
 }
@@ -457,13 +428,13 @@ Result<std::vector<QueueEntry>> ParseQueue(std::string_view json) {
   if (items == nullptr) return Status::Error("queue: no `items` array");
   std::vector<QueueEntry> out;
   for (const Value& i : items->GetArray()) {
-    std::optional<int64_t> id = GetInt64(i, "id");
+    std::optional<int64_t> id = OptionalMember<int64_t>(i, "id");
     if (!id) return Status::Error("queue: an item without an integer id");
     QueueEntry entry;
     entry.id = *id;
     if (const Value* task = Member(i, "task")) {
-      entry.task_name = GetString(*task, "name");
-      entry.task_url = GetString(*task, "url");
+      entry.task_name = MemberOr<std::string>(*task, "name", "");
+      entry.task_url = MemberOr<std::string>(*task, "url", "");
     }
     CollectActionParameters(i, &entry.parameters);
     out.push_back(std::move(entry));
@@ -504,8 +475,8 @@ Result<Crumb> ParseCrumb(std::string_view json) {
   Status st = ParseJsonObject(json, "crumb", &doc);
   if (!st.ok()) return st;
   Crumb crumb;
-  crumb.field = GetString(doc, "crumbRequestField");
-  crumb.value = GetString(doc, "crumb");
+  crumb.field = MemberOr<std::string>(doc, "crumbRequestField", "");
+  crumb.value = MemberOr<std::string>(doc, "crumb", "");
   if (crumb.field.empty() || crumb.value.empty()) {
     return Status::Error("crumb: missing crumb or crumbRequestField");
   }

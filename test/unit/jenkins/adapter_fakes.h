@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 
 #include "jenkins/adapter.h"
 #include "jenkins/transport.h"
+#include "storage/job_store.h"
 #include "test/unit/broker/broker_fakes.h"
 
 namespace roundhouse::jenkins {
@@ -126,6 +128,46 @@ class FakeTransport final : public Transport {
   }
 };
 
+// A durable store that keeps only the journal, in memory; a put's `done` waits for Commit() (the
+// store's writer thread, run by the test). It outlives the adapters that use it, so it survives
+// a "restart" of the adapter (AdapterHarness::Restart).
+class FakeJournalStore final : public storage::JobStore {
+ public:
+  Result<storage::ReplayInfo> Replay(const std::function<void(storage::JobRecord&&)>&) override {
+    return storage::ReplayInfo{};
+  }
+  void Add(storage::JobRecord, std::function<void(Status)> done) override {
+    pending.push_back(std::move(done));
+  }
+  void Remove(uint64_t) override {}
+  void SetHandleCeiling(uint64_t) override {}
+  bool durable() const override { return true; }
+  void PutJournal(const std::string& master, const std::string& handle, const std::string& entry,
+                  std::function<void(Status)> done) override {
+    rows[{master, handle}] = entry;
+    if (done) pending.push_back(std::move(done));
+  }
+  void DeleteJournal(const std::string& master, const std::string& handle) override {
+    rows.erase({master, handle});
+  }
+  Result<std::vector<storage::JournalRow>> LoadJournal() override {
+    std::vector<storage::JournalRow> out;
+    for (const auto& [key, entry] : rows) out.push_back({key.first, key.second, entry});
+    return out;
+  }
+  void Close() override { Commit(); }
+
+  // Runs every `done` owed, as the writer thread's commit would.
+  void Commit() {
+    auto owed = std::move(pending);
+    pending.clear();
+    for (auto& done : owed) done(Status::Ok());
+  }
+
+  std::map<std::pair<std::string, std::string>, std::string> rows;  // (master, handle) -> entry
+  std::vector<std::function<void(Status)>> pending;
+};
+
 class FakeHost final : public AdapterHost {
  public:
   void RequestRound() override { ++rounds; }
@@ -227,7 +269,10 @@ inline std::vector<protocol::http::Header> Location(int64_t queue_id) {
 // One Adapter over a FakeTransport, with a Broker and one Gearman client on the same FakeClock.
 class AdapterHarness {
  public:
-  explicit AdapterHarness(std::function<void(MasterSettings&)> tune = {}) {
+  // `store` (optional, outlives the harness) keeps the journal.
+  explicit AdapterHarness(std::function<void(MasterSettings&)> tune = {},
+                          FakeJournalStore* store = nullptr)
+      : store_(store) {
     uv_loop_init(&loop);
     MasterSettings s;
     s.name = "m1";
@@ -240,18 +285,12 @@ class AdapterHarness {
     s.resume_window_ms = 0;
     if (tune) tune(s);
     settings = s;
-    auto t = std::make_unique<FakeTransport>();
-    transport = t.get();
-    adapter = std::make_unique<Adapter>(&loop, *h.broker, h.clock, host, std::move(s), nullptr,
-                                        std::move(t));
+    MakeAdapter();
     client = &h.NewPeer(7);
     h.broker->SetExceptions(*client, true);  // WORK_EXCEPTION reaches the client as such
   }
   ~AdapterHarness() {
-    bool closed = false;
-    adapter->Close([&closed] { closed = true; });
-    uv_run(&loop, UV_RUN_DEFAULT);
-    adapter.reset();
+    CloseAdapter();
     uv_loop_close(&loop);
   }
 
@@ -259,6 +298,23 @@ class AdapterHarness {
   void Bring(const std::vector<FakeJob>& jobs, const std::vector<FakeNode>& nodes,
              std::string_view mode = "NORMAL") {
     adapter->Start();
+    Snapshots(jobs, nodes, mode);
+  }
+  // Our server restarts (§4.11): the adapter closes (its pseudo-workers' jobs go back to the
+  // queue, as the broker restores them at a restart), a new one over a new transport starts,
+  // reads the journal back from the store, and gets its first snapshots.
+  void Restart(const std::vector<FakeJob>& jobs, const std::vector<FakeNode>& nodes) {
+    CloseAdapter();
+    MakeAdapter();
+    adapter->Start();
+    auto rows = store_->LoadJournal();
+    REQUIRE(rows.ok());
+    adapter->Recover(rows.value());
+    Snapshots(jobs, nodes, "NORMAL");
+  }
+  // The answers to the first polls: controller, jobs, computers, then every node's mode.
+  void Snapshots(const std::vector<FakeJob>& jobs, const std::vector<FakeNode>& nodes,
+                 std::string_view mode) {
     REQUIRE(transport->Reply("GET api/json", 200, "{\"quietingDown\":false}"));
     REQUIRE(transport->Reply("GET api/json", 200, JobsJson(jobs)));
     REQUIRE(transport->Reply("GET computer/api/json", 200, ComputersJson(nodes)));
@@ -298,8 +354,17 @@ class AdapterHarness {
   // Claim through trigger to queued: the round claims, the POST answers 201 for `queue_id`.
   void TriggerQueued(int64_t queue_id) {
     adapter->Round();
+    if (store_ != nullptr) store_->Commit();  // J1: the POST waits for the TRIGGERING entry
     REQUIRE(transport->Reply("POST job/", 201, "", Location(queue_id)));
     REQUIRE(State() == "QUEUED");
+  }
+
+  // Bring, one job of build:job1 submitted (unique "u1") and triggered as queue item 7.
+  std::string Queued(const std::vector<FakeJob>& jobs, const std::vector<FakeNode>& nodes) {
+    Bring(jobs, nodes);
+    const std::string handle = Submit("build:job1");
+    TriggerQueued(7);
+    return handle;
   }
 
   broker::testing::Harness h;
@@ -309,6 +374,21 @@ class AdapterHarness {
   FakeTransport* transport = nullptr;  // owned by the adapter
   std::unique_ptr<Adapter> adapter;
   broker::testing::FakePeer* client = nullptr;
+
+ private:
+  void MakeAdapter() {
+    auto t = std::make_unique<FakeTransport>();
+    transport = t.get();
+    adapter =
+        std::make_unique<Adapter>(&loop, *h.broker, h.clock, host, settings, store_, std::move(t));
+  }
+  void CloseAdapter() {
+    adapter->Close([] {});
+    uv_run(&loop, UV_RUN_DEFAULT);
+    adapter.reset();
+  }
+
+  FakeJournalStore* store_ = nullptr;
 };
 
 }  // namespace testing

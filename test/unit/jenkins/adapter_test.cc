@@ -47,6 +47,14 @@ std::vector<PacketType> Types(std::initializer_list<PacketType> types) { return 
 const std::vector<FakeJob> kJob1 = {{"job1"}};
 const std::vector<FakeNode> kNode1 = {{"n1", 1, {"linux"}}};
 
+// The set-up most rows start from: job1 on n1, one job submitted, build #3 running on n1's
+// executor 0 with its start packets sent. Returns the job's handle.
+std::string Running(AdapterHarness& t) {
+  const std::string handle = t.Queued(kJob1, kNode1);
+  StartBuild(t);
+  return handle;
+}
+
 // ---- lifecycle
 
 TEST_CASE("a build's life: claim, trigger, queued, started, completed", "[adapter][lifecycle]") {
@@ -95,9 +103,7 @@ TEST_CASE("a build's life: claim, trigger, queued, started, completed", "[adapte
 TEST_CASE("a build that started and ended between two polls still gets all four packets",
           "[adapter][lifecycle]") {
   AdapterHarness t;
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
+  t.Queued(kJob1, kNode1);
   t.Advance(t.settings.poll_queue_item_ms);
   REQUIRE(t.transport->Reply(kQueueItem7, 200, QueueItemStarted(7, 3)));
   REQUIRE(t.transport->Reply("GET computer/n1/api/json", 200, "{\"executors\":[]}"));
@@ -214,10 +220,7 @@ TEST_CASE("the master is not dispatched to before it is HEALTHY", "[adapter][dis
 
 TEST_CASE("Row \"master unreachable (refused, timeout, 5xx)\"", "[adapter][failure]") {
   AdapterHarness t([](MasterSettings& s) { s.inflight_grace_ms = 60000; });
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
-  StartBuild(t);
+  Running(t);
   for (int i = 0; i < t.settings.unhealthy_after; ++i) {
     t.Advance(t.settings.poll_build_ms);
     REQUIRE(t.transport->Reply(kBuild3, 503));
@@ -244,10 +247,7 @@ TEST_CASE("Row \"401/403 from master\"", "[adapter][failure]") {
 
 TEST_CASE("Row \"controller restarted\"", "[adapter][failure]") {
   AdapterHarness t;
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
-  StartBuild(t);
+  Running(t);
   t.transport->instance = "session-2";
   t.Advance(t.settings.poll_build_ms);
   REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "ABORTED")));
@@ -271,9 +271,7 @@ TEST_CASE("Row \"Jenkins quieting down\"", "[adapter][failure]") {
 TEST_CASE("Row \"queue item waits (foreign build took the executor, throttle, lock)\"",
           "[adapter][failure]") {
   AdapterHarness t([](MasterSettings& s) { s.queue_wait_timeout_ms = 5000; });
-  t.Bring(kJob1, kNode1);
-  const std::string handle = t.Submit("build:job1");
-  t.TriggerQueued(7);
+  const std::string handle = t.Queued(kJob1, kNode1);
   t.Advance(t.settings.poll_queue_item_ms);
   REQUIRE(t.transport->Reply(kQueueItem7, 200, QueueItemWaiting(7)));
   CHECK(t.State() == "QUEUED");
@@ -308,9 +306,7 @@ TEST_CASE("Row \"queue item cancelled in Jenkins by a person\"", "[adapter][fail
 
 TEST_CASE("Row \"LeftItem expired before seen\"", "[adapter][failure]") {
   AdapterHarness t;
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
+  t.Queued(kJob1, kNode1);
   t.Advance(t.settings.poll_queue_item_ms);
   REQUIRE(t.transport->Reply(kQueueItem7, 404));
   // R10 by queueId.
@@ -436,10 +432,7 @@ TEST_CASE("Row \"node temporarily offline during build\"", "[adapter][failure]")
 
 TEST_CASE("Row \"node disconnected during build\"", "[adapter][failure]") {
   AdapterHarness t;
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
-  StartBuild(t);
+  Running(t);
   FakeNode gone{"n1", 1, {"linux"}};
   gone.offline = true;
   t.Computers({gone});
@@ -578,10 +571,7 @@ TEST_CASE("Row \"`stop:` while master DOWN\"", "[adapter][failure]") {
 
 TEST_CASE("Row \"Gearman client disconnects mid-build\"", "[adapter][failure]") {
   AdapterHarness t([](MasterSettings& s) { s.resume_window_ms = 10000; });
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
-  StartBuild(t);
+  Running(t);
   t.h.broker->Detach(*t.client);
   t.adapter->Round();
   CHECK(t.State() == "STARTED");  // kept for a resubmission
@@ -591,12 +581,70 @@ TEST_CASE("Row \"Gearman client disconnects mid-build\"", "[adapter][failure]") 
   CHECK(t.transport->Has("POST job/job1/3/stop"));
 }
 
+TEST_CASE(
+    "Row \"our server restarts mid-build\": a queued build is followed on, not triggered again",
+    "[adapter][failure][journal]") {
+  FakeJournalStore store;
+  AdapterHarness t({}, &store);
+  t.Queued(kJob1, kNode1);
+  REQUIRE(store.rows.size() == 1);  // the QUEUED entry
+  t.Restart(kJob1, kNode1);
+  CHECK(t.State() == "RECOVERED");  // re-bound (the broker had the job back), not reconciled
+  t.adapter->Round();               // the master answers: reconciled from its queue item
+  CHECK(t.State() == "QUEUED");
+  StartBuild(t);
+  CHECK(t.Packets() == Types({PacketType::kWorkData, PacketType::kWorkStatus}));
+  t.Advance(t.settings.poll_build_ms);
+  REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "SUCCESS")));
+  CHECK(t.Packets().back() == PacketType::kWorkComplete);
+  CHECK(std::none_of(t.transport->log.begin(), t.transport->log.end(),
+                     [](const std::string& r) { return r.starts_with("POST job/job1/build"); }));
+  CHECK(store.rows.empty());  // done with: the entry is deleted
+}
+
+TEST_CASE("Row \"our server restarts mid-build\": a trigger whose answer died with us is found",
+          "[adapter][failure][journal]") {
+  FakeJournalStore store;
+  AdapterHarness t({}, &store);
+  t.Bring(kJob1, kNode1);
+  t.Submit("build:job1", "u1");
+  t.adapter->Round();
+  store.Commit();  // J1: the TRIGGERING entry is committed, then the POST is sent
+  REQUIRE(t.transport->Has("POST job/job1/"));
+  t.Restart(kJob1, kNode1);  // the POST's answer is lost with the old process
+  t.adapter->Round();
+  CHECK(t.State() == "TRIGGERING");
+  REQUIRE(t.transport->Reply("GET queue/api/json", 200,
+                             "{\"items\":[{\"id\":9,\"task\":{\"name\":\"job1\"},\"actions\":["
+                             "{\"parameters\":[{\"name\":\"GEARMAN_UNIQUE\",\"value\":\"u1\"}]}"
+                             "]}]}"));
+  CHECK(t.State() == "QUEUED");
+  CHECK(t.adapter->Summary().builds.front().queue_id == 9);
+  CHECK(t.transport->Count("POST ") == 0);  // adopted, never triggered twice
+}
+
+TEST_CASE("Row \"our server restarts mid-build\": an orphan nobody re-binds is stopped (J6)",
+          "[adapter][failure][journal]") {
+  FakeJournalStore store;
+  AdapterHarness t({}, &store);
+  t.Queued(kJob1, kNode1);
+  StartBuild(t);
+  t.h.broker->Detach(*t.client);  // the client is gone with the old process
+  t.Restart(kJob1, kNode1);
+  CHECK(t.State() == "RECOVERED");
+  t.adapter->Resume();  // resume_window_s (0 here) is over: orphan_policy = abort
+  t.adapter->Round();
+  REQUIRE(t.transport->Reply("POST job/job1/3/stop", 302));
+  CHECK(t.State() == "ABORTING");
+  t.Advance(t.settings.poll_queue_item_ms);
+  REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "ABORTED")));
+  CHECK(t.State().empty());
+  CHECK(store.rows.empty());
+}
+
 TEST_CASE("Row \"hung build\"", "[adapter][failure]") {
   AdapterHarness t;
-  t.Bring(kJob1, kNode1);
-  t.Submit("build:job1");
-  t.TriggerQueued(7);
-  StartBuild(t);
+  Running(t);
   for (int i = 0; i < 100; ++i) {
     t.Advance(t.settings.poll_build_max_ms);
     if (t.transport->Has(kBuild3))
