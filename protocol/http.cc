@@ -83,6 +83,7 @@ struct Builder {
   std::vector<Header> headers;
   std::string body;
   bool keep_alive = false;
+  bool http_1_1 = true;
 
   void Reset() {
     headers_done = false;
@@ -95,6 +96,7 @@ struct Builder {
     headers.clear();
     body.clear();
     keep_alive = false;
+    http_1_1 = true;
   }
 
   int Fail(std::string why, int http_status) {
@@ -159,6 +161,7 @@ int OnHeadersComplete(http_parser* p) {
     return b->Fail("body over the size limit", 413);
   }
   b->keep_alive = http_should_keep_alive(p) != 0;
+  b->http_1_1 = p->http_minor >= 1;
   return b->head_response ? 1 : 0;
 }
 
@@ -411,6 +414,7 @@ Request RequestParser::Take() {
   r.headers = std::move(b.headers);
   r.body = std::move(b.body);
   r.keep_alive = b.keep_alive;
+  r.http_1_1 = b.http_1_1;
   impl_->has_message = false;
   impl_->Init();
   return r;

@@ -51,6 +51,8 @@ struct Request {
   std::vector<Header> headers;
   std::string body;
   bool keep_alive = false;
+  // HTTP/1.1 (not 1.0): the response may use Transfer-Encoding: chunked.
+  bool http_1_1 = true;
 
   std::string_view Get(std::string_view name, bool* found = nullptr) const;
   // `target` before '?', percent-decoded; empty if the target is not origin-form ("/...") or

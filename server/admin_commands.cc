@@ -1,11 +1,16 @@
-// Admin text commands (doc/protocol.md §4). Every reply is built completely, then appended to
-// the connection's output in one piece, so it leaves in one burst (gearadmin stops reading after
-// 5 ms of silence).
+// Admin text commands (doc/protocol.md §4). A reply is appended to the connection's output in
+// one piece, so it leaves in one burst (gearadmin stops reading after 5 ms of silence), except
+// the listings that grow with functions, workers or jobs (`status`, `prioritystatus`,
+// `workers`, `show jobs`, `show unique jobs`): they are streamed a slice per loop turn
+// (server/reply_producer.h, doc/protocol.md §4.4), back to back, so a small one still leaves in
+// one piece and a large one never stalls other peers.
 #include <unistd.h>
 
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,81 +61,143 @@ std::string AdminSubject(const std::vector<std::string_view>& tok) {
   return subject;
 }
 
-// status: FUNC\tTOTAL\tRUNNING\tWORKERS\n per function (by name), then ".\n".
-void Status(Connection& conn) {
-  std::string reply;
-  for (const broker::Function* fn : conn.broker().FunctionsByName()) {
-    protocol::AppendEscaped(&reply, fn->name());
-    reply.push_back('\t');
-    AppendNumber(&reply, static_cast<int64_t>(fn->total()));
-    reply.push_back('\t');
-    AppendNumber(&reply, static_cast<int64_t>(fn->running()));
-    reply.push_back('\t');
-    AppendNumber(&reply, static_cast<int64_t>(fn->worker_count()));
-    reply.push_back('\n');
+// One line per function, in ascending byte order of name, streamed (server/reply_producer.h):
+// each slice resumes after the last name listed (Broker::FunctionAfter), then ".\n".
+class FunctionLines final : public ReplyProducer {
+ public:
+  using Line = void (*)(std::string* out, const broker::Function& fn);
+  FunctionLines(const broker::Broker& broker, Line line) : broker_(broker), line_(line) {}
+
+  bool Produce(std::string* out, size_t budget) override {
+    const size_t start = out->size();
+    const broker::Function* fn =
+        last_ ? broker_.FunctionAfter(*last_) : broker_.FunctionAfter("", /*inclusive=*/true);
+    const broker::Function* listed = nullptr;
+    while (fn != nullptr && out->size() - start < budget) {
+      line_(out, *fn);
+      listed = fn;
+      fn = broker_.FunctionAfter(fn->name());
+    }
+    if (fn == nullptr) {
+      out->append(".\n");
+      return true;
+    }
+    if (listed != nullptr) last_ = std::string(listed->name());
+    return false;
   }
-  reply.append(".\n");
-  conn.Out()->append(reply);
+
+ private:
+  const broker::Broker& broker_;
+  const Line line_;
+  std::optional<std::string> last_;  // the last name listed; nullopt before the first slice
+};
+
+// status: FUNC\tTOTAL\tRUNNING\tWORKERS\n per function (by name), then ".\n".
+void StatusLine(std::string* out, const broker::Function& fn) {
+  protocol::AppendEscaped(out, fn.name());
+  out->push_back('\t');
+  AppendNumber(out, static_cast<int64_t>(fn.total()));
+  out->push_back('\t');
+  AppendNumber(out, static_cast<int64_t>(fn.running()));
+  out->push_back('\t');
+  AppendNumber(out, static_cast<int64_t>(fn.worker_count()));
+  out->push_back('\n');
 }
 
 // prioritystatus: FUNC\tHIGH\tNORMAL\tLOW\tWORKERS\n (queued jobs per priority), then ".\n".
-void PriorityStatus(Connection& conn) {
-  std::string reply;
-  for (const broker::Function* fn : conn.broker().FunctionsByName()) {
-    protocol::AppendEscaped(&reply, fn->name());
-    for (broker::Priority p :
-         {broker::Priority::kHigh, broker::Priority::kNormal, broker::Priority::kLow}) {
-      reply.push_back('\t');
-      AppendNumber(&reply, static_cast<int64_t>(fn->queued(p)));
-    }
-    reply.push_back('\t');
-    AppendNumber(&reply, static_cast<int64_t>(fn->worker_count()));
-    reply.push_back('\n');
+void PriorityStatusLine(std::string* out, const broker::Function& fn) {
+  protocol::AppendEscaped(out, fn.name());
+  for (broker::Priority p :
+       {broker::Priority::kHigh, broker::Priority::kNormal, broker::Priority::kLow}) {
+    out->push_back('\t');
+    AppendNumber(out, static_cast<int64_t>(fn.queued(p)));
   }
-  reply.append(".\n");
-  conn.Out()->append(reply);
+  out->push_back('\t');
+  AppendNumber(out, static_cast<int64_t>(fn.worker_count()));
+  out->push_back('\n');
 }
 
-// workers: FD IP ID : F1 F2\n per connection that acted as a worker (by fd), then ".\n".
-void Workers(Connection& conn) {
-  std::string reply;
-  for (const broker::Peer* peer : conn.broker().WorkerPeers()) {
-    AppendNumber(&reply, peer->Fd());
-    reply.push_back(' ');
-    reply.append(peer->Address());
-    reply.push_back(' ');
-    protocol::AppendEscaped(&reply, peer->state().client_id);  // spaces verbatim, as gearmand
-    reply.append(" :");
-    for (const broker::Registration& reg : peer->state().registrations) {
-      reply.push_back(' ');
-      protocol::AppendEscaped(&reply, reg.function->name(), /*escape_space=*/true);
+// workers: FD IP ID : F1 F2\n per connection that acted as a worker (by fd, ties in attach
+// order), then ".\n". Streamed; each slice resumes after the last worker's (fd, serial).
+class WorkerLines final : public ReplyProducer {
+ public:
+  explicit WorkerLines(const broker::Broker& broker) : broker_(broker) {}
+
+  bool Produce(std::string* out, size_t budget) override {
+    const size_t start = out->size();
+    while (out->size() - start < budget) {
+      const std::vector<const broker::Peer*> batch =
+          broker_.WorkerPeersAfter(last_ ? &*last_ : nullptr, kBatch);
+      for (const broker::Peer* peer : batch) Line(out, *peer);
+      if (batch.size() < kBatch) {
+        out->append(".\n");
+        return true;
+      }
+      last_ = broker::Broker::KeyOf(*batch.back());
     }
-    reply.push_back('\n');
+    return false;
   }
-  reply.append(".\n");
-  conn.Out()->append(reply);
-}
+
+ private:
+  // Workers fetched per look-up (each look-up is one pass over the attached peers).
+  static constexpr size_t kBatch = 512;
+
+  static void Line(std::string* out, const broker::Peer& peer) {
+    AppendNumber(out, peer.Fd());
+    out->push_back(' ');
+    out->append(peer.Address());
+    out->push_back(' ');
+    protocol::AppendEscaped(out, peer.state().client_id);  // spaces verbatim, as gearmand
+    out->append(" :");
+    for (const broker::Registration& reg : peer.state().registrations) {
+      out->push_back(' ');
+      protocol::AppendEscaped(out, reg.function->name(), /*escape_space=*/true);
+    }
+    out->push_back('\n');
+  }
+
+  const broker::Broker& broker_;
+  std::optional<broker::Broker::WorkerKey> last_;  // nullopt before the first slice
+};
 
 // show jobs: HANDLE\tRETRIES\tIGNORE\tQUEUED\n (QUEUED = durable/background), then ".\n".
-// show unique jobs: UNIQ\n, then ".\n".
-void ShowJobs(Connection& conn, bool unique) {
-  std::string reply;
-  for (const broker::Job* job : conn.broker().JobsInCreationOrder()) {
-    if (unique) {
-      protocol::AppendEscaped(&reply, job->unique());
-    } else {
-      protocol::AppendEscaped(&reply, job->handle());
-      reply.push_back('\t');
-      AppendNumber(&reply, static_cast<int64_t>(job->retries()));
-      reply.push_back('\t');
-      reply.push_back(job->ignored() ? '1' : '0');
-      reply.push_back('\t');
-      reply.push_back(job->background() || job->durable() ? '1' : '0');
+// show unique jobs: UNIQ\n, then ".\n". In creation order, streamed through a broker-kept
+// cursor (Broker::JobCursor), so a job ending between two slices cannot make it dangle.
+class JobLines final : public ReplyProducer {
+ public:
+  JobLines(const broker::Broker& broker, bool unique) : cursor_(broker), unique_(unique) {}
+
+  bool Produce(std::string* out, size_t budget) override {
+    const size_t start = out->size();
+    while (out->size() - start < budget) {
+      const broker::Job* job = cursor_.Next();
+      if (job == nullptr) {
+        out->append(".\n");
+        return true;
+      }
+      if (unique_) {
+        protocol::AppendEscaped(out, job->unique());
+      } else {
+        protocol::AppendEscaped(out, job->handle());
+        out->push_back('\t');
+        AppendNumber(out, static_cast<int64_t>(job->retries()));
+        out->push_back('\t');
+        out->push_back(job->ignored() ? '1' : '0');
+        out->push_back('\t');
+        out->push_back(job->background() || job->durable() ? '1' : '0');
+      }
+      out->push_back('\n');
     }
-    reply.push_back('\n');
+    return false;
   }
-  reply.append(".\n");
-  conn.Out()->append(reply);
+
+ private:
+  broker::Broker::JobCursor cursor_;
+  const bool unique_;
+};
+
+void ShowJobs(Connection& conn, bool unique) {
+  conn.StartReply(std::make_unique<JobLines>(conn.broker(), unique));
 }
 
 // `show jobs` / `show unique jobs`; anything else after `show` is UNKNOWN_SHOW_ARGUMENTS.
@@ -335,11 +402,11 @@ Disposition HandleAdminLine(Connection& conn, std::string_view line) {
   const std::string_view cmd = tok[0];
   std::string* out = nullptr;
   if (EqualsIgnoreCase(cmd, "status")) {
-    Status(conn);
+    conn.StartReply(std::make_unique<FunctionLines>(conn.broker(), StatusLine));
   } else if (EqualsIgnoreCase(cmd, "prioritystatus")) {
-    PriorityStatus(conn);
+    conn.StartReply(std::make_unique<FunctionLines>(conn.broker(), PriorityStatusLine));
   } else if (EqualsIgnoreCase(cmd, "workers")) {
-    Workers(conn);
+    conn.StartReply(std::make_unique<WorkerLines>(conn.broker()));
   } else if (EqualsIgnoreCase(cmd, "version")) {
     conn.Out()->append("OK " ROUNDHOUSE_VERSION "\n");
   } else if (EqualsIgnoreCase(cmd, "getpid")) {

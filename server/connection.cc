@@ -55,7 +55,24 @@ bool Connection::Start(int keepalive_idle, int keepalive_interval, int keepalive
 
 std::string* Connection::Out() {
   if (!dirty_) host_.MarkDirty(*this);
-  return out_.Tail();
+  return producer_ != nullptr ? &held_back_ : out_.Tail();
+}
+
+void Connection::StartReply(std::unique_ptr<ReplyProducer> producer) {
+  assert(producer_ == nullptr);
+  if (producer->Produce(Out(), kReplySliceBytes)) return;  // one slice: one piece, as before
+  // The rest is produced by Flush() as the output drains; ProcessInput() stops at once.
+  producer_ = std::move(producer);
+}
+
+void Connection::ContinueReply() {
+  // Only once what was produced before has left (the stream and any placeholder): a peer that
+  // reads slowly holds one slice here, not the reply.
+  if (out_.pending_bytes() + stream_.queued_bytes() >= kReplySliceBytes) return;
+  if (!producer_->Produce(out_.Tail(), kReplySliceBytes)) return;
+  producer_.reset();
+  out_.Tail()->append(held_back_);
+  std::string().swap(held_back_);
 }
 
 void Connection::AddPlaceholder(uint64_t ticket) {
@@ -142,6 +159,11 @@ void Connection::OnStreamError(net::Stream& stream, int status) {
 void Connection::ProcessInput() {
   const protocol::Limits& lim = limits();
   while (!closing_ && !draining_) {
+    if (producer_ != nullptr) {  // a streamed reply first; Flush() resumes input after it
+      partial_since_ms_ = 0;
+      stream_.StopReading();
+      return;
+    }
     if (OverOutputCap()) {
       partial_since_ms_ = 0;  // waiting for our output, not for the peer
       PauseReading();
@@ -230,7 +252,7 @@ void Connection::PauseReading() {
 }
 
 void Connection::ResumeReading() {
-  if (closing_ || draining_ || paused_) return;
+  if (closing_ || draining_ || paused_ || producer_ != nullptr) return;
   const int rc = stream_.StartReading();
   if (rc != 0) {
     RH_LOG(kWarning, "fd %d: uv_read_start: %s", fd_, uv_strerror(rc));
@@ -249,6 +271,8 @@ void Connection::Flush() {
     Close();
     return;
   }
+  const bool streaming = producer_ != nullptr;
+  if (streaming) ContinueReply();
   if (out_.HasReady()) {
     // The stream keeps the bytes it cannot write now; the ready buffer comes back empty (with
     // the capacity of one the stream finished with), so steady traffic allocates nothing.
@@ -256,6 +280,17 @@ void Connection::Flush() {
       Close();
       return;
     }
+  }
+  if (producer_ != nullptr) {
+    // The slice left at once: the next one in the next turn. Otherwise the write's completion
+    // (OnStreamDrained) or the store's reply for a placeholder (SubmitDone) flushes again.
+    if (!stream_.write_in_flight() && !out_.HasPlaceholder()) host_.ResumeNextTurn(*this);
+    return;
+  }
+  if (streaming) {  // the reply just ended: the requests that waited behind it
+    ProcessInput();
+    if (closing_) return;
+    ResumeReading();
   }
   if (!stream_.write_in_flight()) OnOutputDrained();
 }
@@ -285,7 +320,7 @@ void Connection::StartDraining() {
 }
 
 void Connection::MaybeFinishDraining() {
-  if (closing_) return;
+  if (closing_ || producer_ != nullptr) return;  // a streamed reply is finished first
   if (out_.HasPlaceholder()) return;  // the store still owes a reply; SubmitDone comes back here
   if (attached_) {
     // Detach first: the peer sends nothing more, so unsolicited output cannot keep it open.
@@ -308,6 +343,8 @@ void Connection::Close() {
     attached_ = false;
   }
   out_.Clear();
+  producer_.reset();  // a peer gone mid-reply: the listing stops and frees what it held
+  std::string().swap(held_back_);
   RH_LOG(kDebug, "closing connection fd %d from %s", fd_, address_.c_str());
   stream_.Close();
 }

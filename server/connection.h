@@ -8,7 +8,10 @@
 // host flushes dirty connections once per loop turn (before the loop polls), so all replies
 // produced by one read go out in one write, handed to the stream. Past Limits::
 // max_pending_output queued bytes (the OutputQueue's and the stream's together) the connection
-// stops reading (and stops handling buffered frames) until its output drains.
+// stops reading (and stops handling buffered frames) until its output drains. A large admin
+// reply is streamed (server/reply_producer.h): its producer is asked for a slice whenever the
+// output has drained, at most about once per loop turn; meanwhile no input is handled (replies
+// stay in request order) and unsolicited output (NOOP, WORK_* for this peer) waits behind it.
 //
 // Lifetime: the host owns connections. A connection that fails is marked closing, detached from
 // the broker, and its stream closed; the host frees it in the close callback (ConnectionHost::
@@ -22,6 +25,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +37,7 @@
 #include "server/broker/peer.h"
 #include "server/net/stream.h"
 #include "server/output_queue.h"
+#include "server/reply_producer.h"
 
 namespace roundhouse::jenkins {
 class Hub;
@@ -53,6 +58,10 @@ class ConnectionHost {
   virtual void MarkDirty(Connection& conn) = 0;
   // Close callback of `conn`'s handle: the host must free it now.
   virtual void Closed(Connection& conn) = 0;
+  // `conn` streams a reply (Connection::StartReply) and wrote its last slice at once: the host
+  // calls conn.Flush() again in the next loop turn (not in this one: one slice per turn), and
+  // keeps the loop from blocking until then.
+  virtual void ResumeNextTurn(Connection& conn) = 0;
   // Admin `shutdown` / `shutdown graceful`: acted on after pending output is flushed.
   virtual void RequestShutdown(bool graceful) = 0;
   // The Jenkins masters (admin `jenkins ...`); null when the host has none (tests).
@@ -116,6 +125,10 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   std::string* Out();
   // A submit reply that the store will finish: holds back later replies.
   void AddPlaceholder(uint64_t ticket);
+  // Sends the reply `producer` makes, a slice at a time (see the header comment). A reply that
+  // fits in one slice leaves in one piece, as if appended to Out(). Call from a command handler,
+  // as the last thing it does.
+  void StartReply(std::unique_ptr<ReplyProducer> producer);
   // Scratch token vector for admin lines (reused to avoid an allocation per line).
   std::vector<std::string_view>& tokens() { return tokens_; }
 
@@ -166,12 +179,22 @@ class Connection final : public broker::Peer, private net::StreamHandler {
   void PauseReading();
   void ResumeReading();
   bool OverOutputCap() const;
-  // Bytes owed to the peer: queued here (placeholders included) and in the stream.
-  size_t PendingOutput() const { return out_.pending_bytes() + stream_.queued_bytes(); }
+  // Bytes owed to the peer: queued here (placeholders included), held behind a streamed reply,
+  // and in the stream.
+  size_t PendingOutput() const {
+    return out_.pending_bytes() + held_back_.size() + stream_.queued_bytes();
+  }
+  // While a reply streams: appends its next slice when the output before it has drained.
+  // At the end: releases the output held behind it and resumes handling input.
+  void ContinueReply();
 
   ConnectionHost& host_;
   net::Stream stream_;
   OutputQueue out_;
+  // The reply being streamed (StartReply); null when none. While set, input is not handled and
+  // Out() hands out held_back_, appended to out_ once the reply is complete.
+  std::unique_ptr<ReplyProducer> producer_;
+  std::string held_back_;
   // Body bytes of an oversized packet still to drop as they arrive (doc/protocol.md §1.1).
   uint64_t discard_ = 0;
   uint64_t partial_since_ms_ = 0;  // see partial_since_ms()

@@ -52,6 +52,8 @@ constexpr size_t kTrimMinPeak = 10000;
 Server::Server(const Config& config) : config_(config), access_(config_.acl, clock_) {
   uv_prepare_init(loop_.get(), &prepare_);
   prepare_.data = this;
+  uv_idle_init(loop_.get(), &resume_idle_);
+  resume_idle_.data = this;
   uv_timer_init(loop_.get(), &timer_);
   timer_.data = this;
   uv_timer_init(loop_.get(), &graceful_timer_);
@@ -477,8 +479,24 @@ void Server::MarkDirty(Connection& conn) {
   dirty_.push_back(&conn);
 }
 
+void Server::ResumeNextTurn(Connection& conn) {
+  if (std::find(resume_.begin(), resume_.end(), &conn) != resume_.end()) return;
+  resume_.push_back(&conn);
+  uv_idle_start(&resume_idle_, OnResumeIdle);
+}
+
+void Server::OnResumeIdle(uv_idle_t* handle) {
+  auto* server = static_cast<Server*>(handle->data);
+  uv_idle_stop(handle);
+  const std::vector<Connection*> due = std::exchange(server->resume_, {});
+  for (Connection* conn : due) {
+    if (!conn->dirty()) server->MarkDirty(*conn);
+  }
+}
+
 void Server::Closed(Connection& conn) {
   if (conn.dirty()) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &conn), dirty_.end());
+  resume_.erase(std::remove(resume_.begin(), resume_.end(), &conn), resume_.end());
   connections_.erase(&conn);
 }
 
@@ -617,6 +635,7 @@ void Server::Shutdown() {
   for (auto& [conn, owned] : connections_) open.push_back(conn);
   for (Connection* conn : open) conn->CloseAfterTryWrite();
   dirty_.clear();
+  resume_.clear();
   for (Connection* conn : open) conn->set_dirty(false);
   // Every peer is detached, so no new store work can start; commit what is queued.
   if (store_ != nullptr) store_->Close();
@@ -646,6 +665,7 @@ void Server::CloseOwnHandles() {
   handles_open_ = false;
   timer_armed_ = false;
   uv_close(AsHandle(&prepare_), nullptr);
+  uv_close(AsHandle(&resume_idle_), nullptr);
   uv_close(AsHandle(&timer_), nullptr);
   uv_close(AsHandle(&graceful_timer_), nullptr);
   uv_close(AsHandle(&trim_timer_), nullptr);

@@ -74,6 +74,7 @@ class Server final : public ConnectionHost {
   broker::Broker& broker() override { return *broker_; }
   const protocol::Limits& limits() const override { return config_.limits; }
   void MarkDirty(Connection& conn) override;
+  void ResumeNextTurn(Connection& conn) override;
   void Closed(Connection& conn) override;
   void RequestShutdown(bool graceful) override;
   jenkins::Hub* jenkins_hub() override { return hub_.get(); }
@@ -86,6 +87,9 @@ class Server final : public ConnectionHost {
   enum class Pending { kNone, kGraceful, kImmediate };
 
   static void OnPrepare(uv_prepare_t* handle);
+  // Active only while resume_ is non-empty: the loop polls without blocking, and the idle
+  // callback (next turn, before OnPrepare) marks those connections dirty.
+  static void OnResumeIdle(uv_idle_t* handle);
   static void OnTimer(uv_timer_t* handle);
   // Memory return (broker part of issue 12): every kTrimPeriodMs, if the broker's jobs plus
   // functions fell below half of their peak since the last trim (the broker's high-water mark,
@@ -160,6 +164,8 @@ class Server final : public ConnectionHost {
   int64_t started_unix_ = 0;  // seconds
   // Connections with output to flush before the loop polls (Connection::dirty() set).
   std::vector<Connection*> dirty_;
+  // Connections streaming a reply whose next slice is due in the next loop turn.
+  std::vector<Connection*> resume_;
   // --max-memory (resolved at construction) and the output part it covers: every Gearman
   // connection's stream adds its unsent bytes here (net::Stream::set_queued_total).
   uint64_t memory_budget_ = 0;
@@ -169,6 +175,7 @@ class Server final : public ConnectionHost {
   LimitedLog memory_log_, overflow_log_, partial_log_, accept_log_;
 
   uv_prepare_t prepare_{};
+  uv_idle_t resume_idle_{};
   uv_timer_t timer_{};
   uv_timer_t graceful_timer_{};  // runs only while graceful_ && !shutting_down_
   static constexpr uint64_t kGracefulCheckMs = 100;

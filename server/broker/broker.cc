@@ -403,6 +403,51 @@ const Function* Broker::FunctionAfter(std::string_view after, bool inclusive) co
 Broker::RetiredCounts Broker::retired() const { return impl_->retired_; }
 std::vector<const Job*> Broker::JobsInCreationOrder() const { return impl_->JobsInCreationOrder(); }
 std::vector<const Peer*> Broker::WorkerPeers() const { return impl_->WorkerPeers(); }
+
+Broker::WorkerKey Broker::KeyOf(const Peer& peer) { return {peer.Fd(), peer.state().serial}; }
+
+std::vector<const Peer*> Broker::WorkerPeersAfter(const WorkerKey* after, size_t max) const {
+  auto key_less = [](const WorkerKey& a, const WorkerKey& b) {
+    return a.fd != b.fd ? a.fd < b.fd : a.serial < b.serial;
+  };
+  auto peer_less = [&](const Peer* a, const Peer* b) { return key_less(KeyOf(*a), KeyOf(*b)); };
+  // A max-heap of the `max` smallest keys after `after`: one pass, O(log max) per peer.
+  std::vector<const Peer*> out;
+  if (max == 0) return out;
+  for (const Peer* peer : impl_->peers_) {
+    if (!peer->state().acted_as_worker) continue;
+    if (after != nullptr && !key_less(*after, KeyOf(*peer))) continue;
+    if (out.size() < max) {
+      out.push_back(peer);
+      std::push_heap(out.begin(), out.end(), peer_less);
+    } else if (peer_less(peer, out.front())) {
+      std::pop_heap(out.begin(), out.end(), peer_less);
+      out.back() = peer;
+      std::push_heap(out.begin(), out.end(), peer_less);
+    }
+  }
+  std::sort_heap(out.begin(), out.end(), peer_less);
+  return out;
+}
+
+Broker::JobCursor::JobCursor(const Broker& broker)
+    : impl_(broker.impl_.get()), next_(impl_->all_jobs_.front()) {
+  impl_->cursors_.push_back(this);
+}
+
+Broker::JobCursor::~JobCursor() {
+  auto& cursors = impl_->cursors_;
+  cursors.erase(std::find(cursors.begin(), cursors.end(), this));
+}
+
+const Job* Broker::JobCursor::Next() {
+  while (next_ != nullptr && next_->state_ == Job::State::kPending) {
+    next_ = JobList<kCreationLink>::Next(next_);
+  }
+  const Job* job = next_;
+  if (job != nullptr) next_ = JobList<kCreationLink>::Next(job);
+  return job;
+}
 size_t Broker::LiveJobCount() const { return impl_->by_id_.size(); }
 size_t Broker::TakeHighWater() {
   const size_t now = impl_->by_id_.size() + impl_->functions_.size();

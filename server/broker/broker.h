@@ -167,6 +167,25 @@ class Broker {
   std::vector<const Job*> JobsInCreationOrder() const;
   // Attached peers that acted as workers, ordered by Fd(), ties in attach order (`workers`).
   std::vector<const Peer*> WorkerPeers() const;
+  // Where a listing of workers stopped: the (Fd(), attach serial) of the last one listed.
+  struct WorkerKey {
+    int fd = -1;
+    uint64_t serial = 0;
+  };
+  // The next at most `max` workers in WorkerPeers() order strictly after `after` (all of them
+  // from the start when `after` is null). Resumes by key, so whatever attached or detached
+  // meanwhile, every worker attached throughout a listing is listed exactly once.
+  // O(attached peers * log max).
+  std::vector<const Peer*> WorkerPeersAfter(const WorkerKey* after, size_t max) const;
+  static WorkerKey KeyOf(const Peer& peer);
+
+  // A position in the creation order of live jobs that survives jobs ending (`show jobs`,
+  // /api/jobs listed a slice at a time): the broker moves a cursor on when the job it points at
+  // is destroyed, so it never dangles. Jobs created after the cursor passed the end of the list
+  // are not listed; every job alive throughout the listing is listed exactly once.
+  // Must be destroyed before the broker. Costs the broker O(open cursors) per job destroyed
+  // while any cursor is open, nothing otherwise.
+  class JobCursor;
   // Jobs queued, running, or awaiting their first durable write (graceful shutdown waits for 0).
   size_t LiveJobCount() const;
   // The highest count of live jobs plus functions since the last call (at least the current
@@ -208,6 +227,22 @@ class Broker {
   struct Impl;
   Options options_;
   std::unique_ptr<Impl> impl_;
+};
+
+class Broker::JobCursor {
+ public:
+  explicit JobCursor(const Broker& broker);
+  ~JobCursor();
+  JobCursor(const JobCursor&) = delete;
+  JobCursor& operator=(const JobCursor&) = delete;
+  // The next live job (jobs awaiting their first durable write skipped), or null at the end.
+  // The pointer is valid until the next non-const Broker call.
+  const Job* Next();
+
+ private:
+  friend class Broker;
+  Impl* impl_;
+  const Job* next_;  // kept valid by the broker (Impl::Destroy); null: at the end
 };
 
 }  // namespace roundhouse::broker

@@ -244,6 +244,8 @@ struct Broker::Impl {
   // then allocates nothing for its PendingWrite (bounded by kMaxFreeWrites).
   std::vector<std::unordered_map<uint64_t, PendingWrite>::node_type> free_writes_;
   static constexpr size_t kMaxFreeWrites = 4096;
+  // Open listing cursors (Broker::JobCursor): moved on when the job they point at is destroyed.
+  std::vector<Broker::JobCursor*> cursors_;
   // Attached peers in attach order.
   std::vector<Peer*> peers_;
   // Last PeerState::serial handed out.

@@ -342,6 +342,9 @@ void Broker::Impl::Destroy(Job* job) {
   while (!job->clients_.empty()) PopClient(job);
   if (job->indexed_) by_unique_.Erase(job);
   by_id_.Erase(job);
+  for (Broker::JobCursor* cursor : cursors_) {
+    if (cursor->next_ == job) cursor->next_ = JobList<kCreationLink>::Next(job);
+  }
   all_jobs_.Remove(job);
   fn->jobs_.Remove(job);
   if (job->durable_ || job->write_pending_) store->Remove(job->id_);

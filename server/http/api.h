@@ -20,11 +20,13 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "jenkins/summary.h"
 #include "server/http/status_data.h"
+#include "server/reply_producer.h"
 
 namespace roundhouse::server::http {
 
@@ -34,6 +36,16 @@ std::string WorkersJson(const std::vector<WorkerInfo>& workers);
 std::string JobsJson(const std::string& function, size_t limit, size_t matched,
                      const std::vector<JobInfo>& jobs);
 std::string JenkinsJson(bool enabled, const std::vector<jenkins::MasterSummary>& masters);
+
+// The same documents streamed a slice at a time (server/reply_producer.h, doc/protocol.md §4.4),
+// straight from the broker: functions resumed by name, workers by (fd, serial), jobs through a
+// Broker::JobCursor. /api/status's totals are those of the functions listed; /api/jobs puts
+// "matched" after "jobs" (it is counted while listing). The broker must outlive the producer.
+std::unique_ptr<ReplyProducer> StreamStatusJson(const broker::Broker& broker, ServerInfo server,
+                                                bool jenkins_enabled, size_t masters);
+std::unique_ptr<ReplyProducer> StreamWorkersJson(const broker::Broker& broker);
+std::unique_ptr<ReplyProducer> StreamJobsJson(const broker::Broker& broker, std::string function,
+                                              size_t limit, int64_t now_ms, int64_t now_unix);
 // {"error": {"status": n, "message": "..."}}
 std::string ErrorJson(int status, const std::string& message);
 

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 #include "protocol/printable.h"
@@ -224,6 +225,55 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
                    m.last_poll_age_ms < 0 ? -1.0 : static_cast<double>(m.last_poll_age_ms) / 1000.0);
   }
   return o.Take();
+}
+
+namespace {
+
+// Ranks the functions kReplySliceEntries per slice (resumed by name), producing nothing, then
+// writes the whole text at once: it has at most --metrics-max-functions function series.
+class MetricsStream final : public ReplyProducer {
+ public:
+  MetricsStream(const broker::Broker& broker, size_t max_functions, ServerInfo server,
+                size_t worker_count, std::vector<jenkins::MasterSummary> masters)
+      : broker_(broker), top_(max_functions), server_(std::move(server)),
+        worker_count_(worker_count), masters_(std::move(masters)) {}
+
+  bool Produce(std::string* out, size_t budget) override {
+    (void)budget;
+    const broker::Function* fn =
+        last_ ? broker_.FunctionAfter(*last_) : broker_.FunctionAfter("", /*inclusive=*/true);
+    const broker::Function* ranked = nullptr;
+    for (size_t i = 0; fn != nullptr && i < kReplySliceEntries; ++i) {
+      top_.Add(*fn);
+      ranked = fn;
+      fn = broker_.FunctionAfter(fn->name());
+    }
+    if (fn != nullptr) {
+      if (ranked != nullptr) last_ = std::string(ranked->name());
+      return false;
+    }
+    FunctionInfo other;
+    const std::vector<FunctionInfo> top = top_.Take(broker_.retired(), &other);
+    out->append(FormatMetrics(server_, top, worker_count_, masters_, &other, top_.seen()));
+    return true;
+  }
+
+ private:
+  const broker::Broker& broker_;
+  TopFunctions top_;
+  const ServerInfo server_;
+  const size_t worker_count_;
+  const std::vector<jenkins::MasterSummary> masters_;
+  std::optional<std::string> last_;  // the last name ranked
+};
+
+}  // namespace
+
+std::unique_ptr<ReplyProducer> StreamMetrics(const broker::Broker& broker, size_t max_functions,
+                                             ServerInfo server, size_t worker_count,
+                                             std::vector<jenkins::MasterSummary> masters) {
+  return std::make_unique<MetricsStream>(broker, max_functions, std::move(server), worker_count,
+                                         std::move(masters));
 }
 
 }  // namespace roundhouse::server::http

@@ -18,12 +18,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "jenkins/summary.h"
 #include "server/http/status_data.h"
+#include "server/reply_producer.h"
 
 namespace roundhouse::server::http {
 
@@ -35,6 +37,14 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
                           size_t worker_count,
                           const std::vector<jenkins::MasterSummary>& masters,
                           const FunctionInfo* other = nullptr, size_t function_count = SIZE_MAX);
+
+// The same text from the broker without stalling the loop (server/reply_producer.h): the
+// functions are ranked kReplySliceEntries per loop turn (resumed by name, each counted once),
+// then the text, bounded by `max_functions`, is written in one piece. The `functions` gauge is
+// the number ranked; `other`'s counters add the freed functions' at the end.
+std::unique_ptr<ReplyProducer> StreamMetrics(const broker::Broker& broker, size_t max_functions,
+                                             ServerInfo server, size_t worker_count,
+                                             std::vector<jenkins::MasterSummary> masters);
 
 // A label value escaped for the text format: backslash, double quote and newline.
 std::string EscapeLabelValue(std::string_view value);

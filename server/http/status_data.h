@@ -75,6 +75,43 @@ struct JobInfo {
   std::string worker;    // running: the worker's address or client id
 };
 
+// ---- one entry (loop thread); the streamed documents (api.h, metrics.h) use these per slice
+
+FunctionInfo InfoOf(const broker::Function& fn);
+WorkerInfo InfoOf(const broker::Peer& peer);
+// A job as /api/jobs shows it; `now_ms` (monotonic) and `now_unix` date its age and state.
+JobInfo InfoOf(const broker::Job& job, int64_t now_ms, int64_t now_unix);
+// Whether /api/jobs lists `job` (of `function` unless empty; cancelled jobs are gone).
+bool JobListed(const broker::Job& job, const std::string& function);
+
+// The per-function part of /metrics with its cardinality capped, fed one function at a time
+// (in any order): keeps the `max` most active functions (queued + running + workers, then
+// submitted, then name: a strict order, so the choice does not depend on the feeding order)
+// and sums every other one. O(log max) per function, O(max) memory.
+class TopFunctions {
+ public:
+  explicit TopFunctions(size_t max) : max_(max) {}
+  void Add(const broker::Function& fn);
+  // The kept functions in name order; `*other` gets the sums over the rest plus `retired`
+  // (the counters of freed functions). Call once.
+  std::vector<FunctionInfo> Take(const broker::Broker::RetiredCounts& retired,
+                                 FunctionInfo* other);
+  size_t seen() const { return seen_; }
+
+ private:
+  struct Ranked {
+    uint64_t activity;
+    uint64_t submitted;
+    FunctionInfo info;
+  };
+  // Heap order: the least active kept function on top.
+  static bool MoreActive(const Ranked& a, const Ranked& b);
+  size_t max_;
+  size_t seen_ = 0;
+  std::vector<Ranked> kept_;  // a heap by MoreActive (least active first)
+  FunctionInfo other_;
+};
+
 // ---- collection (loop thread)
 
 std::vector<FunctionInfo> CollectFunctions(const broker::Broker& broker);

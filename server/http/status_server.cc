@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <utility>
 
 #include "base/log.h"
 #include "base/text.h"
@@ -76,6 +77,8 @@ class StatusServer::Conn final : private net::StreamHandler {
   bool lingering() const { return lingering_; }
   // A response is being written (reading is stopped until it is taken).
   bool writing() const { return stream_.write_in_flight(); }
+  // A response is being written or streamed: the connection is being answered.
+  bool answering() const { return writing() || producer_ != nullptr; }
   bool awaiting_request() const { return awaiting_request_; }
   uint64_t request_started_ms() const { return request_started_ms_; }
   uint64_t write_started_ms() const { return write_started_ms_; }
@@ -112,6 +115,7 @@ class StatusServer::Conn final : private net::StreamHandler {
   void Close() {
     if (closing_) return;
     closing_ = true;
+    producer_.reset();  // a peer gone mid-response: the listing stops and frees what it held
     // The slot and the output budget are free from now on (the bytes in flight go once libuv
     // cancels the write, during the close).
     Uncount();
@@ -151,7 +155,7 @@ class StatusServer::Conn final : private net::StreamHandler {
     }
     // Half-close: answer what was asked (a response may be in flight), then close.
     eof_ = true;
-    if (!writing()) Close();
+    if (!answering()) Close();
   }
 
   void OnStreamError(net::Stream& stream, int status) override {
@@ -163,6 +167,10 @@ class StatusServer::Conn final : private net::StreamHandler {
   void OnStreamDrained(net::Stream& stream) override {
     (void)stream;
     Uncount();
+    if (producer_ != nullptr) {
+      ContinueStream();
+      return;
+    }
     if (eof_) {
       Close();
       return;
@@ -189,7 +197,7 @@ class StatusServer::Conn final : private net::StreamHandler {
   // Acts on one parse result; serves pipelined requests one at a time while writes complete
   // at once, and stops reading while a response is in flight.
   void Handle(ph::ParseResult result) {
-    while (!closing_ && !writing()) {
+    while (!closing_ && !answering()) {
       if (result == ph::ParseResult::kNeedMore) {
         if (eof_) {
           Close();
@@ -217,11 +225,16 @@ class StatusServer::Conn final : private net::StreamHandler {
       RH_LOG(kDebug, "http %s: %s %s -> %d", address_.c_str(), request.method.c_str(),
              request.target.c_str(), reply.status);
       const bool keep = request.keep_alive && !eof_;
+      const bool head = request.method == "HEAD";
       std::vector<ph::Header> headers = std::move(reply.headers);
       headers.push_back({"Content-Type", reply.content_type});
-      Send(ph::FormatResponse(reply.status, headers, reply.body, keep, request.method == "HEAD"),
-           !keep);
-      if (closing_ || writing()) return;
+      if (reply.producer != nullptr && !reply.producer->Produce(&reply.body, kReplySliceBytes)) {
+        StartStream(std::move(reply.producer), reply.status, headers, reply.body, keep,
+                    request.http_1_1, head);
+      } else {  // a document that fits in one slice goes as any response, with its length
+        Send(ph::FormatResponse(reply.status, headers, reply.body, keep, head), !keep);
+      }
+      if (closing_ || answering()) return;
       result = parser_.Feed({});
     }
   }
@@ -240,6 +253,7 @@ class StatusServer::Conn final : private net::StreamHandler {
                                  ErrorJson(503, "busy: too much unsent output, retry later"),
                                  false);
       close_after = true;
+      producer_.reset();  // the streamed document it would have started
     }
     close_after_write_ = close_after;
     if (!stream_.Write(&bytes)) {
@@ -254,6 +268,83 @@ class StatusServer::Conn final : private net::StreamHandler {
     write_started_ms_ = uv_now(server_.loop_);
     counted_output_ = stream_.queued_bytes();
     server_.pending_output_ += counted_output_;
+  }
+
+  // Starts a streamed response whose first slice `first` did not end the document: the head
+  // without a length (chunked for HTTP/1.1; for HTTP/1.0 the body ends with the connection),
+  // then the slices as the output drains (ContinueStream). Reading stops until the end.
+  void StartStream(std::unique_ptr<ReplyProducer> producer, int status,
+                   const std::vector<ph::Header>& headers, const std::string& first, bool keep,
+                   bool http_1_1, bool head) {
+    chunked_ = http_1_1;
+    stream_keep_ = keep && http_1_1;
+    std::string bytes = "HTTP/1.1 " + std::to_string(status) + " ";
+    bytes.append(ph::ReasonPhrase(status)).append("\r\n");
+    for (const ph::Header& h : headers) bytes.append(h.name).append(": ").append(h.value).append("\r\n");
+    if (chunked_) bytes.append("Transfer-Encoding: chunked\r\n");
+    if (!stream_keep_) bytes.append("Connection: close\r\n");
+    bytes.append("\r\n");
+    if (head) {  // the headers of the document, which is not produced
+      Send(std::move(bytes), !stream_keep_);
+      return;
+    }
+    AppendBody(&bytes, first);
+    producer_ = std::move(producer);
+    stream_.StopReading();
+    write_started_ms_ = uv_now(server_.loop_);  // the whole response within write_timeout_ms
+    Send(std::move(bytes), false);
+    if (!closing_ && producer_ != nullptr && !writing()) server_.ResumeNextTurn(*this);
+  }
+
+ public:
+  // The next slice of a streamed response, once what was sent before has left; the last one
+  // ends the response (a final chunk), then the connection goes on as after any response.
+  void ContinueStream() {
+    if (closing_ || producer_ == nullptr) return;
+    if (stream_.queued_bytes() >= kReplySliceBytes) return;  // OnStreamDrained calls again
+    std::string body;
+    const bool done = producer_->Produce(&body, kReplySliceBytes);
+    std::string bytes;
+    AppendBody(&bytes, body);
+    if (done) {
+      producer_.reset();
+      if (chunked_) bytes.append("0\r\n\r\n");
+      close_after_write_ = !stream_keep_;
+    }
+    if (!bytes.empty() && !stream_.Write(&bytes)) {
+      Close();
+      return;
+    }
+    Uncount();
+    counted_output_ = stream_.queued_bytes();
+    server_.pending_output_ += counted_output_;
+    if (writing()) return;  // OnStreamDrained continues or ends it
+    if (!done) {
+      server_.ResumeNextTurn(*this);
+      return;
+    }
+    if (close_after_write_) {
+      Linger();
+    } else if (eof_) {
+      Close();
+    } else {
+      last_active_ms_ = uv_now(server_.loop_);
+      Handle(parser_.Feed({}));
+    }
+  }
+
+ private:
+  // A slice of a streamed body: one chunk (never an empty one, which would end the body), or
+  // the bytes as they are without chunking.
+  void AppendBody(std::string* bytes, std::string_view data) const {
+    if (data.empty()) return;
+    if (!chunked_) {
+      bytes->append(data);
+      return;
+    }
+    char size[20];
+    const auto res = std::to_chars(size, size + sizeof(size), data.size(), 16);
+    bytes->append(size, res.ptr).append("\r\n").append(data).append("\r\n");
   }
 
   // After a final response (Connection: close, an error, 503): half-close our side and drain
@@ -279,6 +370,10 @@ class StatusServer::Conn final : private net::StreamHandler {
   StatusServer& server_;
   net::Stream stream_;
   ph::RequestParser parser_;
+  // The document being streamed (StartStream); null when none.
+  std::unique_ptr<ReplyProducer> producer_;
+  bool chunked_ = false;      // the streamed body is chunked (HTTP/1.1)
+  bool stream_keep_ = false;  // the connection stays open after the streamed response
   std::string address_;
   uint64_t last_active_ms_ = 0;
   // A request is being waited for (from the accept, or from the first byte after the previous
@@ -318,6 +413,8 @@ Status StatusServer::Start() {
   if (!s.ok()) return Status::Error("--status-port: " + s.message());
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
+  uv_idle_init(loop_, &resume_idle_);
+  resume_idle_.data = this;
   sweep_open_ = true;
   const uint64_t shortest = std::min({options_.idle_timeout_ms, options_.request_timeout_ms,
                                       options_.write_timeout_ms});
@@ -337,7 +434,9 @@ void StatusServer::Close() {
   if (sweep_open_) {
     sweep_open_ = false;
     uv_close(AsHandle(&sweep_), nullptr);
+    uv_close(AsHandle(&resume_idle_), nullptr);
   }
+  resume_.clear();
   std::vector<Conn*> open;
   for (auto& [conn, owned] : conns_) open.push_back(conn);
   for (Conn* conn : open) conn->Close();
@@ -381,7 +480,7 @@ bool StatusServer::Admit(Conn& conn, const std::string& address) {
   for (auto& [other, owned] : conns_) {
     if (other == &conn || other->closing()) continue;
     ++live;
-    if (other->writing()) continue;  // being answered: never evicted
+    if (other->answering()) continue;  // being answered: never evicted
     // Waiting for a request (trickling or not started) or idle between requests, or lingering
     // after its final response: the one waiting longest goes first.
     const uint64_t since = other->awaiting_request() ? other->request_started_ms()
@@ -424,7 +523,26 @@ void StatusServer::LogLimited(size_t kind, const char* what, const std::string& 
   st.suppressed = 0;
 }
 
-void StatusServer::Closed(Conn& conn) { conns_.erase(&conn); }
+void StatusServer::Closed(Conn& conn) {
+  resume_.erase(std::remove(resume_.begin(), resume_.end(), &conn), resume_.end());
+  conns_.erase(&conn);
+}
+
+void StatusServer::ResumeNextTurn(Conn& conn) {
+  if (closed_) return;
+  if (std::find(resume_.begin(), resume_.end(), &conn) != resume_.end()) return;
+  resume_.push_back(&conn);
+  uv_idle_start(&resume_idle_, OnResumeIdle);
+}
+
+void StatusServer::OnResumeIdle(uv_idle_t* handle) {
+  auto* self = static_cast<StatusServer*>(handle->data);
+  uv_idle_stop(handle);
+  // Connections are freed only in their close callbacks (which erase them from resume_), so
+  // every one listed is still allocated here.
+  const std::vector<Conn*> due = std::exchange(self->resume_, {});
+  for (Conn* conn : due) conn->ContinueStream();
+}
 
 void StatusServer::OnSweep(uv_timer_t* timer) {
   auto* self = static_cast<StatusServer*>(timer->data);
@@ -437,7 +555,7 @@ void StatusServer::OnSweep(uv_timer_t* timer) {
     if (conn->closing()) continue;
     if (conn->lingering()) {
       if (now - conn->last_active_ms() >= kLingerMs) idle.push_back(conn);
-    } else if (conn->writing()) {
+    } else if (conn->answering()) {
       if (now - conn->write_started_ms() >= o.write_timeout_ms) slow_writes.push_back(conn);
     } else if (conn->awaiting_request()) {
       if (now - conn->request_started_ms() >= o.request_timeout_ms) slow_requests.push_back(conn);
@@ -531,32 +649,27 @@ Reply StatusServer::Route(const ph::Request& request) {
           ? jenkins_()
           : std::vector<jenkins::MasterSummary>{};
   switch (page) {
+    // The documents that grow with functions, workers or jobs are streamed (see the header).
     case Page::kStatus:
-      reply = JsonReply(StatusJson(info_(), CollectFunctions(broker_),
-                                   broker_.WorkerPeers().size(), bool(jenkins_), masters.size()));
+      reply.content_type = std::string(kJson);
+      reply.producer = StreamStatusJson(broker_, info_(), bool(jenkins_), masters.size());
       break;
     case Page::kWorkers:
-      reply = JsonReply(WorkersJson(CollectWorkers(broker_)));
+      reply.content_type = std::string(kJson);
+      reply.producer = StreamWorkersJson(broker_);
       break;
-    case Page::kJobs: {
-      size_t matched = 0;
-      std::vector<JobInfo> jobs = CollectJobs(broker_, function, limit, clock_.MonotonicMs(),
-                                              clock_.UnixSeconds(), &matched);
-      reply = JsonReply(JobsJson(function, limit, matched, jobs));
+    case Page::kJobs:
+      reply.content_type = std::string(kJson);
+      reply.producer = StreamJobsJson(broker_, function, limit, clock_.MonotonicMs(),
+                                      clock_.UnixSeconds());
       break;
-    }
     case Page::kJenkins:
       reply = JsonReply(JenkinsJson(bool(jenkins_), masters));
       break;
     case Page::kMetrics:
       reply.content_type = std::string(kMetricsContentType);
-    {
-      FunctionInfo other;
-      const std::vector<FunctionInfo> top =
-          CollectTopFunctions(broker_, options_.metrics_max_functions, &other);
-      reply.body = FormatMetrics(info_(), top, broker_.WorkerPeers().size(), masters, &other,
-                                 broker_.FunctionCount());
-    }
+      reply.producer = StreamMetrics(broker_, options_.metrics_max_functions, info_(),
+                                     broker_.WorkerPeers().size(), masters);
       break;
     case Page::kAsset:
       break;

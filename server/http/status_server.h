@@ -21,6 +21,12 @@
 //   - one response is pending per connection at most (reading stops while it is written, so a
 //     pipelining client cannot queue unbounded output); it must be written within
 //     `write_timeout_ms`, else the connection (a scraper that does not read) is closed;
+//   - the documents that grow with functions, workers or jobs (/api/status, /api/workers,
+//     /api/jobs, /metrics) are streamed (server/reply_producer.h): a slice is produced only
+//     when the previous one has left, at most about one per loop turn, so a large one costs
+//     O(slice) memory and never stalls the loop. One that fits in a slice is sent with a
+//     Content-Length as any response; a longer one is chunked (HTTP/1.1) or ends with the
+//     connection (HTTP/1.0). A HEAD of a long one gets the headers without a length;
 //   - unsent response bytes of all connections together stay under `max_pending_output_bytes`
 //     (responses of at most 4 KiB, errors, excepted): a response that would pass it is replaced
 //     by a 503 before any byte of it goes out, and while the budget is spent no new document is
@@ -54,6 +60,7 @@
 #include "server/broker/broker.h"
 #include "server/http/status_data.h"
 #include "server/listener.h"
+#include "server/reply_producer.h"
 #include "server/tls/tls_context.h"
 
 namespace roundhouse::server::http {
@@ -85,6 +92,8 @@ struct Reply {
   std::string content_type;
   std::string body;
   std::vector<protocol::http::Header> headers;  // extra ones (Allow, Cache-Control)
+  // Set for the streamed documents: the body is what it produces (`body` is unused).
+  std::unique_ptr<ReplyProducer> producer;
 };
 
 class StatusServer {
@@ -135,6 +144,11 @@ class StatusServer {
   friend class Conn;
 
   static void OnSweep(uv_timer_t* timer);
+  // Connections streaming a response whose last slice left at once: their next slice is due in
+  // the next loop turn. The idle handle runs (and keeps the loop from blocking) only while
+  // resume_ is non-empty.
+  void ResumeNextTurn(Conn& conn);
+  static void OnResumeIdle(uv_idle_t* handle);
   void OnAccept(Listener& listener, int status);
   void Closed(Conn& conn);
   // Admission of a just-accepted connection from `address` (see the limits above): true to
@@ -163,7 +177,9 @@ class StatusServer {
   };
   LogState log_state_[6];
   uv_timer_t sweep_{};  // enforces the deadlines above
-  bool sweep_open_ = false;
+  uv_idle_t resume_idle_{};
+  std::vector<Conn*> resume_;
+  bool sweep_open_ = false;  // sweep_ and resume_idle_ initialised and not yet closed
   bool closed_ = false;
 };
 
