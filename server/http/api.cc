@@ -344,8 +344,7 @@ class StatusStream final : public StreamedJson {
  public:
   StatusStream(const broker::Broker& broker, ServerInfo server, bool jenkins_enabled,
                size_t masters)
-      : broker_(broker), server_(std::move(server)), jenkins_(jenkins_enabled),
-        masters_(masters) {}
+      : broker_(broker), server_(std::move(server)), jenkins_(jenkins_enabled), masters_(masters) {}
 
  private:
   bool Step(JsonWriter& w, const std::function<bool()>& full) override {
@@ -374,8 +373,7 @@ class StatusStream final : public StreamedJson {
     }
     w.EndArray();
     // The totals are those of the functions listed, so the document adds up.
-    WriteStatusTail(w, count_, queued_, running_, broker_.WorkerPeers().size(), jenkins_,
-                    masters_);
+    WriteStatusTail(w, count_, queued_, running_, broker_.WorkerPeers().size(), jenkins_, masters_);
     w.EndObject();
     return true;
   }
@@ -427,7 +425,10 @@ class JobsStream final : public StreamedJson {
  public:
   JobsStream(const broker::Broker& broker, std::string function, size_t limit, int64_t now_ms,
              int64_t now_unix)
-      : cursor_(broker), function_(std::move(function)), limit_(limit), now_ms_(now_ms),
+      : cursor_(broker),
+        function_(std::move(function)),
+        limit_(limit),
+        now_ms_(now_ms),
         now_unix_(now_unix) {}
 
  private:

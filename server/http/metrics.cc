@@ -235,8 +235,11 @@ class MetricsStream final : public ReplyProducer {
  public:
   MetricsStream(const broker::Broker& broker, size_t max_functions, ServerInfo server,
                 size_t worker_count, std::vector<jenkins::MasterSummary> masters)
-      : broker_(broker), top_(max_functions), server_(std::move(server)),
-        worker_count_(worker_count), masters_(std::move(masters)) {}
+      : broker_(broker),
+        top_(max_functions),
+        server_(std::move(server)),
+        worker_count_(worker_count),
+        masters_(std::move(masters)) {}
 
   bool Produce(std::string* out, size_t budget) override {
     (void)budget;

@@ -53,8 +53,8 @@ void TopFunctions::Add(const broker::Function& fn) {
   ++seen_;
   Ranked r;
   r.info = InfoOf(fn);
-  r.activity = r.info.queued[0] + r.info.queued[1] + r.info.queued[2] + r.info.running +
-               r.info.workers;
+  r.activity =
+      r.info.queued[0] + r.info.queued[1] + r.info.queued[2] + r.info.running + r.info.workers;
   r.submitted = r.info.submitted;
   if (kept_.size() < max_) {
     kept_.push_back(std::move(r));

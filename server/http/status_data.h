@@ -94,8 +94,7 @@ class TopFunctions {
   void Add(const broker::Function& fn);
   // The kept functions in name order; `*other` gets the sums over the rest plus `retired`
   // (the counters of freed functions). Call once.
-  std::vector<FunctionInfo> Take(const broker::Broker::RetiredCounts& retired,
-                                 FunctionInfo* other);
+  std::vector<FunctionInfo> Take(const broker::Broker::RetiredCounts& retired, FunctionInfo* other);
   size_t seen() const { return seen_; }
 
  private:

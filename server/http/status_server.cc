@@ -280,7 +280,8 @@ class StatusServer::Conn final : private net::StreamHandler {
     stream_keep_ = keep && http_1_1;
     std::string bytes = "HTTP/1.1 " + std::to_string(status) + " ";
     bytes.append(ph::ReasonPhrase(status)).append("\r\n");
-    for (const ph::Header& h : headers) bytes.append(h.name).append(": ").append(h.value).append("\r\n");
+    for (const ph::Header& h : headers)
+      bytes.append(h.name).append(": ").append(h.value).append("\r\n");
     if (chunked_) bytes.append("Transfer-Encoding: chunked\r\n");
     if (!stream_keep_) bytes.append("Connection: close\r\n");
     bytes.append("\r\n");
@@ -660,8 +661,8 @@ Reply StatusServer::Route(const ph::Request& request) {
       break;
     case Page::kJobs:
       reply.content_type = std::string(kJson);
-      reply.producer = StreamJobsJson(broker_, function, limit, clock_.MonotonicMs(),
-                                      clock_.UnixSeconds());
+      reply.producer =
+          StreamJobsJson(broker_, function, limit, clock_.MonotonicMs(), clock_.UnixSeconds());
       break;
     case Page::kJenkins:
       reply = JsonReply(JenkinsJson(bool(jenkins_), masters));
