@@ -2,7 +2,7 @@
 // one piece, so it leaves in one burst (gearadmin stops reading after 5 ms of silence), except
 // the listings that grow with functions, workers or jobs (`status`, `prioritystatus`,
 // `workers`, `show jobs`, `show unique jobs`): they are streamed a slice per loop turn
-// (server/reply_producer.h, doc/protocol.md §4.4), back to back, so a small one still leaves in
+// (server/reply_producer.h, doc/protocol.md §4.5), back to back, so a small one still leaves in
 // one piece and a large one never stalls other peers.
 #include <unistd.h>
 

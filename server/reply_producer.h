@@ -1,5 +1,5 @@
 // A large reply produced a slice at a time (admin `status`, `workers`, `show jobs`, /metrics,
-// /api/*: doc/protocol.md §4.4). A listing of 200k functions is megabytes; building it in one
+// /api/*: doc/protocol.md §4.5). A listing of 200k functions is megabytes; building it in one
 // loop turn stalls every other peer for hundreds of milliseconds and holds the whole reply in
 // memory while a slow reader takes it. Instead the connection asks its producer for the next
 // slice only when its output has drained (at most once per loop turn), so a reply in flight
@@ -7,7 +7,7 @@
 //
 // A producer resumes by key (a name, a worker's fd and serial, or a broker-maintained job
 // cursor), never by an iterator or a raw pointer kept across turns: entries added or removed
-// between two slices cannot make it dangle. Consistency (documented in doc/protocol.md §4.4):
+// between two slices cannot make it dangle. Consistency (documented in doc/protocol.md §4.5):
 // every entry that exists throughout the listing appears exactly once; entries added or
 // removed meanwhile may or may not appear; each line is a consistent view of its entry at the
 // moment its slice was produced.

@@ -37,7 +37,7 @@ std::string JobsJson(const std::string& function, size_t limit, size_t matched,
                      const std::vector<JobInfo>& jobs);
 std::string JenkinsJson(bool enabled, const std::vector<jenkins::MasterSummary>& masters);
 
-// The same documents streamed a slice at a time (server/reply_producer.h, doc/protocol.md §4.4),
+// The same documents streamed a slice at a time (server/reply_producer.h, doc/protocol.md §4.5),
 // straight from the broker: functions resumed by name, workers by (fd, serial), jobs through a
 // Broker::JobCursor. /api/status's totals are those of the functions listed; /api/jobs puts
 // "matched" after "jobs" (it is counted while listing). The broker must outlive the producer.

@@ -243,6 +243,50 @@ TEST_CASE("FunctionAfter resumes a listing by name whatever changed meanwhile", 
   CHECK(h.broker->FunctionAfter("e") == nullptr);
 }
 
+TEST_CASE("a job cursor moves on when the job it points at ends, and never dangles", "[broker]") {
+  Harness h;
+  FakePeer& c = h.NewPeer();
+  std::vector<std::string> handles;
+  for (const char* u : {"j1", "j2", "j3", "j4", "j5"}) handles.push_back(h.Bg(c, "f", u));
+  Broker::JobCursor cursor(*h.broker);
+  Broker::JobCursor other(*h.broker);
+  REQUIRE(cursor.Next()->unique() == "j1");
+  // The job it would list next ends: it moves on to the one after.
+  REQUIRE(h.broker->CancelJob(handles[1]) == CancelResult::kOk);
+  CHECK(cursor.Next()->unique() == "j3");
+  // A job is created (at the end of the list, after the cursor: listed), then one it listed
+  // ends, and the next two: it goes on after them.
+  h.Bg(c, "f", "j6");
+  REQUIRE(h.broker->CancelJob(handles[0]) == CancelResult::kOk);
+  REQUIRE(h.broker->CancelJob(handles[3]) == CancelResult::kOk);
+  REQUIRE(h.broker->CancelJob(handles[4]) == CancelResult::kOk);
+  CHECK(cursor.Next()->unique() == "j6");
+  CHECK(cursor.Next() == nullptr);
+  h.Bg(c, "f", "j7");  // after the end: not listed
+  CHECK(cursor.Next() == nullptr);
+  // The other cursor, untouched meanwhile, lists exactly the live jobs.
+  std::vector<std::string> rest;
+  while (const Job* job = other.Next()) rest.emplace_back(job->unique());
+  CHECK(rest == std::vector<std::string>{"j3", "j6", "j7"});
+}
+
+TEST_CASE("WorkerPeersAfter resumes the workers listing by (fd, attach order)", "[broker]") {
+  Harness h;
+  FakePeer& a = h.NewPeer(5);
+  FakePeer& b = h.NewPeer(3);
+  FakePeer& c = h.NewPeer(5);  // same fd as `a` (a pseudo-peer, or a reused fd): after it
+  FakePeer& d = h.NewPeer(9);
+  for (FakePeer* p : {&a, &b, &c, &d}) h.broker->CanDo(*p, "f");
+  const auto first = h.broker->WorkerPeersAfter(nullptr, 2);
+  CHECK(first == std::vector<const Peer*>{&b, &a});
+  const Broker::WorkerKey key = Broker::KeyOf(*first.back());
+  h.broker->Detach(c);         // the next one leaves between two look-ups
+  FakePeer& e = h.NewPeer(4);  // attaches before the key: not listed any more
+  h.broker->CanDo(e, "f");
+  CHECK(h.broker->WorkerPeersAfter(&key, 2) == std::vector<const Peer*>{&d});
+  CHECK(h.broker->WorkerPeersAfter(nullptr, 10).size() == 4);
+}
+
 TEST_CASE("status counts queued, running and registrations per function", "[broker]") {
   Harness h;
   FakePeer& c = h.NewPeer();
