@@ -16,9 +16,7 @@ Ordering, never wall time. Sizes scale down under the sanitizer build (names gro
 the replies still exceed the kernel's buffers)."""
 
 import json
-import os
 import socket
-import time
 import unittest
 
 import gearman_wire as gw
@@ -243,17 +241,16 @@ class LargeReplies(BrokerCase):
         with self.connect(timeout=WAIT) as other:
             self.assertEqual(other.echo(b"x"), gw.res(gw.ECHO_RES, b"x"))
         # /metrics meanwhile, whole and valid, with the capped series.
-        status, headers, body = http_get(self.server.http_port, "/metrics", timeout=WAIT)
+        status, _, body = http_get(self.server.http_port, "/metrics", timeout=WAIT)
         self.assertEqual(status, 200)
         samples = parse_prometheus(body)
         self.assertEqual(samples[("roundhouse_functions", ())], FUNCTIONS)
         workers = {k: v for k, v in samples.items() if k[0] == "roundhouse_function_workers"}
         self.assertEqual(len(workers), 101)  # --metrics-max-functions 100, plus other="true"
         # The stalled document, read now: chunked, complete, consistent.
-        reader.sendall(b"")  # still open
         got = read_until(reader, got, lambda g: g.endswith(b"\r\n0\r\n\r\n"))
         reader.close()
-        head, chunked = got.split(b"\r\n\r\n", 1)
+        _, chunked = got.split(b"\r\n\r\n", 1)
         doc = dechunk(chunked)
         data = json.loads(doc)
         self.assertEqual(len(data["functions"]), FUNCTIONS)
