@@ -35,6 +35,7 @@
 #include "protocol/limits.h"
 #include "server/broker/broker.h"
 #include "server/broker/peer.h"
+#include "server/memory_budget.h"
 #include "server/net/stream.h"
 #include "server/output_queue.h"
 #include "server/reply_producer.h"
@@ -48,8 +49,9 @@ namespace roundhouse::server {
 class AccessControl;
 class Connection;
 
-// What a connection needs from the server that owns it. Implemented by Server; tests may fake it.
-class ConnectionHost {
+// What a connection needs from the server that owns it, the memory budget (server/memory_budget.h)
+// included. Implemented by Server; tests may fake it.
+class ConnectionHost : public MemoryBudget {
  public:
   virtual ~ConnectionHost() = default;
   virtual broker::Broker& broker() = 0;
@@ -68,18 +70,6 @@ class ConnectionHost {
   virtual jenkins::Hub* jenkins_hub() { return nullptr; }
   // Access control (server/access.h); null when the host has none (tests).
   virtual AccessControl* access() { return nullptr; }
-  // The global memory budget (--max-memory): true when a submission carrying `bytes` must be
-  // refused because queued job data and unsent output are at the budget. The host counts and
-  // logs each refusal.
-  virtual bool RefuseForMemory(size_t bytes) {
-    (void)bytes;
-    return false;
-  }
-  // Where every connection's stream adds its unsent bytes (the budget's output part); null =
-  // not counted.
-  virtual size_t* unsent_output_total() { return nullptr; }
-  // `conn` is being closed because its output passed Limits::max_output_queue (counted, logged).
-  virtual void OutputOverflowed(Connection& conn) { (void)conn; }
 };
 
 class Connection final : public broker::Peer, private net::StreamHandler {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "base/log.h"
+#include "server/net/stream.h"
 
 namespace roundhouse::server {
 namespace {
@@ -108,11 +109,49 @@ int BindWithRetry(int fd, const sockaddr* sa, socklen_t len, const std::string& 
 
 }  // namespace
 
-Listener::Listener(uv_loop_t* loop, AcceptCallback on_connection)
-    : loop_(loop), on_connection_(std::move(on_connection)) {
+void AcceptErrors::Report(const Listener& listener, int status, uint64_t now_ms) {
+  ++count_;
+  if (logged_ && now_ms - last_log_ms_ < 1000) {
+    ++suppressed_;
+    return;
+  }
+  // EMFILE / ENFILE: the listener has accepted and closed the waiting connection (its spare
+  // descriptor), so it keeps working; the operator must hear of it.
+  const bool descriptors = status == UV_EMFILE || status == UV_ENFILE;
+  const char* advice =
+      descriptors ? " (connection dropped; raise the file descriptor limit, -f)" : "";
+  if (suppressed_ > 0) {
+    RH_LOG(kWarning, "accept on %s failed: %s%s (and %llu more in the last second)",
+           listener.name().c_str(), uv_strerror(status), advice,
+           static_cast<unsigned long long>(suppressed_));
+  } else {
+    RH_LOG(kWarning, "accept on %s failed: %s%s", listener.name().c_str(), uv_strerror(status),
+           advice);
+  }
+  logged_ = true;
+  last_log_ms_ = now_ms;
+  suppressed_ = 0;
+}
+
+Listener::Listener(uv_loop_t* loop, AcceptCallback on_connection, AcceptErrors* errors)
+    : loop_(loop),
+      on_connection_(std::move(on_connection)),
+      errors_(errors != nullptr ? errors : &own_errors_) {
   poll_.data = this;
   initialized_ = true;
 }
+
+bool Listener::AcceptInto(net::Stream& stream) {
+  const int fd = std::exchange(pending_fd_, -1);
+  if (fd < 0) return false;
+  const int rc = stream.Open(fd);
+  if (rc == 0) return true;
+  close(fd);
+  ReportError(rc);
+  return false;
+}
+
+void Listener::ReportError(int status) { errors_->Report(*this, status, uv_now(loop_)); }
 
 Listener::~Listener() {
   // The owner keeps listeners until the loop has run the close callbacks.
@@ -135,15 +174,15 @@ void Listener::OnReadable(uv_poll_t* poll, int status, int events) {
   (void)events;
   auto* self = static_cast<Listener*>(poll->data);
   if (status < 0) {
-    if (!self->closed_) self->on_connection_(*self, status);
+    if (!self->closed_) self->ReportError(status);
     return;
   }
   for (int i = 0; i < kMaxAcceptsPerWake && !self->closed_; ++i) {
     const int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       self->pending_fd_ = fd;
-      self->on_connection_(*self, 0);
-      if (self->pending_fd_ >= 0) close(self->TakeAccepted());
+      self->on_connection_(*self);
+      if (self->pending_fd_ >= 0) close(std::exchange(self->pending_fd_, -1));
       continue;
     }
     const int err = errno;
@@ -151,11 +190,11 @@ void Listener::OnReadable(uv_poll_t* poll, int status, int events) {
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (err == EMFILE || err == ENFILE) {
       self->Shed();
-      self->on_connection_(*self, -err);
+      self->ReportError(-err);
       continue;
     }
     // ENOBUFS, ENOMEM, ...: report once per wake; the poll tries again on the next turn.
-    self->on_connection_(*self, -err);
+    self->ReportError(-err);
     return;
   }
 }
@@ -252,7 +291,7 @@ Status BindListeners(uv_loop_t* loop, const ListenOptions& options,
   for (Endpoint& ep : endpoints) {
     auto* sa = reinterpret_cast<sockaddr*>(&ep.addr);
     if (port != 0) SetPort(sa, port);  // port 0: every address shares the first one's port
-    auto listener = std::make_unique<Listener>(loop, on_connection);
+    auto listener = std::make_unique<Listener>(loop, on_connection, options.accept_errors);
     int err = 0;
     Status s =
         listener->Listen(sa, options.backlog, options.keepalive, options.bind_retry_seconds, &err);

@@ -8,11 +8,13 @@
 //
 // Accepting is ours, not libuv's (uv_listen drops connections silently when the process is out of
 // file descriptors): a uv_poll_t watches the listening socket, and each readiness accepts up to
-// kMaxAcceptsPerWake connections. The callback gets status 0 with the new socket waiting in
-// TakeAccepted() (not taken: closed), or a libuv error. On EMFILE / ENFILE the listener closes
-// its spare descriptor, accepts the waiting connection and closes it at once (so the peer hears
-// at once rather than hanging, and the level-triggered poll does not spin), reopens the spare,
-// and reports the error: one callback per dropped connection, so the owner can log and count.
+// kMaxAcceptsPerWake connections. The callback runs once per accepted connection, which it takes
+// with AcceptInto() (not taken: closed). On EMFILE / ENFILE the listener closes its spare
+// descriptor, accepts the waiting connection and closes it at once (so the peer hears at once
+// rather than hanging, and the level-triggered poll does not spin), and reopens the spare.
+// Every failure (accept, or adopting the socket) goes to the server's AcceptErrors, the one
+// place that counts and logs them for every listening port (Gearman, --http-port,
+// --status-port), one report per dropped connection.
 //
 // Ownership: each Listener owns its socket and poll handle; Close() starts uv_close and the
 // memory must stay until the close callback ran (the owner keeps it until the loop has
@@ -32,21 +34,47 @@
 
 #include "base/status.h"
 
+namespace roundhouse::net {
+class Stream;
+}  // namespace roundhouse::net
+
 namespace roundhouse::server {
+
+class Listener;
+
+// Accept failures of all of a server's listeners: one count (roundhouse_accept_errors_total in
+// /metrics) and at most one log line a second, naming the listener, with the number left out
+// since. A process out of descriptors must neither go unnoticed nor flood the log, whichever
+// port the connections come to.
+class AcceptErrors {
+ public:
+  // Counts `status` (a libuv error) on `listener` and logs it unless a line went out less than
+  // a second before `now_ms` (loop time).
+  void Report(const Listener& listener, int status, uint64_t now_ms);
+  uint64_t count() const { return count_; }
+
+ private:
+  uint64_t count_ = 0;
+  uint64_t last_log_ms_ = 0;
+  uint64_t suppressed_ = 0;  // failures not logged since last_log_ms_
+  bool logged_ = false;      // last_log_ms_ is set
+};
 
 class Listener {
  public:
-  // `on_connection` runs for every pending connection (status 0) or accept error (< 0).
-  using AcceptCallback = std::function<void(Listener&, int status)>;
+  // `on_connection` runs for every accepted connection; it takes it with AcceptInto().
+  using AcceptCallback = std::function<void(Listener&)>;
 
-  Listener(uv_loop_t* loop, AcceptCallback on_connection);
+  // `errors` (may be null: the listener's own, counted nowhere else) must outlive the listener.
+  Listener(uv_loop_t* loop, AcceptCallback on_connection, AcceptErrors* errors);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // The connection accepted for the running status-0 callback (ownership passes to the caller;
-  // -1 if already taken). Non-blocking and close-on-exec.
-  int TakeAccepted() { return std::exchange(pending_fd_, -1); }
+  // Gives the connection accepted for the running callback to `stream` (net::Stream::Open).
+  // False when there is none or it cannot be adopted: the socket is then closed and the failure
+  // reported as an accept error; the caller closes its stream, never opened.
+  bool AcceptInto(net::Stream& stream);
   // "127.0.0.1:4730" / "[::1]:4730", for logs.
   const std::string& name() const { return name_; }
   uint16_t port() const { return port_; }
@@ -67,13 +95,16 @@ class Listener {
   static void OnClose(uv_handle_t* handle);
   // Out of descriptors: drop the waiting connection through the spare descriptor (see above).
   void Shed();
+  void ReportError(int status);
 
   uv_loop_t* loop_;
   uv_poll_t poll_{};
   int fd_ = -1;          // the listening socket; closed in OnClose
-  int pending_fd_ = -1;  // see TakeAccepted()
+  int pending_fd_ = -1;  // accepted, for the running callback's AcceptInto()
   int spare_fd_ = -1;    // /dev/null, held to be given up on EMFILE
   AcceptCallback on_connection_;
+  AcceptErrors own_errors_;  // used when the owner gave none
+  AcceptErrors* errors_;     // where failures are counted and logged
   std::string name_;
   uint16_t port_ = 0;
   bool initialized_ = false;
@@ -87,6 +118,8 @@ struct ListenOptions {
   int backlog = 32;
   bool keepalive = false;       // SO_KEEPALIVE on the listening sockets
   int bind_retry_seconds = 20;  // total EADDRINUSE retry window
+  // The server's AcceptErrors (outlives the listeners); null: each listener counts its own.
+  AcceptErrors* accept_errors = nullptr;
 };
 
 // Binds and listens on every resolved address; appends one Listener per socket to `out`.

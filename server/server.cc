@@ -253,14 +253,13 @@ Status Server::Start() {
   listen.port = config_.port;
   listen.backlog = config_.backlog;
   listen.keepalive = config_.keepalive;
+  listen.accept_errors = &accept_errors_;
   // -L's listeners, then --ssl-require-listen's on the same port (its own addresses accept TLS
   // only). Without -L but with --ssl-require-listen, only the latter are bound.
   if (!config_.listen.empty() || config_.ssl_require_listen.empty()) {
     s = BindListeners(
         loop_.get(), listen,
-        [this](Listener& listener, int status) {
-          OnAccept(listener, status, /*require_tls=*/config_.ssl_require);
-        },
+        [this](Listener& listener) { OnAccept(listener, /*require_tls=*/config_.ssl_require); },
         &listeners_);
     if (!s.ok()) return s;
     listen.port = port();  // port 0: the TLS-only addresses share the port just bound
@@ -269,10 +268,7 @@ Status Server::Start() {
     listen.addresses = config_.ssl_require_listen;
     s = BindListeners(
         loop_.get(), listen,
-        [this](Listener& listener, int status) {
-          OnAccept(listener, status, /*require_tls=*/true);
-        },
-        &listeners_);
+        [this](Listener& listener) { OnAccept(listener, /*require_tls=*/true); }, &listeners_);
     if (!s.ok()) return s;
   }
 
@@ -295,9 +291,11 @@ Status Server::Start() {
     options.write_timeout_ms = options.request_timeout_ms;
     options.max_unique = config_.limits.max_unique;
     options.max_reply_bytes = config_.limits.max_pending_output;
+    options.max_output_queue = config_.limits.max_output_queue;
     options.limits.max_body_bytes = config_.limits.max_packet_body;
-    gearman_http_ = std::make_unique<http::GearmanHttp>(loop_.get(), options, *broker_,
-                                                        access_.enabled() ? &access_ : nullptr);
+    options.accept_errors = &accept_errors_;
+    gearman_http_ = std::make_unique<http::GearmanHttp>(
+        loop_.get(), options, *broker_, access_.enabled() ? &access_ : nullptr, *this);
     s = gearman_http_->Start();
     if (!s.ok()) return s;
   }
@@ -309,6 +307,7 @@ Status Server::Start() {
     options.port = config_.status_port;
     options.metrics_max_functions = static_cast<size_t>(config_.metrics_max_functions);
     options.backlog = config_.backlog;
+    options.accept_errors = &accept_errors_;
     status_ = std::make_unique<http::StatusServer>(
         loop_.get(), options, clock_, *broker_, [this] { return Info(); }, jenkins_provider_);
     if (config_.status_ssl) status_->SetTls(tls_);
@@ -372,7 +371,7 @@ http::ServerInfo Server::Info() const {
   info.memory_refusals = memory_refusals_;
   info.output_overflows = output_overflows_;
   info.partial_frame_timeouts = partial_timeouts_;
-  info.accept_errors = accept_errors_;
+  info.accept_errors = accept_errors_.count();
   if (store_ != nullptr) {
     info.store_type = "sqlite";
     info.store_path = queue_file_.path;
@@ -391,23 +390,11 @@ http::ServerInfo Server::Info() const {
 
 // ---- connections
 
-void Server::OnAccept(Listener& listener, int status, bool require_tls) {
-  if (status < 0) {
-    // EMFILE / ENFILE: the listener has accepted and closed the waiting connection (its spare
-    // descriptor, server/listener.h), so it keeps working; the operator must hear of it.
-    ++accept_errors_;
-    LogLimited(accept_log_, "accept on " + listener.name() + " failed: " + uv_strerror(status) +
-                                " (connection dropped; raise the file descriptor limit, -f)");
-    return;
-  }
+void Server::OnAccept(Listener& listener, bool require_tls) {
   auto owned = std::make_unique<Connection>(*this, loop_.get());
   Connection* conn = owned.get();
   connections_.emplace(conn, std::move(owned));
-  const int fd = listener.TakeAccepted();
-  const int rc = conn->stream().Open(fd);
-  if (rc != 0) {
-    RH_LOG(kWarning, "accept on %s: %s", listener.name().c_str(), uv_strerror(rc));
-    close(fd);
+  if (!listener.AcceptInto(conn->stream())) {
     conn->Close();
     return;
   }
@@ -429,9 +416,9 @@ bool Server::RefuseForMemory(size_t bytes) {
   return true;
 }
 
-void Server::OutputOverflowed(Connection& conn) {
+void Server::OutputOverflowed(const broker::Peer& peer) {
   ++output_overflows_;
-  LogLimited(overflow_log_, "fd " + std::to_string(conn.Fd()) + " " + std::string(conn.Address()) +
+  LogLimited(overflow_log_, "fd " + std::to_string(peer.Fd()) + " " + std::string(peer.Address()) +
                                 ": output passed --max-output-queue (" +
                                 std::to_string(config_.limits.max_output_queue) +
                                 " bytes) while the peer did not read; closing it as if it had "

@@ -79,9 +79,10 @@ class Server final : public ConnectionHost {
   void RequestShutdown(bool graceful) override;
   jenkins::Hub* jenkins_hub() override { return hub_.get(); }
   AccessControl* access() override { return &access_; }
+  // ---- MemoryBudget (the Gearman connections and the HTTP protocol port's)
   bool RefuseForMemory(size_t bytes) override;
   size_t* unsent_output_total() override { return &unsent_output_; }
-  void OutputOverflowed(Connection& conn) override;
+  void OutputOverflowed(const broker::Peer& peer) override;
 
  private:
   enum class Pending { kNone, kGraceful, kImmediate };
@@ -124,7 +125,7 @@ class Server final : public ConnectionHost {
   Status StartJenkins();
   // `require_tls`: with --ssl, the listener refuses plain-text peers (--ssl-require, or one of
   // --ssl-require-listen's addresses).
-  void OnAccept(Listener& listener, int status, bool require_tls);
+  void OnAccept(Listener& listener, bool require_tls);
   void FlushDirty();
   // The broker asked for RunTimers() at monotonic `deadline_ms`.
   void Schedule(int64_t deadline_ms);
@@ -167,12 +168,15 @@ class Server final : public ConnectionHost {
   // Connections streaming a reply whose next slice is due in the next loop turn.
   std::vector<Connection*> resume_;
   // --max-memory (resolved at construction) and the output part it covers: every Gearman
-  // connection's stream adds its unsent bytes here (net::Stream::set_queued_total).
+  // connection's and HTTP protocol connection's unsent bytes are added here
+  // (net::Stream::set_queued_total).
   uint64_t memory_budget_ = 0;
   size_t unsent_output_ = 0;
   // What the limits did (ServerInfo, /metrics), and their rate-limited log lines.
-  uint64_t memory_refusals_ = 0, output_overflows_ = 0, partial_timeouts_ = 0, accept_errors_ = 0;
-  LimitedLog memory_log_, overflow_log_, partial_log_, accept_log_;
+  uint64_t memory_refusals_ = 0, output_overflows_ = 0, partial_timeouts_ = 0;
+  LimitedLog memory_log_, overflow_log_, partial_log_;
+  // accept() failures of every listener: the Gearman port's, --http-port's and --status-port's.
+  AcceptErrors accept_errors_;
 
   uv_prepare_t prepare_{};
   uv_idle_t resume_idle_{};

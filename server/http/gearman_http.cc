@@ -1,15 +1,13 @@
 #include "server/http/gearman_http.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cassert>
 #include <string_view>
 
 #include "base/log.h"
 #include "base/text.h"
+#include "server/acl.h"
+#include "server/net/stream.h"
 
 namespace roundhouse::server::http {
 namespace {
@@ -17,7 +15,6 @@ namespace {
 namespace ph = protocol::http;
 using protocol::PacketType;
 
-constexpr size_t kReadChunk = 64 * 1024;
 // Bytes a peer may send after its request while its job runs (gearmand reads one request per
 // connection; more is a peer we stop listening to).
 constexpr size_t kMaxStrayInput = 64 * 1024;
@@ -93,38 +90,17 @@ std::string_view CommandName(PacketType type) {
   }
 }
 
-// The peer's address, and whether it is a loopback one (for its access-control identity).
-std::string PeerName(uv_tcp_t* tcp, bool* loopback) {
-  *loopback = false;
-  sockaddr_storage ss{};
-  int len = sizeof(ss);
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char name[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(sin6, name, sizeof(name));
-    *loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
-                (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
-  } else {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    uv_ip4_name(sin, name, sizeof(name));
-    *loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-  }
-  return name;
-}
-
 }  // namespace
 
-class GearmanHttp::Conn final : public broker::Peer {
+class GearmanHttp::Conn final : public broker::Peer, private net::StreamHandler {
  public:
-  enum class State { kReading, kWaiting, kWriting, kLingering, kClosed };
+  enum class State { kReading, kWaiting, kWriting, kLingering, kAbandoned, kClosed };
 
-  explicit Conn(GearmanHttp& server) : server_(server), parser_(server.options_.limits) {
-    tcp_.data = this;
-    write_req_.data = this;
-  }
+  explicit Conn(GearmanHttp& server)
+      : server_(server), stream_(server.loop_, *this), parser_(server.options_.limits) {}
+  ~Conn() override { assert(!attached_ && counted_body_ == 0); }
 
-  uv_tcp_t* tcp() { return &tcp_; }
+  net::Stream& stream() { return stream_; }
   State state() const { return state_; }
   uint64_t since_ms() const { return since_ms_; }
   uint64_t write_deadline_ms() const { return write_deadline_ms_; }
@@ -134,11 +110,13 @@ class GearmanHttp::Conn final : public broker::Peer {
   void Start() {
     since_ms_ = uv_now(server_.loop_);
     bool loopback = false;
-    address_ = PeerName(&tcp_, &loopback);
+    address_ = stream_.PeerAddress(&loopback);
+    if (address_.empty()) address_ = "?";
     identity_ = acl::IdentityOf(loopback, /*encrypted=*/false, {});
-    uv_os_fd_t fd = -1;
-    if (uv_fileno(AsHandle(&tcp_), &fd) == 0) fd_ = fd;
-    uv_tcp_nodelay(&tcp_, 1);
+    fd_ = stream_.fd();
+    uv_tcp_nodelay(stream_.tcp(), 1);
+    // The reply's unsent bytes count in the memory budget as a Gearman client's do.
+    stream_.set_queued_total(server_.budget_.unsent_output_total());
     size_t& count = server_.per_address_[address_];
     if (count >= server_.options_.max_connections_per_address) {
       if (count == 0) server_.per_address_.erase(address_);
@@ -151,7 +129,7 @@ class GearmanHttp::Conn final : public broker::Peer {
     address_counted_ = true;
     server_.broker_.Attach(*this);
     attached_ = true;
-    StartReading();
+    if (stream_.StartReading() != 0) Close();
   }
 
   // The sweep: the request did not arrive in time.
@@ -166,12 +144,12 @@ class GearmanHttp::Conn final : public broker::Peer {
     if (state_ == State::kClosed) return;
     Enter(State::kClosed);
     Uncount();
+    DropBody();
     if (attached_) {
       attached_ = false;
       server_.broker_.Detach(*this);
     }
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    uv_close(AsHandle(&tcp_), OnClose);
+    stream_.Close();
   }
 
   // ---- broker::Peer (called inside Broker calls: write only, never close or re-enter)
@@ -192,7 +170,9 @@ class GearmanHttp::Conn final : public broker::Peer {
           Reply(ErrorReply(502));
           return;
         }
+        if (Overflows(data.size())) return;
         body_.append(data);
+        AccountBody();
         return;
       case PacketType::kWorkComplete:
       case PacketType::kWorkException:
@@ -200,6 +180,7 @@ class GearmanHttp::Conn final : public broker::Peer {
           Reply(ErrorReply(502));
           return;
         }
+        if (Overflows(data.size())) return;
         body_.append(data);
         Reply(OkReply(handle, CommandName(type), body_, head_));
         return;
@@ -222,75 +203,74 @@ class GearmanHttp::Conn final : public broker::Peer {
 
  private:
   // The one place the state changes. Legal: kReading -> kWaiting | kWriting | kClosed;
-  // kWaiting -> kWriting | kClosed; kWriting -> kLingering | kClosed; kLingering -> kClosed.
+  // kWaiting -> kWriting | kAbandoned | kClosed; kWriting -> kLingering | kAbandoned | kClosed;
+  // kLingering -> kAbandoned | kClosed; kAbandoned -> kClosed.
   void Enter(State next) {
     [[maybe_unused]] const bool legal =
-        (state_ == State::kReading && next != State::kLingering && next != State::kReading) ||
-        (state_ == State::kWaiting && (next == State::kWriting || next == State::kClosed)) ||
-        (state_ == State::kWriting && (next == State::kLingering || next == State::kClosed)) ||
-        (state_ == State::kLingering && next == State::kClosed);
+        (state_ == State::kReading &&
+         (next == State::kWaiting || next == State::kWriting || next == State::kClosed)) ||
+        (state_ == State::kWaiting &&
+         (next == State::kWriting || next == State::kAbandoned || next == State::kClosed)) ||
+        (state_ == State::kWriting &&
+         (next == State::kLingering || next == State::kAbandoned || next == State::kClosed)) ||
+        (state_ == State::kLingering && (next == State::kAbandoned || next == State::kClosed)) ||
+        (state_ == State::kAbandoned && next == State::kClosed);
     assert(legal);
     state_ = next;
     since_ms_ = uv_now(server_.loop_);
   }
 
-  void StartReading() {
-    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) Close();
-  }
-
-  // One buffer for every connection: OnRead consumes (copies or discards) the bytes before the
-  // loop reads another stream, so thousands of waiting connections hold no read buffer each.
-  static void OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-    auto* conn = static_cast<Conn*>(handle->data);
-    std::string& shared = conn->server_.read_buf_;
-    shared.resize(kReadChunk);
-    *buf = uv_buf_init(shared.data(), static_cast<unsigned int>(kReadChunk));
-  }
-
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    auto* conn = static_cast<Conn*>(stream->data);
-    if (nread == 0) return;
-    if (nread < 0) {
-      // EOF or an error: the peer is gone, whatever the state (gearmand closes too, even on a
-      // half-close after a complete request). A waiting job loses its client (§3.10).
-      if (conn->state_ != State::kClosed) conn->Close();
-      return;
-    }
-    const std::string_view bytes(buf->base, static_cast<size_t>(nread));
-    switch (conn->state_) {
-      case State::kReading:
-        conn->Handle(conn->parser_.Feed(bytes));
+  // ---- net::StreamHandler
+  void OnStreamRead(net::Stream& stream) override {
+    net::InputBuffer& in = stream.input();
+    const std::string_view bytes = in.Data();
+    switch (state_) {
+      case State::kReading: {
+        // The parser keeps what it needs of a partial request (bounded by HttpLimits).
+        const ph::ParseResult result = parser_.Feed(bytes);
+        in.Consume(bytes.size());
+        Handle(result);
         return;
+      }
       case State::kWaiting:
-        conn->stray_input_ += bytes.size();
-        if (conn->stray_input_ > kMaxStrayInput) {
-          RH_LOG(kInfo, "http %s: more than %zu bytes after the request, closing",
-                 conn->address_.c_str(), kMaxStrayInput);
-          conn->Close();
+        stray_input_ += bytes.size();
+        in.Consume(bytes.size());
+        if (stray_input_ > kMaxStrayInput) {
+          RH_LOG(kInfo, "http %s: more than %zu bytes after the request, closing", address_.c_str(),
+                 kMaxStrayInput);
+          Close();
         }
         return;
       case State::kWriting:
       case State::kLingering:
+      case State::kAbandoned:
       case State::kClosed:
-        return;  // discarded
+        in.Consume(bytes.size());  // discarded
+        return;
     }
   }
 
-  static void OnWrite(uv_write_t* req, int status) {
-    auto* conn = static_cast<Conn*>(req->data);
-    conn->out_.clear();
-    conn->out_.shrink_to_fit();
-    if (conn->state_ != State::kWriting) return;  // closed meanwhile
-    if (status < 0) {
-      conn->Close();
-      return;
-    }
-    conn->Linger();
+  void OnStreamEof(net::Stream& stream) override {
+    (void)stream;
+    // The peer is gone, whatever the state (gearmand closes too, even on a half-close after a
+    // complete request). A waiting job loses its client (§3.10).
+    Close();
   }
 
-  static void OnClose(uv_handle_t* handle) {
-    auto* conn = static_cast<Conn*>(handle->data);
-    conn->server_.Closed(*conn);
+  void OnStreamError(net::Stream& stream, int status) override {
+    (void)stream;
+    RH_LOG(kDebug, "http %s: socket error: %s", address_.c_str(), uv_strerror(status));
+    Close();
+  }
+
+  void OnStreamDrained(net::Stream& stream) override {
+    (void)stream;
+    if (state_ == State::kWriting) Linger();
+  }
+
+  void OnStreamClosed(net::Stream& stream) override {
+    (void)stream;
+    server_.Closed(*this);
   }
 
   void Handle(ph::ParseResult result) {
@@ -349,6 +329,12 @@ class GearmanHttp::Conn final : public broker::Peer {
       Reply(OkReply("ARGUMENT_TOO_LARGE", "ERROR", {}, head_));
       return;
     }
+    // The memory budget (--max-memory) as for SUBMIT_*: QUEUE_ERROR, nothing created.
+    if (server_.budget_.RefuseForMemory(submit.function.size() + submit.unique.size() +
+                                        submit.data.size())) {
+      Reply(OkReply("QUEUE_ERROR", "ERROR", {}, head_));
+      return;
+    }
     Enter(State::kWaiting);
     const broker::SubmitOutcome outcome = server_.broker_.Submit(*this, submit);
     if (!outcome.pending) AnswerSubmit(outcome.reply);
@@ -364,21 +350,53 @@ class GearmanHttp::Conn final : public broker::Peer {
     }
   }
 
-  // Writes the final reply (always asynchronously, so this is safe inside Broker calls).
+  // Writes the final reply (safe inside Broker calls: a failure is left to the reaper).
   void Reply(std::string bytes) {
-    if (state_ == State::kClosed || state_ == State::kWriting || state_ == State::kLingering) {
+    if (state_ != State::kReading && state_ != State::kWaiting) return;
+    Enter(State::kWriting);
+    stream_.StopReading();
+    DropBody();
+    write_deadline_ms_ =
+        since_ms_ + server_.options_.write_timeout_ms + 1000 * (bytes.size() >> 20);
+    if (!stream_.Write(&bytes)) {
+      Abandon();
       return;
     }
-    Enter(State::kWriting);
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    out_ = std::move(bytes);
+    if (!stream_.write_in_flight()) Linger();  // the socket took it all at once
+  }
+
+  // Past --max-output-queue with `more` bytes: the peer is closed as if it had left (§3.10, as
+  // a Gearman client whose output overflows), counted and logged by the server. One reply part
+  // to an empty queue always fits, as on the Gearman port.
+  bool Overflows(size_t more) {
+    const size_t pending = body_.size() + stream_.queued_bytes();
+    if (pending == 0 || pending + more <= server_.options_.max_output_queue) return false;
+    server_.budget_.OutputOverflowed(*this);
+    Abandon();
+    return true;
+  }
+
+  // Failed inside a Broker call: stop everything now, close from the reaper right after.
+  void Abandon() {
+    Enter(State::kAbandoned);
+    stream_.StopReading();
+    DropBody();
+    server_.Reap(*this);
+  }
+
+  // Keeps body_'s share of the server's unsent output equal to its size.
+  void AccountBody() {
+    size_t* total = server_.budget_.unsent_output_total();
+    if (total == nullptr) return;
+    *total = *total - counted_body_ + body_.size();
+    counted_body_ = body_.size();
+  }
+
+  // Frees the collected WORK_DATA (it became the reply, or will never be sent).
+  void DropBody() {
     body_.clear();
     body_.shrink_to_fit();
-    write_deadline_ms_ = since_ms_ + server_.options_.write_timeout_ms + 1000 * (out_.size() >> 20);
-    uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned int>(out_.size()));
-    if (uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite) != 0) {
-      server_.Reap(*this);
-    }
+    AccountBody();
   }
 
   // The connection no longer counts against its address's cap. Idempotent.
@@ -390,23 +408,20 @@ class GearmanHttp::Conn final : public broker::Peer {
   }
 
   // After the reply: half-close and discard input until the peer's EOF (or kLingerMs). A
-  // lingering connection has had its answer, so it no longer counts against its address.
+  // lingering connection has had its answer, so it no longer counts against its address. May
+  // run inside a Broker call (a reply written at once), so a failure goes to the reaper.
   void Linger() {
     Enter(State::kLingering);
     Uncount();
-    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), nullptr) != 0 ||
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), OnAlloc, OnRead) != 0) {
-      Close();
-    }
+    stream_.Shutdown();
+    if (stream_.StartReading() != 0) Abandon();
   }
 
   GearmanHttp& server_;
-  uv_tcp_t tcp_{};
-  uv_write_t write_req_{};
-  uv_shutdown_t shutdown_req_{};
+  net::Stream stream_;
   ph::RequestParser parser_;
-  std::string out_;   // the reply while it is written (kWriting); stays put meanwhile
-  std::string body_;  // WORK_DATA received so far (kWaiting, foreground)
+  std::string body_;         // WORK_DATA received so far (kWaiting, foreground)
+  size_t counted_body_ = 0;  // body_'s bytes counted in the server's unsent output
   std::string address_;
   std::string identity_;  // access control (plain HTTP: loopback-plain or plain)
   int fd_ = -1;
@@ -421,8 +436,12 @@ class GearmanHttp::Conn final : public broker::Peer {
 };
 
 GearmanHttp::GearmanHttp(uv_loop_t* loop, GearmanHttpOptions options, broker::Broker& broker,
-                         AccessControl* access)
-    : loop_(loop), options_(std::move(options)), broker_(broker), access_(access) {}
+                         AccessControl* access, MemoryBudget& budget)
+    : loop_(loop),
+      options_(std::move(options)),
+      broker_(broker),
+      access_(access),
+      budget_(budget) {}
 
 GearmanHttp::~GearmanHttp() = default;
 
@@ -431,8 +450,9 @@ Status GearmanHttp::Start() {
   listen.addresses = options_.addresses;
   listen.port = options_.port;
   listen.backlog = options_.backlog;
+  listen.accept_errors = options_.accept_errors;
   Status s = BindListeners(
-      loop_, listen, [this](Listener& l, int status) { OnAccept(l, status); }, &listeners_);
+      loop_, listen, [this](Listener& l) { OnAccept(l); }, &listeners_);
   if (!s.ok()) return Status::Error("--http-port: " + s.message());
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
@@ -472,18 +492,11 @@ uint16_t GearmanHttp::port() const {
   return options_.port;
 }
 
-void GearmanHttp::OnAccept(Listener& listener, int status) {
-  if (status < 0) {
-    RH_LOG(kWarning, "http accept on %s: %s", listener.name().c_str(), uv_strerror(status));
-    return;
-  }
+void GearmanHttp::OnAccept(Listener& listener) {
   auto owned = std::make_unique<Conn>(*this);
   Conn* conn = owned.get();
-  uv_tcp_init(loop_, conn->tcp());
   conns_.emplace(conn, std::move(owned));
-  const int fd = listener.TakeAccepted();
-  if (uv_tcp_open(conn->tcp(), fd) != 0) {
-    close(fd);
+  if (!listener.AcceptInto(conn->stream())) {
     conn->Close();
     return;
   }
@@ -531,6 +544,7 @@ void GearmanHttp::OnSweep(uv_timer_t* timer) {
         if (now - conn->since_ms() >= kLingerMs) to_close.push_back(conn);
         break;
       case Conn::State::kWaiting:
+      case Conn::State::kAbandoned:
       case Conn::State::kClosed:
         break;
     }

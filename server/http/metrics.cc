@@ -94,7 +94,7 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   o.Sample("memory_budget_bytes", "", server.memory_budget_bytes);
   o.Header("job_bytes", "gauge", "Bytes of live jobs' data, handles and uniques (budgeted).");
   o.Sample("job_bytes", "", server.job_bytes);
-  o.Header("unsent_output_bytes", "gauge", "Bytes queued for Gearman peers (budgeted).");
+  o.Header("unsent_output_bytes", "gauge", "Bytes owed to peers, not yet sent (budgeted).");
   o.Sample("unsent_output_bytes", "", server.unsent_output_bytes);
   o.Header("memory_refusals_total", "counter", "Submissions refused at the memory budget.");
   o.Sample("memory_refusals_total", "", server.memory_refusals);
@@ -104,7 +104,7 @@ std::string FormatMetrics(const ServerInfo& server, const std::vector<FunctionIn
   o.Header("partial_frame_timeouts_total", "counter",
            "Connections closed because a started packet was not completed in time.");
   o.Sample("partial_frame_timeouts_total", "", server.partial_frame_timeouts);
-  o.Header("accept_errors_total", "counter", "accept() failures on the Gearman port.");
+  o.Header("accept_errors_total", "counter", "accept() failures on every listening port.");
   o.Sample("accept_errors_total", "", server.accept_errors);
   o.Header("workers", "gauge", "Peers that acted as workers (network and in-process).");
   o.Sample("workers", "", uint64_t{worker_count});

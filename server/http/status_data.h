@@ -37,11 +37,11 @@ struct ServerInfo {
   // what the limits did since start.
   uint64_t memory_budget_bytes = 0;
   uint64_t job_bytes = 0;               // queued and running jobs' data, handles, uniques
-  uint64_t unsent_output_bytes = 0;     // queued for Gearman peers, not yet taken by the kernel
+  uint64_t unsent_output_bytes = 0;     // owed to Gearman and HTTP-protocol peers, not yet sent
   uint64_t memory_refusals = 0;         // submissions refused at the budget
   uint64_t output_overflows = 0;        // connections closed past --max-output-queue
   uint64_t partial_frame_timeouts = 0;  // connections closed by --partial-frame-timeout
-  uint64_t accept_errors = 0;           // accept() failures (EMFILE, ENFILE, ...)
+  uint64_t accept_errors = 0;           // accept() failures of every listener (EMFILE, ...)
 };
 
 struct FunctionInfo {

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <string_view>
@@ -409,8 +408,9 @@ Status StatusServer::Start() {
   listen.addresses = {options_.address};
   listen.port = options_.port;
   listen.backlog = options_.backlog;
+  listen.accept_errors = options_.accept_errors;
   Status s = BindListeners(
-      loop_, listen, [this](Listener& l, int status) { OnAccept(l, status); }, &listeners_);
+      loop_, listen, [this](Listener& l) { OnAccept(l); }, &listeners_);
   if (!s.ok()) return Status::Error("--status-port: " + s.message());
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
@@ -450,17 +450,11 @@ uint16_t StatusServer::port() const {
   return options_.port;
 }
 
-void StatusServer::OnAccept(Listener& listener, int status) {
-  if (status < 0) {
-    RH_LOG(kWarning, "http accept on %s: %s", listener.name().c_str(), uv_strerror(status));
-    return;
-  }
+void StatusServer::OnAccept(Listener& listener) {
   auto owned = std::make_unique<Conn>(*this);
   Conn* conn = owned.get();
   conns_.emplace(conn, std::move(owned));
-  const int fd = listener.TakeAccepted();
-  if (conn->stream().Open(fd) != 0) {
-    close(fd);
+  if (!listener.AcceptInto(conn->stream())) {
     conn->Close();
     return;
   }

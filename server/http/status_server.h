@@ -84,6 +84,7 @@ struct StatusServerOptions {
   std::string bearer_token;
   protocol::http::HttpLimits limits{/*max_head_bytes=*/8 * 1024, /*max_headers=*/64,
                                     /*max_body_bytes=*/1024};
+  AcceptErrors* accept_errors = nullptr;  // the server's (server/listener.h); outlives this
 };
 
 // The reply to one request, before framing. Pure routing result (tests may call Route()).
@@ -149,7 +150,7 @@ class StatusServer {
   // resume_ is non-empty.
   void ResumeNextTurn(Conn& conn);
   static void OnResumeIdle(uv_idle_t* handle);
-  void OnAccept(Listener& listener, int status);
+  void OnAccept(Listener& listener);
   void Closed(Conn& conn);
   // Admission of a just-accepted connection from `address` (see the limits above): true to
   // serve it; false: the caller answers 503 and closes. May close a waiting connection.

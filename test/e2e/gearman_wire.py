@@ -8,9 +8,11 @@ Nothing here interprets job semantics: the tests do that. Every read has a timeo
 that stays silent fails the test instead of hanging it.
 """
 
+import collections
 import select
 import socket
 import struct
+import threading
 import time
 
 REQ = b"\0REQ"
@@ -415,3 +417,61 @@ for _name, _number in TYPES.items():
 
 def connect(port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT):
     return Connection(host, port, timeout=timeout)
+
+
+# One job a Worker took: its handle, function, unique id (b"" unless grabbed with uniq=True) and
+# workload.
+Job = collections.namedtuple("Job", "handle function unique data")
+
+
+class Worker:
+    """A worker thread on the Gearman port. It registers `functions` (CAN_DO each, then an ECHO
+    round trip, so they are registered when the constructor returns) and then loops: GRAB_JOB
+    (GRAB_JOB_UNIQ with uniq=True), PRE_SLEEP and wait for the NOOP when there is no job. For each
+    job it appends a Job to `jobs` and sends what on_job(job) returns: a list of packets, each a
+    (type, args...) tuple, e.g. [(WORK_DATA, job.handle, b"a"), (WORK_COMPLETE, job.handle, b"")].
+    stop() closes the connection and ends the thread; so does the server going away."""
+
+    def __init__(self, host, port, functions, on_job, uniq=False, timeout=60):
+        self.conn = Connection(host, port, timeout=timeout)
+        for fn in functions:
+            self.conn.send(CAN_DO, fn)
+        self.conn.echo()
+        self.on_job = on_job
+        self.uniq = uniq
+        self.jobs = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        c = self.conn
+        grab, assign = (GRAB_JOB_UNIQ, JOB_ASSIGN_UNIQ) if self.uniq else (GRAB_JOB, JOB_ASSIGN)
+        try:
+            while not self.stopped:
+                c.send(grab)
+                p = c.recv_packet()
+                if p.type == NO_JOB:
+                    c.send(PRE_SLEEP)
+                    c.recv_packet()
+                    continue
+                if p.type != assign:
+                    continue
+                if self.uniq:
+                    job = Job(*p.args(4))
+                else:
+                    handle, function, data = p.args(3)
+                    job = Job(handle, function, b"", data)
+                self.jobs.append(job)
+                for packet in self.on_job(job):
+                    c.send(packet[0], *packet[1:])
+        except (OSError, ValueError, AttributeError, WireError):  # closed by stop() or the server
+            pass
+        except TypeError:
+            if not self.stopped:  # else stop() closed the socket under a read
+                raise
+
+    def stop(self):
+        self.stopped = True
+        self.conn.close()
+        self.thread.join(5)

@@ -788,50 +788,17 @@ HTTP_SERVER_RE = re.compile(rb"Server: [^\r]*\r\n")
 HTTP_WORKER_FUNCTIONS = (b"echo", b"uniq", b"fail", b"exc")
 
 
-class HttpWorker:
-    """A worker thread on the Gearman port; stop() closes it."""
-
-    def __init__(self, port):
-        import threading
-        self.conn = gw.Connection(gw_host(), port, timeout=30)
-        for fn in HTTP_WORKER_FUNCTIONS:
-            self.conn.send(gw.CAN_DO, fn)
-        self.conn.send(gw.ECHO_REQ, b"ready")
-        self.conn.recv_packet()
-        self.handles = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        c = self.conn
-        try:
-            while not self.stopped:
-                c.send(gw.GRAB_JOB_UNIQ)
-                p = c.recv_packet()
-                if p.type == gw.NO_JOB:
-                    c.send(gw.PRE_SLEEP)
-                    c.recv_packet()
-                    continue
-                if p.type != gw.JOB_ASSIGN_UNIQ:
-                    continue
-                handle, fn, unique, data = p.args(4)
-                self.handles.append(handle)
-                if fn == b"echo":
-                    c.send(gw.WORK_COMPLETE, handle, data)
-                elif fn == b"uniq":
-                    c.send(gw.WORK_COMPLETE, handle, b"u=" + unique + b"|d=" + data)
-                elif fn == b"fail":
-                    c.send(gw.WORK_FAIL, handle)
-                elif fn == b"exc":
-                    c.send(gw.WORK_EXCEPTION, handle, b"boom")
-        except (OSError, ValueError, AttributeError, gw.WireError):  # closed by stop()
-            pass
-
-    def stop(self):
-        self.stopped = True
-        self.conn.close()
-        self.thread.join(5)
+def http_worker_job(job):
+    """What the HttpDifferential worker answers (see the comment above)."""
+    if job.function == b"echo":
+        return [(gw.WORK_COMPLETE, job.handle, job.data)]
+    if job.function == b"uniq":
+        return [(gw.WORK_COMPLETE, job.handle, b"u=" + job.unique + b"|d=" + job.data)]
+    if job.function == b"fail":
+        return [(gw.WORK_FAIL, job.handle)]
+    if job.function == b"exc":
+        return [(gw.WORK_EXCEPTION, job.handle, b"boom")]
+    return []
 
 
 def gw_host():
@@ -990,7 +957,8 @@ class HttpDifferential(ServerTestCase):
     def run_on(self, kind, case):
         http_port = free_port()
         server = self.start_server("-r", "http", "--http-port", str(http_port), kind=kind)
-        worker = HttpWorker(server.port)
+        worker = gw.Worker(gw_host(), server.port, HTTP_WORKER_FUNCTIONS, http_worker_job,
+                           uniq=True, timeout=30)
         try:
             reply = http_exchange(http_port, case.raw, timeout=case.timeout, **case.kw)
             observed = [self.normalise(reply)]
@@ -1000,7 +968,7 @@ class HttpDifferential(ServerTestCase):
                     # gearmand lists functions in hash order, roundhouse in byte order.
                     lines = c.admin(case.admin).split(b"\n")
                     observed.append(b"\n".join(sorted(lines[:-2]) + lines[-2:]))
-            return observed, reply, list(worker.handles)
+            return observed, reply, [job.handle for job in worker.jobs]
         finally:
             worker.stop()
             server.stop()

@@ -43,44 +43,6 @@ def header(head, name):
     return None
 
 
-class ScriptedWorker:
-    """Grabs jobs on the Gearman port and answers each with script(handle, fn, data) -> packets
-    (a list of (type, args...) tuples)."""
-
-    def __init__(self, port, functions, script):
-        self.conn = gw.Connection(HOST, port, timeout=60)
-        for fn in functions:
-            self.conn.send(gw.CAN_DO, fn)
-        self.conn.echo()
-        self.script = script
-        self.seen = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        c = self.conn
-        try:
-            while True:
-                c.send(gw.GRAB_JOB)
-                p = c.recv_packet()
-                if p.type == gw.NO_JOB:
-                    c.send(gw.PRE_SLEEP)
-                    c.recv_packet()
-                    continue
-                if p.type != gw.JOB_ASSIGN:
-                    continue
-                handle, fn, data = p.args(3)
-                self.seen.append((fn, data))
-                for packet in self.script(handle, fn, data):
-                    c.send(packet[0], *packet[1:])
-        except (OSError, ValueError, AttributeError, gw.WireError):
-            pass
-
-    def stop(self):
-        self.conn.close()
-        self.thread.join(5)
-
-
 @roundhouse_only("gearmand's HTTP replies differ here (doc/gearman-differences.md)")
 class GearmanHttp(ServerTestCase):
     def start(self, *args, **kw):
@@ -90,7 +52,10 @@ class GearmanHttp(ServerTestCase):
         return self.server
 
     def worker(self, functions, script):
-        w = ScriptedWorker(self.server.port, functions, script)
+        """A worker answering each job with script(handle, fn, data) -> packets (a list of
+        (type, args...) tuples)."""
+        w = gw.Worker(HOST, self.server.port, functions,
+                      lambda job: script(job.handle, job.function, job.data))
         self.addCleanup(w.stop)
         return w
 
@@ -126,9 +91,9 @@ class GearmanHttp(ServerTestCase):
             self.assertEqual(c.admin(b"status\n"), b"prio\t3\t0\t0\n.\n")
         w = self.worker([b"prio"], lambda h, fn, data: [(gw.WORK_COMPLETE, h, b"")])
         deadline = time.monotonic() + 10
-        while len(w.seen) < 3 and time.monotonic() < deadline:
+        while len(w.jobs) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.assertEqual([data for _, data in w.seen], [b"H", b"N", b"L"])
+        self.assertEqual([job.data for job in w.jobs], [b"H", b"N", b"L"])
 
     def test_same_unique_coalesces_two_foreground_requests(self):
         self.start()
@@ -147,7 +112,7 @@ class GearmanHttp(ServerTestCase):
         for t in threads:
             t.join(10)
         self.assertEqual(len(replies), 2)
-        self.assertEqual(len(w.seen), 1)
+        self.assertEqual(len(w.jobs), 1)
         self.assertEqual(header(replies[0][0], b"X-Gearman-Job-Handle"),
                          header(replies[1][0], b"X-Gearman-Job-Handle"))
         self.assertEqual([body for _, body in replies], [b"r", b"r"])
