@@ -17,12 +17,14 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/clock.h"
 #include "protocol/http.h"
 #include "server/broker/broker.h"
 #include "server/broker/peer.h"
 #include "server/http/status_server.h"
+#include "server/reply_producer.h"
 
 namespace roundhouse::server::http {
 namespace {
@@ -47,14 +49,36 @@ class FuzzPeer final : public broker::Peer {
   int fd_;
 };
 
-void CheckReply(const Reply& reply) {
+void CheckReply(Reply reply) {
   const int s = reply.status;
   Require(s == 200 || s == 400 || s == 404 || s == 405, "known status");
+  std::string body = std::move(reply.body);
+  if (reply.producer != nullptr) {
+    // A streamed document (doc/protocol.md §4.5): the body is every slice, as the connection
+    // would send them one loop turn after another.
+    body.clear();
+    int slices = 0;
+    while (!reply.producer->Produce(&body, kReplySliceBytes)) {
+      Require(++slices < 1000000, "a streamed reply ends");
+    }
+  }
   if (reply.content_type.rfind("application/json", 0) == 0) {
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
-        reply.body.data(), reply.body.size());
+        body.data(), body.size());
     Require(!doc.HasParseError(), "JSON reply parses as valid UTF-8 JSON");
+  }
+  if (s == 200 && body.rfind("# HELP ", 0) == 0) {
+    // The Prometheus text: a name that broke a line would start one with its own bytes.
+    size_t start = 0;
+    while (start < body.size()) {
+      size_t end = body.find('\n', start);
+      if (end == std::string::npos) end = body.size();
+      const std::string_view line(body.data() + start, end - start);
+      Require(line.empty() || line.front() == '#' || line.rfind("roundhouse_", 0) == 0,
+              "every metric line is a comment or a roundhouse_ sample");
+      start = end + 1;
+    }
   }
 }
 
