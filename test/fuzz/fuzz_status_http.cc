@@ -64,8 +64,8 @@ void CheckReply(Reply reply) {
   }
   if (reply.content_type.rfind("application/json", 0) == 0) {
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
-        body.data(), body.size());
+    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
+                                                                                      body.size());
     Require(!doc.HasParseError(), "JSON reply parses as valid UTF-8 JSON");
   }
   if (s == 200 && body.rfind("# HELP ", 0) == 0) {
