@@ -12,6 +12,7 @@ together; no series (name and label set) twice. Prometheus rejects a whole scrap
 import http.client
 import os
 import re
+import socket
 import sys
 import time
 
@@ -182,6 +183,20 @@ def admin_lines(port, command, timeout=60):
 def rss_bytes(pid):
     with open("/proc/%d/statm" % pid) as f:
         return int(f.read().split()[1]) * PAGE
+
+
+def closed_by_server(sock, timeout=10.0):
+    """True once the server has closed `sock` (reads, and discards, what is there until EOF or
+    a reset); False if it is still open after `timeout` seconds of silence."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            if not sock.recv(1 << 20):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
 
 
 def echo_rtts(conn, count, payload=b"echo-probe"):

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import gearman_wire as gw  # noqa: E402
 import server_fixture as sf  # noqa: E402
-from broker_checks import http_get, parse_prometheus, rss_bytes  # noqa: E402
+from broker_checks import closed_by_server, http_get, parse_prometheus, rss_bytes  # noqa: E402
 
 REQUEST_TIMEOUT = 2  # --http-request-timeout given to every server here
 PER_ADDRESS = 4      # --http-max-connections-per-address
@@ -252,19 +252,6 @@ def quiet_gearman_client(port, func, unique):
     s.connect((sf.HOST, port))
     s.sendall(gw.encode(gw.SUBMIT_JOB, func, unique, b"data"))
     return s
-
-
-def closed_by_server(sock, timeout):
-    """True once the server has closed `sock`; what it sent first is discarded."""
-    sock.settimeout(timeout)
-    try:
-        while True:
-            if not sock.recv(1 << 20):
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 class SharedLimits(sf.ServerTestCase):

@@ -13,7 +13,8 @@ import unittest
 
 import gearman_wire as gw
 from server_fixture import RSS_BOUNDS  # noqa: E402
-from broker_checks import HOST, BrokerCase, echo_rtts, http_get, parse_prometheus, rss_bytes
+from broker_checks import (HOST, BrokerCase, closed_by_server, echo_rtts, http_get,
+                           parse_prometheus, rss_bytes)
 
 MIB = 1024 * 1024
 CAP = 1 * MIB
@@ -27,19 +28,6 @@ def quiet_client(port, func, unique):
     s.connect((HOST, port))
     s.sendall(gw.encode(gw.SUBMIT_JOB, func, unique, b"data"))
     return s
-
-
-def closed_by_server(sock, timeout=10.0):
-    """True once the server has closed `sock` (reads what is there until EOF or a reset)."""
-    sock.settimeout(timeout)
-    try:
-        while True:
-            if not sock.recv(1 << 20):
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 class OutputCap(BrokerCase):

@@ -311,6 +311,16 @@ class CloseNotify(TlsCase):
         self.addCleanup(tls.close)
         return tls
 
+    @staticmethod
+    def recv_exactly(tls, n):
+        got = b""
+        while len(got) < n:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
     def assert_clean_end(self, tls, deadline=10.0):
         """Reads to the end: b'' (close_notify) rather than SSLEOFError (a bare TCP close)."""
         tls.settimeout(deadline)
@@ -326,10 +336,7 @@ class CloseNotify(TlsCase):
         tls = self.strict_connect(server)
         tls.sendall(gw.encode(gw.ECHO_REQ, b"bye"))
         want = gw.encode(gw.ECHO_RES, b"bye", magic=gw.RES)
-        got = b""
-        while len(got) < len(want):
-            got += tls.recv(65536)
-        self.assertEqual(got, want)
+        self.assertEqual(self.recv_exactly(tls, len(want)), want)
         # unwrap() sends our close_notify and returns only once the server's arrived.
         plain = tls.unwrap()
         plain.close()
@@ -346,9 +353,7 @@ class CloseNotify(TlsCase):
         idle = self.strict_connect(server)
         idle.sendall(gw.encode(gw.ECHO_REQ, b"x"))
         want = gw.encode(gw.ECHO_RES, b"x", magic=gw.RES)
-        got = b""
-        while len(got) < len(want):
-            got += idle.recv(65536)
+        self.assertEqual(self.recv_exactly(idle, len(want)), want)
         admin = self.connect(server)
         admin.sock.sendall(b"shutdown\n")
         self.assertEqual(self.assert_clean_end(idle), b"")
