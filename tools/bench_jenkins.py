@@ -56,14 +56,23 @@ TOKEN = "bench-token"
 
 # ---------------------------------------------------------------------- simulator child process
 
-def sim_child():
+def sim_child(server_kind):
     """--sim-child: reads a JSON list of world specs on stdin, starts one real-time Simulator per
-    spec, prints their ports as one JSON line, then runs until stdin closes."""
+    spec, prints their ports as one JSON line, then runs until stdin closes. `server_kind`
+    "select" serves them all from one thread (tools/jenkins_sim/select_server.py), "threaded"
+    with the tests' thread-per-connection server."""
     from jenkins_sim.server import Simulator
     specs = json.loads(sys.stdin.readline())
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    if server_kind == "select":
+        from jenkins_sim.select_server import SelectServer
+        sims = [Simulator(spec, realtime=True, tick_s=0) for spec in specs]
+        server = SelectServer(sims, tick_s=0.05).open()
+        print(json.dumps([s.port for s in sims]), flush=True)
+        server.run(sys.stdin.fileno())  # EOF = parent gone or done
+        return 0
     sims = [Simulator(spec, realtime=True, tick_s=0.05).start(0) for spec in specs]
     print(json.dumps([s.port for s in sims]), flush=True)
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     sys.stdin.read()  # EOF = parent gone or done
     for s in sims:
         s.stop()
@@ -71,8 +80,9 @@ def sim_child():
 
 
 class SimProcess:
-    def __init__(self, specs):
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sim-child"],
+    def __init__(self, specs, server_kind):
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sim-child",
+                                      server_kind],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      start_new_session=True, text=True)
         self.proc.stdin.write(json.dumps(specs) + "\n")
@@ -214,13 +224,16 @@ def utilisation(starts, ends, total_exec, submits, posts, t0, t1, step=0.01):
 
 def main():
     if "--sim-child" in sys.argv:
-        return sim_child()
+        return sim_child(sys.argv[sys.argv.index("--sim-child") + 1])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--roundhouse", required=True, help="path to the roundhouse binary")
     ap.add_argument("--masters", type=int, default=20)
     ap.add_argument("--executors", type=int, default=50, help="executors per master")
     ap.add_argument("--nodes", type=int, default=5, help="nodes per master")
     ap.add_argument("--sim-procs", type=int, default=4, help="simulator processes")
+    ap.add_argument("--sim-server", choices=("select", "threaded"), default="select",
+                    help="simulator transport: one thread per process (tools/jenkins_sim/"
+                    "select_server.py), or the tests' thread per connection")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window")
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--duration-ms", default="1000:3000", help="build duration range MIN:MAX")
@@ -234,6 +247,8 @@ def main():
     ap.add_argument("--extra", default="", help="more K=V,... settings for every master")
     ap.add_argument("--sim-max-probe-ms", type=float, default=50.0)
     ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--dump", metavar="FILE",
+                    help="write every simulator's build records and request log here (JSON)")
     opts = ap.parse_args()
     lo, _, hi = opts.duration_ms.partition(":")
     duration = (int(lo), int(hi or lo))
@@ -257,7 +272,7 @@ def main():
         for g, group in enumerate(groups):
             if not group:
                 continue
-            sp = SimProcess(group)
+            sp = SimProcess(group, opts.sim_server)
             sims.append(sp)
             for k, port in enumerate(sp.ports):
                 ports[g + k * opts.sim_procs] = (len(sims) - 1, port)
@@ -326,11 +341,16 @@ def main():
         # -- collect
         builds, posts, service = [], {}, {}
         req_counts = {}
+        dump = {"t0": t0, "t1": t1, "masters": []}
         for m in range(opts.masters):
             sp_index, sport = ports[m]
-            for b in fetch(sport, "/_fake/builds"):
-                builds.append(b)
+            master_builds = fetch(sport, "/_fake/builds")
+            builds.extend(master_builds)
             log = fetch(sport, "/_fake/requests")
+            if opts.dump:
+                dump["masters"].append({"builds": master_builds, "requests": [
+                    {k: e.get(k) for k in ("method", "path", "query", "body", "wall", "time")}
+                    for e in log]})
             service.setdefault(sp_index, []).extend(e.get("service_ms", 0.0) for e in log)
             req_counts[sp_index] = req_counts.get(sp_index, 0) + len(log)
             for e in log:
@@ -364,6 +384,9 @@ def main():
                 "service_ms_max": rnd(max(sv) if sv else None),
                 "probe_ms_p50": rnd(percentile(pr, 0.5)), "probe_ms_p99": rnd(percentile(pr, 0.99))})
         keeps_up = all((s["probe_ms_p99"] or 0) <= opts.sim_max_probe_ms for s in sim_report)
+        if opts.dump:
+            with open(opts.dump, "w") as f:
+                json.dump(dump, f)
         result.update({
             "seconds": opts.seconds, "builds_in_window": len(ends_in),
             "builds_per_min": round(len(ends_in) * 60.0 / opts.seconds, 1),

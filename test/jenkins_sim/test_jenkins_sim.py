@@ -826,6 +826,128 @@ class RealTimeTest(unittest.TestCase):
         self.assertEqual(sim.errors, [])
 
 
+class SelectServerTest(unittest.TestCase):
+    """tools/jenkins_sim/select_server.py: the benchmark's one-thread transport answers what the
+    threaded server answers, keeps connections alive, and refuses what it does not serve."""
+
+    def setUp(self):
+        import threading
+        from jenkins_sim.select_server import SelectServer
+        self.threaded = Simulator(copy.deepcopy(WORLD)).start(0)
+        self.addCleanup(self.threaded.stop)
+        # Two worlds served by one thread, as in tools/bench_jenkins.py.
+        self.sims = [Simulator(copy.deepcopy(WORLD)), Simulator(copy.deepcopy(WORLD))]
+        server = SelectServer(self.sims, tick_s=0.01).open()
+        self.stop_r, self.stop_w = os.pipe()
+        self.loop = threading.Thread(target=server.run, args=(self.stop_r,), daemon=True)
+        self.loop.start()
+        self.addCleanup(self._stop_loop)
+        for sim in self.sims:
+            self.addCleanup(lambda sim=sim: self.assertEqual(sim.errors, []))
+
+    def _stop_loop(self):
+        if self.stop_w is not None:
+            os.close(self.stop_w)  # EOF: run() returns
+            self.stop_w = None
+        self.loop.join(5)
+        os.close(self.stop_r)
+        self.assertFalse(self.loop.is_alive(), "the select loop did not stop at EOF")
+
+    def exchange(self, port, method, path, body=None, headers=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        h = {"Authorization": basic("gearman", TOKEN)}
+        h.update(headers or {})
+        if isinstance(body, dict):
+            body = urlencode(body)
+            h["Content-Type"] = "application/x-www-form-urlencoded; charset=UTF-8"
+        c.request(method, path, body=body, headers=h)
+        r = Resp(c.getresponse())
+        if conn is None:
+            c.close()
+        return r
+
+    def test_same_answers_as_the_threaded_server(self):
+        steps = [("GET", "/api/json?tree=" + quote(R1, safe=""), None),
+                 ("GET", "/computer/api/json?tree=" + quote(R4, safe=""), None),
+                 ("POST", "/job/p/buildWithParameters?delay=0sec", {"GEARMAN_UNIQUE": "u1"}),
+                 ("GET", "/queue/item/1/api/json?tree=" + quote(R7, safe=""), None),
+                 ("GET", "/job/p/1/api/json?tree=" + quote(R9, safe=""), None),
+                 ("GET", "/computer/u1/api/json?tree=" + quote(R11, safe=""), None),
+                 ("GET", "/job/p/api/json?tree=" + quote(R10, safe=""), None),
+                 ("GET", "/job/nope/api/json", None),
+                 ("HEAD", "/api/json", None)]
+        for method, path, body in steps:
+            want = self.exchange(self.threaded.port, method, path, body)
+            got = self.exchange(self.sims[0].port, method, path, body)
+            norm = lambda raw, port: raw.replace(b":%d/" % port, b":PORT/")
+            self.assertEqual((got.status, norm(got.raw, self.sims[0].port)),
+                             (want.status, norm(want.raw, self.threaded.port)), path)
+            for name in ("Content-Type", "X-Jenkins", "Server"):
+                self.assertEqual(got.header(name), want.header(name), (path, name))
+            if want.header("Location"):
+                self.assertEqual(norm(got.header("Location").encode(), self.sims[0].port),
+                                 norm(want.header("Location").encode(), self.threaded.port))
+        # The second world served by the same thread saw none of it.
+        self.assertEqual(self.sims[1].requests(), [])
+        log = self.sims[0].requests()
+        self.assertEqual([(e["method"], e["path"]) for e in log],
+                         [(m, p.partition("?")[0]) for m, p, _ in steps])
+        self.assertTrue(all("service_ms" in e for e in log))
+
+    def test_keep_alive_pipelining_and_expect_continue(self):
+        port = self.sims[1].port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        self.addCleanup(conn.close)
+        for _ in range(3):  # one connection, several requests
+            self.assertEqual(self.exchange(port, "GET", "/api/json", conn=conn).status, 200)
+        import socket
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            auth = basic("gearman", TOKEN)
+            one = "GET /api/json?tree=mode HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n" % auth
+            s.sendall((one + one).encode())  # two requests in one segment: two answers, in order
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 2:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+            # A body announced with Expect: 100-continue is asked for, then answered.
+            form = b"GEARMAN_UNIQUE=e1"
+            s.sendall(("POST /job/p/buildWithParameters?delay=0sec HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+                       % (auth, len(form))).encode())
+            self.assertEqual(s.recv(65536), b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(form)
+            reply = s.recv(65536)
+            self.assertRegex(reply, rb"^HTTP/1.1 201 ")
+        (b,) = self.sims[1].builds()
+        self.assertEqual(b["params"]["GEARMAN_UNIQUE"], "e1")
+
+    def test_refusals(self):
+        port = self.sims[0].port
+        self.sims[0].add_fault("status:503", path="^/api/json$")
+        self.assertEqual(self.exchange(port, "GET", "/api/json").status, 503)
+        self.sims[0].clear_faults()
+        self.sims[0].add_fault("reset", path="^/api/json$")
+        r = self.exchange(port, "GET", "/api/json")
+        self.assertEqual(r.status, 500)
+        self.assertIn(b"needs the threaded simulator server", r.raw)
+        self.sims[0].clear_faults()
+        import socket
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nX: " + b"y" * (70 * 1024))
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break  # closed after the answer
+                data += chunk
+            self.assertRegex(data, rb"^HTTP/1.1 431 ")
+            self.assertIn(b"Connection: close", data)
+        # The loop still serves after each refusal.
+        self.assertEqual(self.exchange(port, "GET", "/api/json").status, 200)
+
+
 if __name__ == "__main__":
     # Exit non-zero when nothing ran (a -k pattern that matches nothing), as Python 3.12 does.
     program = unittest.main(verbosity=2, exit=False)
