@@ -837,9 +837,9 @@ class SelectServerTest(unittest.TestCase):
         self.addCleanup(self.threaded.stop)
         # Two worlds served by one thread, as in tools/bench_jenkins.py.
         self.sims = [Simulator(copy.deepcopy(WORLD)), Simulator(copy.deepcopy(WORLD))]
-        server = SelectServer(self.sims, tick_s=0.01).open()
+        self.server = SelectServer(self.sims, tick_s=0.01).open()
         self.stop_r, self.stop_w = os.pipe()
-        self.loop = threading.Thread(target=server.run, args=(self.stop_r,), daemon=True)
+        self.loop = threading.Thread(target=self.server.run, args=(self.stop_r,), daemon=True)
         self.loop.start()
         self.addCleanup(self._stop_loop)
         for sim in self.sims:
@@ -850,7 +850,9 @@ class SelectServerTest(unittest.TestCase):
             os.close(self.stop_w)  # EOF: run() returns
             self.stop_w = None
         self.loop.join(5)
-        os.close(self.stop_r)
+        if self.stop_r is not None:
+            os.close(self.stop_r)
+            self.stop_r = None
         self.assertFalse(self.loop.is_alive(), "the select loop did not stop at EOF")
 
     def exchange(self, port, method, path, body=None, headers=None, conn=None):
@@ -946,6 +948,16 @@ class SelectServerTest(unittest.TestCase):
             self.assertIn(b"Connection: close", data)
         # The loop still serves after each refusal.
         self.assertEqual(self.exchange(port, "GET", "/api/json").status, 200)
+
+    def test_load_report(self):
+        for _ in range(5):
+            self.assertEqual(self.exchange(self.sims[0].port, "GET", "/api/json").status, 200)
+        self._stop_loop()
+        load = self.server.load()
+        self.assertEqual(set(load), {"busy_ms_p50", "busy_ms_p99", "busy_ms_max", "cpu_fraction"})
+        self.assertGreaterEqual(len(self.server.busy_ms), 5)  # at least one stretch per request
+        self.assertTrue(0 < load["busy_ms_p50"] <= load["busy_ms_p99"] <= load["busy_ms_max"])
+        self.assertTrue(0 < load["cpu_fraction"] <= 1.5, load)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def _job_remove(sim, b):
         for item in list(w.queue.values()):
             if item.job is job:
                 del w.queue[item.id]
+                w.pending.pop(item.id, None)
         del w.jobs[job.full_name]
     return {}
 

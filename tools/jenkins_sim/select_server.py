@@ -51,6 +51,11 @@ class SelectServer:
         self.host = host
         self.sel = selectors.DefaultSelector()
         self.listeners = []
+        # How well this thread keeps up: the length of each stretch between two looks at the
+        # sockets (a request that arrives during one waits for its end), and the CPU it used.
+        self.busy_ms = []
+        self.cpu_s = 0.0
+        self.wall_s = 0.0
 
     def open(self):
         for sim in self.sims:
@@ -68,7 +73,9 @@ class SelectServer:
 
     def run(self, stop_fd):
         self.sel.register(stop_fd, selectors.EVENT_READ, ("stop", None))
+        wall0, cpu0 = time.monotonic(), time.process_time()
         next_tick = time.monotonic()
+        woke = None
         while True:
             now = time.monotonic()
             if now >= next_tick:
@@ -78,18 +85,32 @@ class SelectServer:
                     except Exception:  # a simulator bug: keep it visible, keep serving
                         sim.errors.append(traceback.format_exc())
                 next_tick = now + self.tick_s
-            for key, events in self.sel.select(max(0.0, next_tick - time.monotonic())):
+            if woke is not None:
+                self.busy_ms.append((time.monotonic() - woke) * 1000.0)
+            ready = self.sel.select(max(0.0, next_tick - time.monotonic()))
+            woke = time.monotonic()
+            for key, events in ready:
                 kind, obj = key.data
                 if kind == "listen":
                     self._accept(key.fileobj, obj)
                 elif kind == "stop":
                     if not os.read(stop_fd, 4096):
+                        self.wall_s = time.monotonic() - wall0
+                        self.cpu_s = time.process_time() - cpu0
                         return self.close()
                 else:
                     if events & selectors.EVENT_READ:
                         self._read(obj)
                     if events & selectors.EVENT_WRITE and obj.sock.fileno() >= 0:
                         self._flush(obj)
+
+    def load(self):
+        """{"busy_ms_p50", "busy_ms_p99", "busy_ms_max", "cpu_fraction"} of the last run()."""
+        busy = sorted(self.busy_ms)
+        pick = lambda q: round(busy[min(len(busy) - 1, int(q * len(busy)))], 2) if busy else 0.0
+        return {"busy_ms_p50": pick(0.5), "busy_ms_p99": pick(0.99),
+                "busy_ms_max": round(busy[-1], 2) if busy else 0.0,
+                "cpu_fraction": round(self.cpu_s / self.wall_s, 3) if self.wall_s else 0.0}
 
     def close(self):
         for key in list(self.sel.get_map().values()):

@@ -51,7 +51,7 @@ def job_json(world, job):
     builds = [build_json(world, b) for b in reversed(job.builds)]
     done = [b for b in builds if not b["building"]]
     last = builds[0] if builds else None
-    in_queue = [i for i in world.queue.values() if i.job is job and i.state != "left"]
+    in_queue = [i for i in world.pending.values() if i.job is job]
     out = {
         "_class": job.cls,
         "actions": [],
@@ -219,7 +219,7 @@ def queue_item_json(world, item):
 
 
 def queue_json(world):
-    items = [i for i in world.queue.values() if i.state != "left"]
+    items = list(world.pending.values())
     items.sort(key=lambda i: (i.in_queue_since, i.id))
     return {"_class": "hudson.model.Queue", "discoverableItems": [],
             "items": [queue_item_json(world, i) for i in items]}
