@@ -248,7 +248,9 @@ def main():
                     help="open jobs kept by the client (default 1.5 x all executors)")
     ap.add_argument("--latency-jobs", type=int, default=100)
     ap.add_argument("--latency-gap-ms", type=float, default=50.0)
-    ap.add_argument("--poll-computers", type=float, default=1.0, help="poll.computers_s")
+    ap.add_argument("--poll-computers", type=float, default=0.25,
+                    help="poll.computers_s: a free executor is seen half of it late on average, "
+                    "so builds of seconds want a short one (doc/jenkins.md §4.1)")
     ap.add_argument("--poll-queue-item", type=float, default=0.5, help="poll.queue_item_s")
     ap.add_argument("--poll-build", type=float, default=1.0, help="poll.build_s")
     ap.add_argument("--extra", default="", help="more K=V,... settings for every master")
