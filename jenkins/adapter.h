@@ -6,7 +6,10 @@
 // tick and the dispatch round (§4.4: while a node has free capacity, an idle pseudo-worker of that
 // node Grabs the next job). The parts, by file:
 //   master_view.h     polls, health (§4.10), the function table, pseudo-workers and their
-//                     registrations, capacity; every REST call goes through it (health accounting)
+//                     registrations, capacity; every REST call goes through it (health accounting).
+//                     master_view.cc: REST, health, the polls' rhythm; master_nodes.cc: R4/R5,
+//                     nodes, turnaround, capacity; master_functions.cc: R2, the function table,
+//                     blocked functions, pseudo-workers and their registrations
 //   build_tracker.h   one build's life (§4.7-4.8, §1.5-1.6, §1.9) as a state machine
 //                     (build_state.h); re-binding after a restart (§4.11, build_recovery.cc)
 //   journal.h         the journal entries in the queue database (§4.11)

@@ -5,6 +5,10 @@
 // the executor pseudo-workers and their registrations (V1-V5), and answers capacity (§4.4 D2,
 // D5 with the reservations the BuildTracker counts, D6).
 //
+// Implementation, by part: master_view.cc (REST calls and health, the polls' rhythm),
+// master_nodes.cc (computers and node modes, turnaround, capacity), master_functions.cc (the job
+// list, the function table and routes, blocked functions, pseudo-workers and registrations).
+//
 // Ownership: owned by its Adapter. The references given to the constructor outlive the view.
 // The pseudo-workers it creates report to the adapter (PseudoWorkerOwner). Callbacks of requests
 // still in flight do nothing once Close() began, so they may capture `this`.
