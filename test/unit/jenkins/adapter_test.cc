@@ -55,11 +55,36 @@ std::string Running(AdapterHarness& t) {
   return handle;
 }
 
+// Fixtures for the cases on the default settings: job1 on n1 (one executor, label "linux"), the
+// first snapshots in, and then (Job1Queued) build:job1 with unique "u1" triggered as queue item 7,
+// or (Job1Running) its build #3 started. A case with other settings, nodes or jobs builds its
+// AdapterHarness itself.
+struct Job1OnN1 {
+  Job1OnN1() { t.Bring(kJob1, kNode1); }
+  AdapterHarness t;
+};
+
+struct Job1Queued {
+  Job1Queued() { t.Queued(kJob1, kNode1); }
+  AdapterHarness t;
+};
+
+struct Job1Running {
+  Job1Running() { Running(t); }
+  AdapterHarness t;
+};
+
+// An adapter whose journal lives in `store`, which outlives it (declared first) and so survives
+// AdapterHarness::Restart.
+struct Journalled {
+  FakeJournalStore store;
+  AdapterHarness t{{}, &store};
+};
+
 // ---- lifecycle
 
-TEST_CASE("a build's life: claim, trigger, queued, started, completed", "[adapter][lifecycle]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "a build's life: claim, trigger, queued, started, completed",
+                 "[adapter][lifecycle]") {
   CHECK(t.adapter->health() == Health::kHealthy);
   CHECK(t.adapter->listed().count("build:job1") == 1);
   CHECK(t.adapter->listed().count("stop:m1") == 0);  // the manager's names are not build names
@@ -100,10 +125,9 @@ TEST_CASE("a build's life: claim, trigger, queued, started, completed", "[adapte
   CHECK_FALSE(t.h.broker->GetStatus(handle).known);
 }
 
-TEST_CASE("a build that started and ended between two polls still gets all four packets",
-          "[adapter][lifecycle]") {
-  AdapterHarness t;
-  t.Queued(kJob1, kNode1);
+TEST_CASE_METHOD(Job1Queued,
+                 "a build that started and ended between two polls still gets all four packets",
+                 "[adapter][lifecycle]") {
   t.Advance(t.settings.poll_queue_item_ms);
   REQUIRE(t.transport->Reply(kQueueItem7, 200, QueueItemStarted(7, 3)));
   REQUIRE(t.transport->Reply("GET computer/n1/api/json", 200, "{\"executors\":[]}"));
@@ -183,10 +207,9 @@ TEST_CASE("an EXCLUSIVE node takes only jobs whose label names it", "[adapter][d
   CHECK(t.transport->Count("POST job/job2/") == 1);
 }
 
-TEST_CASE("turnaround: an executor is free for the next job as soon as our build's end is seen",
-          "[adapter][dispatch]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(
+    Job1OnN1, "turnaround: an executor is free for the next job as soon as our build's end is seen",
+    "[adapter][dispatch]") {
   t.Submit("build:job1", "a");
   t.TriggerQueued(7);
   StartBuild(t);
@@ -232,9 +255,7 @@ TEST_CASE("Row \"master unreachable (refused, timeout, 5xx)\"", "[adapter][failu
         Types({PacketType::kWorkData, PacketType::kWorkStatus, PacketType::kWorkFail}));
 }
 
-TEST_CASE("Row \"401/403 from master\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"401/403 from master\"", "[adapter][failure]") {
   AdapterProbe::PollController(*t.adapter);
   REQUIRE(t.transport->Reply("GET api/json", 401));
   CHECK(t.adapter->health() == Health::kDown);
@@ -245,9 +266,7 @@ TEST_CASE("Row \"401/403 from master\"", "[adapter][failure]") {
         false);
 }
 
-TEST_CASE("Row \"controller restarted\"", "[adapter][failure]") {
-  AdapterHarness t;
-  Running(t);
+TEST_CASE_METHOD(Job1Running, "Row \"controller restarted\"", "[adapter][failure]") {
   t.transport->instance = "session-2";
   t.Advance(t.settings.poll_build_ms);
   REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "ABORTED")));
@@ -257,9 +276,7 @@ TEST_CASE("Row \"controller restarted\"", "[adapter][failure]") {
   CHECK(t.adapter->Summary().requests > 0);
 }
 
-TEST_CASE("Row \"Jenkins quieting down\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"Jenkins quieting down\"", "[adapter][failure]") {
   AdapterProbe::PollController(*t.adapter);
   REQUIRE(t.transport->Reply("GET api/json", 200, "{\"quietingDown\":true}"));
   t.Submit("build:job1");
@@ -304,9 +321,7 @@ TEST_CASE("Row \"queue item cancelled in Jenkins by a person\"", "[adapter][fail
   CHECK(t.client->work[0].payload.find("cancelled 2 times") != std::string::npos);
 }
 
-TEST_CASE("Row \"LeftItem expired before seen\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Queued(kJob1, kNode1);
+TEST_CASE_METHOD(Job1Queued, "Row \"LeftItem expired before seen\"", "[adapter][failure]") {
   t.Advance(t.settings.poll_queue_item_ms);
   REQUIRE(t.transport->Reply(kQueueItem7, 404));
   // R10 by queueId.
@@ -320,9 +335,7 @@ TEST_CASE("Row \"LeftItem expired before seen\"", "[adapter][failure]") {
   CHECK(t.State() == "STARTED");
 }
 
-TEST_CASE("Row \"identical item merged (303)\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"identical item merged (303)\"", "[adapter][failure]") {
   const std::string handle = t.Submit("build:job1");
   t.adapter->Round();
   REQUIRE(t.transport->Reply("POST job/job1/", 303));
@@ -332,9 +345,7 @@ TEST_CASE("Row \"identical item merged (303)\"", "[adapter][failure]") {
   CHECK(t.adapter->Summary().requeues == 1);
 }
 
-TEST_CASE("Row \"trigger response lost\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"trigger response lost\"", "[adapter][failure]") {
   t.Submit("build:job1", "u1");
   t.adapter->Round();
   REQUIRE(t.transport->Fail("POST job/job1/", HttpError::kTimeout, /*request_sent=*/true));
@@ -348,9 +359,8 @@ TEST_CASE("Row \"trigger response lost\"", "[adapter][failure]") {
   CHECK(t.transport->Count("POST ") == 0);  // not triggered twice
 }
 
-TEST_CASE("Row \"trigger response lost\": no match is dispatched again", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"trigger response lost\": no match is dispatched again",
+                 "[adapter][failure]") {
   const std::string handle = t.Submit("build:job1", "u1");
   t.adapter->Round();
   REQUIRE(t.transport->Fail("POST job/job1/", HttpError::kReset, /*request_sent=*/true));
@@ -361,9 +371,7 @@ TEST_CASE("Row \"trigger response lost\": no match is dispatched again", "[adapt
   CHECK(t.transport->Count("POST job/job1/") == 1);
 }
 
-TEST_CASE("Row \"spurious 404 on trigger\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"spurious 404 on trigger\"", "[adapter][failure]") {
   const std::string handle = t.Submit("build:job1");
   t.adapter->Round();
   REQUIRE(t.transport->Reply("POST job/job1/", 404));
@@ -379,9 +387,7 @@ TEST_CASE("Row \"spurious 404 on trigger\"", "[adapter][failure]") {
   CHECK(t.transport->Count("POST job/job1/") == 1);
 }
 
-TEST_CASE("Row \"job disabled/deleted after claim\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"job disabled/deleted after claim\"", "[adapter][failure]") {
   const std::string handle = t.Submit("build:job1");
   t.adapter->Round();
   REQUIRE(t.transport->Reply("POST job/job1/", 409));
@@ -399,9 +405,7 @@ TEST_CASE("Row \"non-concurrent job already running\"", "[adapter][failure]") {
   CHECK(t.transport->Count("POST job/job1/") == 1);  // D6
 }
 
-TEST_CASE("Row \"node temporarily offline before start\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"node temporarily offline before start\"", "[adapter][failure]") {
   FakeNode off{"n1", 1, {"linux"}};
   off.offline = true;
   off.temporarily_offline = true;
@@ -430,9 +434,7 @@ TEST_CASE("Row \"node temporarily offline during build\"", "[adapter][failure]")
   CHECK(t.Packets().back() == PacketType::kWorkComplete);  // the build continued
 }
 
-TEST_CASE("Row \"node disconnected during build\"", "[adapter][failure]") {
-  AdapterHarness t;
-  Running(t);
+TEST_CASE_METHOD(Job1Running, "Row \"node disconnected during build\"", "[adapter][failure]") {
   FakeNode gone{"n1", 1, {"linux"}};
   gone.offline = true;
   t.Computers({gone});
@@ -454,9 +456,7 @@ TEST_CASE("Row \"executor count or labels changed\"", "[adapter][failure]") {
   CHECK(t.transport->Count("POST job/job2/") == 3);
 }
 
-TEST_CASE("Row \"OFFLINE_NODE_WHEN_COMPLETE POST fails\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"OFFLINE_NODE_WHEN_COMPLETE POST fails\"", "[adapter][failure]") {
   t.Submit("build:job1", "u1", R"({"OFFLINE_NODE_WHEN_COMPLETE":"1"})");
   t.TriggerQueued(7);
   StartBuild(t);  // on-start: W6 now
@@ -501,9 +501,7 @@ TEST_CASE("Row \"single-use node deleted after the build\"", "[adapter][failure]
   CHECK(t.client->work.back().payload.find("\"result\":\"SUCCESS\"") != std::string::npos);
 }
 
-TEST_CASE("Row \"bad JSON arguments\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"bad JSON arguments\"", "[adapter][failure]") {
   t.Submit("build:job1", "u1", "{not json");
   t.adapter->Round();
   CHECK(t.transport->Count("POST ") == 0);
@@ -511,10 +509,8 @@ TEST_CASE("Row \"bad JSON arguments\"", "[adapter][failure]") {
   CHECK(t.client->work[0].payload.find("Invalid build arguments") != std::string::npos);
 }
 
-TEST_CASE("Row \"`cancel job` after grab, before start\"", "[adapter][failure]") {
+TEST_CASE_METHOD(Job1OnN1, "Row \"`cancel job` after grab, before start\"", "[adapter][failure]") {
   SECTION("queued: W3") {
-    AdapterHarness t;
-    t.Bring(kJob1, kNode1);
     const std::string handle = t.Submit("build:job1");
     t.TriggerQueued(7);
     t.h.broker->CancelJob(handle);
@@ -525,8 +521,6 @@ TEST_CASE("Row \"`cancel job` after grab, before start\"", "[adapter][failure]")
     CHECK(t.State().empty());
   }
   SECTION("just started: W4") {
-    AdapterHarness t;
-    t.Bring(kJob1, kNode1);
     const std::string handle = t.Submit("build:job1");
     t.TriggerQueued(7);
     StartBuild(t);
@@ -542,9 +536,8 @@ TEST_CASE("Row \"`cancel job` after grab, before start\"", "[adapter][failure]")
   }
 }
 
-TEST_CASE("Row \"`stop:` for a finished build / unknown build\"", "[adapter][failure]") {
-  AdapterHarness t;
-  t.Bring(kJob1, kNode1);
+TEST_CASE_METHOD(Job1OnN1, "Row \"`stop:` for a finished build / unknown build\"",
+                 "[adapter][failure]") {
   t.Submit("stop:m1", "s1", R"({"name":"job1","number":3})");
   t.adapter->Round();
   REQUIRE(t.transport->Reply(kBuild3, 200, BuildJson("job1", 3, "n1", "SUCCESS")));
@@ -581,11 +574,10 @@ TEST_CASE("Row \"Gearman client disconnects mid-build\"", "[adapter][failure]") 
   CHECK(t.transport->Has("POST job/job1/3/stop"));
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    Journalled,
     "Row \"our server restarts mid-build\": a queued build is followed on, not triggered again",
     "[adapter][failure][journal]") {
-  FakeJournalStore store;
-  AdapterHarness t({}, &store);
   t.Queued(kJob1, kNode1);
   REQUIRE(store.rows.size() == 1);  // the QUEUED entry
   t.Restart(kJob1, kNode1);
@@ -602,10 +594,10 @@ TEST_CASE(
   CHECK(store.rows.empty());  // done with: the entry is deleted
 }
 
-TEST_CASE("Row \"our server restarts mid-build\": a trigger whose answer died with us is found",
-          "[adapter][failure][journal]") {
-  FakeJournalStore store;
-  AdapterHarness t({}, &store);
+TEST_CASE_METHOD(
+    Journalled,
+    "Row \"our server restarts mid-build\": a trigger whose answer died with us is found",
+    "[adapter][failure][journal]") {
   t.Bring(kJob1, kNode1);
   t.Submit("build:job1", "u1");
   t.adapter->Round();
@@ -623,10 +615,9 @@ TEST_CASE("Row \"our server restarts mid-build\": a trigger whose answer died wi
   CHECK(t.transport->Count("POST ") == 0);  // adopted, never triggered twice
 }
 
-TEST_CASE("Row \"our server restarts mid-build\": an orphan nobody re-binds is stopped (J6)",
-          "[adapter][failure][journal]") {
-  FakeJournalStore store;
-  AdapterHarness t({}, &store);
+TEST_CASE_METHOD(Journalled,
+                 "Row \"our server restarts mid-build\": an orphan nobody re-binds is stopped (J6)",
+                 "[adapter][failure][journal]") {
   t.Queued(kJob1, kNode1);
   StartBuild(t);
   t.h.broker->Detach(*t.client);  // the client is gone with the old process
@@ -642,9 +633,7 @@ TEST_CASE("Row \"our server restarts mid-build\": an orphan nobody re-binds is s
   CHECK(store.rows.empty());
 }
 
-TEST_CASE("Row \"hung build\"", "[adapter][failure]") {
-  AdapterHarness t;
-  Running(t);
+TEST_CASE_METHOD(Job1Running, "Row \"hung build\"", "[adapter][failure]") {
   for (int i = 0; i < 100; ++i) {
     t.Advance(t.settings.poll_build_max_ms);
     if (t.transport->Has(kBuild3))
