@@ -451,9 +451,8 @@ Status GearmanHttp::Start() {
   listen.port = options_.port;
   listen.backlog = options_.backlog;
   listen.accept_errors = options_.accept_errors;
-  Status s = BindListeners(
-      loop_, listen, [this](Listener& l) { OnAccept(l); }, &listeners_);
-  if (!s.ok()) return Status::Error("--http-port: " + s.message());
+  Status s = conns_.Listen(loop_, listen, "--http-port", [this](Listener& l) { OnAccept(l); });
+  if (!s.ok()) return s;
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   uv_idle_init(loop_, &reaper_);
@@ -461,14 +460,11 @@ Status GearmanHttp::Start() {
   handles_open_ = true;
   uv_timer_start(&sweep_, OnSweep, kSweepMs, kSweepMs);
   uv_unref(AsHandle(&sweep_));
-  RH_LOG(kNotice, "gearmand HTTP protocol on %s",
-         listeners_.empty() ? "?" : listeners_.front()->name().c_str());
+  RH_LOG(kNotice, "gearmand HTTP protocol on %s", conns_.name().c_str());
   return Status::Ok();
 }
 
-void GearmanHttp::CloseListeners() {
-  for (auto& l : listeners_) l->Close();
-}
+void GearmanHttp::CloseListeners() { conns_.CloseListeners(); }
 
 void GearmanHttp::Close() {
   if (closed_) return;
@@ -480,32 +476,16 @@ void GearmanHttp::Close() {
     uv_close(AsHandle(&reaper_), nullptr);
   }
   to_reap_.clear();
-  std::vector<Conn*> open;
-  for (auto& [conn, owned] : conns_) open.push_back(conn);
-  for (Conn* conn : open) conn->Close();
-}
-
-uint16_t GearmanHttp::port() const {
-  for (const auto& l : listeners_) {
-    if (l->port() != 0) return l->port();
-  }
-  return options_.port;
+  conns_.CloseConnections();
 }
 
 void GearmanHttp::OnAccept(Listener& listener) {
-  auto owned = std::make_unique<Conn>(*this);
-  Conn* conn = owned.get();
-  conns_.emplace(conn, std::move(owned));
-  if (!listener.AcceptInto(conn->stream())) {
-    conn->Close();
-    return;
-  }
-  conn->Start();
+  if (Conn* conn = conns_.Accept(listener, std::make_unique<Conn>(*this))) conn->Start();
 }
 
 void GearmanHttp::Closed(Conn& conn) {
   to_reap_.erase(std::remove(to_reap_.begin(), to_reap_.end(), &conn), to_reap_.end());
-  conns_.erase(&conn);
+  conns_.Free(conn);
 }
 
 void GearmanHttp::Reap(Conn& conn) {
@@ -527,28 +507,28 @@ void GearmanHttp::OnSweep(uv_timer_t* timer) {
   const uint64_t now = uv_now(self->loop_);
   std::vector<Conn*> late_requests;
   std::vector<Conn*> to_close;
-  for (auto& [conn, owned] : self->conns_) {
-    switch (conn->state()) {
+  self->conns_.ForEach([&](Conn& conn) {
+    switch (conn.state()) {
       case Conn::State::kReading:
-        if (now - conn->since_ms() >= self->options_.request_timeout_ms) {
-          late_requests.push_back(conn);
+        if (now - conn.since_ms() >= self->options_.request_timeout_ms) {
+          late_requests.push_back(&conn);
         }
         break;
       case Conn::State::kWriting:
-        if (now >= conn->write_deadline_ms()) {
-          RH_LOG(kInfo, "http %s: reply not read in time, closing", conn->address().c_str());
-          to_close.push_back(conn);
+        if (now >= conn.write_deadline_ms()) {
+          RH_LOG(kInfo, "http %s: reply not read in time, closing", conn.address().c_str());
+          to_close.push_back(&conn);
         }
         break;
       case Conn::State::kLingering:
-        if (now - conn->since_ms() >= kLingerMs) to_close.push_back(conn);
+        if (now - conn.since_ms() >= kLingerMs) to_close.push_back(&conn);
         break;
       case Conn::State::kWaiting:
       case Conn::State::kAbandoned:
       case Conn::State::kClosed:
         break;
     }
-  }
+  });
   for (Conn* conn : late_requests) conn->RequestTimedOut();
   for (Conn* conn : to_close) conn->Close();
 }

@@ -10,7 +10,8 @@
 // Each connection rides a net::Stream (server/net/stream.h), the primitive the Gearman connections
 // and the status port use: its input grows only with bytes that arrived (a waiting or trickling
 // connection holds no read block), one write is in flight, and the stream is freed only in its
-// close callback.
+// close callback. The listeners and the set of connections are a ConnectionSet
+// (connection_set.h), shared with the status port.
 //
 // Life cycle of a connection (one enum, transitions in one place: Conn::Enter):
 //   kReading   waiting for the request; it must be complete within request_timeout_ms of the
@@ -58,6 +59,7 @@
 #include "protocol/http.h"
 #include "server/access.h"
 #include "server/broker/broker.h"
+#include "server/http/connection_set.h"
 #include "server/listener.h"
 #include "server/memory_budget.h"
 
@@ -97,7 +99,7 @@ class GearmanHttp {
   // Closes the listeners and every connection (detaching each from the broker). Idempotent.
   void Close();
 
-  uint16_t port() const;
+  uint16_t port() const { return conns_.port(options_.port); }
   size_t connection_count() const { return conns_.size(); }
 
  private:
@@ -116,8 +118,7 @@ class GearmanHttp {
   broker::Broker& broker_;
   AccessControl* const access_;
   MemoryBudget& budget_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
+  ConnectionSet<Conn> conns_;  // the listeners and every connection until its close callback
   // Live (not closed) connections per peer address; entries erased at zero.
   std::unordered_map<std::string, size_t> per_address_;
   std::vector<Conn*> to_reap_;  // each also in conns_, not yet closed

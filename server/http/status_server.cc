@@ -409,9 +409,8 @@ Status StatusServer::Start() {
   listen.port = options_.port;
   listen.backlog = options_.backlog;
   listen.accept_errors = options_.accept_errors;
-  Status s = BindListeners(
-      loop_, listen, [this](Listener& l) { OnAccept(l); }, &listeners_);
-  if (!s.ok()) return Status::Error("--status-port: " + s.message());
+  Status s = conns_.Listen(loop_, listen, "--status-port", [this](Listener& l) { OnAccept(l); });
+  if (!s.ok()) return s;
   uv_timer_init(loop_, &sweep_);
   sweep_.data = this;
   uv_idle_init(loop_, &resume_idle_);
@@ -422,42 +421,26 @@ Status StatusServer::Start() {
   const uint64_t period = std::clamp<uint64_t>(shortest / 4, 20, 1000);
   uv_timer_start(&sweep_, OnSweep, period, period);
   uv_unref(AsHandle(&sweep_));
-  RH_LOG(kNotice, "HTTP status API on http://%s/", listeners_.empty()
-                                                       ? "?"
-                                                       : listeners_.front()->name().c_str());
+  RH_LOG(kNotice, "HTTP status API on http://%s/", conns_.name().c_str());
   return Status::Ok();
 }
 
 void StatusServer::Close() {
   if (closed_) return;
   closed_ = true;
-  for (auto& l : listeners_) l->Close();
+  conns_.CloseListeners();
   if (sweep_open_) {
     sweep_open_ = false;
     uv_close(AsHandle(&sweep_), nullptr);
     uv_close(AsHandle(&resume_idle_), nullptr);
   }
   resume_.clear();
-  std::vector<Conn*> open;
-  for (auto& [conn, owned] : conns_) open.push_back(conn);
-  for (Conn* conn : open) conn->Close();
-}
-
-uint16_t StatusServer::port() const {
-  for (const auto& l : listeners_) {
-    if (l->port() != 0) return l->port();
-  }
-  return options_.port;
+  conns_.CloseConnections();
 }
 
 void StatusServer::OnAccept(Listener& listener) {
-  auto owned = std::make_unique<Conn>(*this);
-  Conn* conn = owned.get();
-  conns_.emplace(conn, std::move(owned));
-  if (!listener.AcceptInto(conn->stream())) {
-    conn->Close();
-    return;
-  }
+  Conn* conn = conns_.Accept(listener, std::make_unique<Conn>(*this));
+  if (conn == nullptr) return;
   if (tls_ != nullptr) conn->stream().OfferTls(tls_, /*require_tls=*/true);
   conn->Start();
 }
@@ -472,19 +455,19 @@ bool StatusServer::Admit(Conn& conn, const std::string& address) {
   size_t live = 0;
   Conn* victim = nullptr;
   uint64_t victim_since = 0;
-  for (auto& [other, owned] : conns_) {
-    if (other == &conn || other->closing()) continue;
+  conns_.ForEach([&](Conn& other) {
+    if (&other == &conn || other.closing()) return;
     ++live;
-    if (other->answering()) continue;  // being answered: never evicted
+    if (other.answering()) return;  // being answered: never evicted
     // Waiting for a request (trickling or not started) or idle between requests, or lingering
     // after its final response: the one waiting longest goes first.
-    const uint64_t since = other->awaiting_request() ? other->request_started_ms()
-                                                     : other->last_active_ms();
+    const uint64_t since =
+        other.awaiting_request() ? other.request_started_ms() : other.last_active_ms();
     if (victim == nullptr || since < victim_since) {
-      victim = other;
+      victim = &other;
       victim_since = since;
     }
-  }
+  });
   if (live >= options_.max_connections) {
     if (victim == nullptr) {
       ++counters_.full_refusals;
@@ -520,7 +503,7 @@ void StatusServer::LogLimited(size_t kind, const char* what, const std::string& 
 
 void StatusServer::Closed(Conn& conn) {
   resume_.erase(std::remove(resume_.begin(), resume_.end(), &conn), resume_.end());
-  conns_.erase(&conn);
+  conns_.Free(conn);
 }
 
 void StatusServer::ResumeNextTurn(Conn& conn) {
@@ -546,18 +529,18 @@ void StatusServer::OnSweep(uv_timer_t* timer) {
   std::vector<Conn*> idle;
   std::vector<Conn*> slow_writes;
   std::vector<Conn*> slow_requests;
-  for (auto& [conn, owned] : self->conns_) {
-    if (conn->closing()) continue;
-    if (conn->lingering()) {
-      if (now - conn->last_active_ms() >= kLingerMs) idle.push_back(conn);
-    } else if (conn->answering()) {
-      if (now - conn->write_started_ms() >= o.write_timeout_ms) slow_writes.push_back(conn);
-    } else if (conn->awaiting_request()) {
-      if (now - conn->request_started_ms() >= o.request_timeout_ms) slow_requests.push_back(conn);
-    } else if (now - conn->last_active_ms() >= o.idle_timeout_ms) {
-      idle.push_back(conn);
+  self->conns_.ForEach([&](Conn& conn) {
+    if (conn.closing()) return;
+    if (conn.lingering()) {
+      if (now - conn.last_active_ms() >= kLingerMs) idle.push_back(&conn);
+    } else if (conn.answering()) {
+      if (now - conn.write_started_ms() >= o.write_timeout_ms) slow_writes.push_back(&conn);
+    } else if (conn.awaiting_request()) {
+      if (now - conn.request_started_ms() >= o.request_timeout_ms) slow_requests.push_back(&conn);
+    } else if (now - conn.last_active_ms() >= o.idle_timeout_ms) {
+      idle.push_back(&conn);
     }
-  }
+  });
   for (Conn* conn : idle) {
     RH_LOG(kDebug, "http %s: idle, closing", conn->address().c_str());
     conn->Close();

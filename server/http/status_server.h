@@ -39,8 +39,9 @@
 // Refusals and closes are logged (at most once a second per kind, with the count since).
 //
 // Lifetime: like the Gearman connections, a connection is freed in its close callback, never in
-// the callback that noticed it failed. The owner calls Close() and then runs the loop until the
-// close callbacks ran before destroying the StatusServer.
+// the callback that noticed it failed (the listeners and the connections are a ConnectionSet,
+// connection_set.h, shared with the gearmand HTTP port). The owner calls Close() and then runs the
+// loop until the close callbacks ran before destroying the StatusServer.
 //
 // Thread-safety: loop thread only.
 #pragma once
@@ -58,6 +59,7 @@
 #include "base/status.h"
 #include "protocol/http.h"
 #include "server/broker/broker.h"
+#include "server/http/connection_set.h"
 #include "server/http/status_data.h"
 #include "server/listener.h"
 #include "server/reply_producer.h"
@@ -120,7 +122,7 @@ class StatusServer {
   // Replaces the Jenkins provider (the hub may be created after the status server).
   void set_jenkins(JenkinsProvider jenkins) { jenkins_ = std::move(jenkins); }
 
-  uint16_t port() const;
+  uint16_t port() const { return conns_.port(options_.port); }
   size_t connection_count() const { return conns_.size(); }
   // Unsent response bytes held for all connections now (bounded by max_pending_output_bytes).
   size_t pending_output_bytes() const { return pending_output_; }
@@ -166,8 +168,7 @@ class StatusServer {
   const broker::Broker& broker_;
   std::function<ServerInfo()> info_;
   JenkinsProvider jenkins_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
+  ConnectionSet<Conn> conns_;  // the listeners and every connection until its close callback
   // Live (not closing) connections per peer address; entries erased at zero.
   std::unordered_map<std::string, size_t> per_address_;
   size_t pending_output_ = 0;  // sum of every connection's unsent response bytes
