@@ -57,6 +57,8 @@ FAST = {  # doc/jenkins.md §4.1 keys; fast polls so the tests are quick
 }
 STD_PARAMS = [{"type": "string", "name": "GEARMAN_UNIQUE"},
               {"type": "node", "name": "GEARMAN_NODE"}]
+
+
 TRIGGER_SUFFIXES = ("/buildWithParameters", "/build")
 RESULTS = ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED", "NOT_BUILT")
 WAIT = 15.0  # default deadline for conditions that depend on a few poll rounds
@@ -356,7 +358,10 @@ class WorkedExamples(JenkinsTestCase):
 # ----------------------------------------------------------------------- b. happy path, bytes
 
 class HappyPath(JenkinsTestCase):
-    """§1.5 byte for byte, for every Jenkins result; GET_STATUS before, while and after."""
+    """§1.5 byte for byte, with and without Jenkins' estimate; GET_STATUS before, while and after.
+    That every result (UNSTABLE, FAILURE, ABORTED, NOT_BUILT) is passed on the same way, and a
+    build that starts and ends between two polls, are unit tests (adapter_endings_test.cc,
+    adapter_test.cc)."""
 
     NODE = [{"name": "n1", "labels": ["lin", "big"], "numExecutors": 1}]
 
@@ -422,33 +427,6 @@ class HappyPath(JenkinsTestCase):
 
     def test_success_with_estimated_duration(self):
         self.run_one("SUCCESS", history=True)
-
-    def test_unstable(self):
-        self.run_one("UNSTABLE")
-
-    def test_failure(self):
-        self.run_one("FAILURE")
-
-    def test_aborted(self):
-        self.run_one("ABORTED")
-
-    def test_not_built(self):
-        self.run_one("NOT_BUILT")
-
-    def test_short_build_between_polls_still_sends_all_four_packets(self):
-        self.start_sim("m1", make_world(self.NODE, [
-            {"name": "blink", "label": "lin", "build": {"duration": 1, "result": "UNSTABLE"}}]))
-        self.start_rh()
-        self.wait_workers(["build:blink"])
-        conn = self.client()
-        unique = uniq().encode()
-        handle = self.submit(conn, b"build:blink", unique)
-        start = self.expect(conn, gw.WORK_DATA, handle)
-        self.expect(conn, gw.WORK_STATUS, handle)
-        fin = final_json(start, "UNSTABLE")
-        self.assertEqual(self.expect(conn, gw.WORK_DATA, handle), fin)
-        self.assertEqual(self.expect(conn, gw.WORK_COMPLETE, handle), fin)
-
 
 class WorkerNames(JenkinsTestCase):
     """Truthful worker names (doc/jenkins.md §4.8 Q5): short builds on a small node, read by a
@@ -560,7 +538,8 @@ class AllBusy(JenkinsTestCase):
 # --------------------------------------------------------------------------------- d./e. meta
 
 class Meta(JenkinsTestCase):
-    """stop:<MANAGER> (§1.7) and set_description:<MANAGER> (§1.8)."""
+    """stop:<MANAGER> (§1.7) and set_description:<MANAGER> (§1.8). Their arguments (a number as
+    an int or a decimal string, ...) are unit tests (model_test.cc)."""
 
     def setUp(self):
         super().setUp()
@@ -593,13 +572,7 @@ class Meta(JenkinsTestCase):
         self.assertEqual(self.expect(conn, gw.WORK_DATA, handle), fin)
         self.assertEqual(self.expect(conn, gw.WORK_COMPLETE, handle), fin)
 
-    def test_stop_number_as_decimal_string(self):
-        conn, handle, start, number = self.start_build()
-        h, pkt = self.meta(b"stop:m1", {"name": "longjob", "number": str(number)})
-        self.assertEqual(pkt, res(gw.WORK_COMPLETE, h, b""))
-        self.assertEqual(self.expect(conn, gw.WORK_DATA, handle), final_json(start, "ABORTED"))
-
-    def test_stop_finished_build_fails_without_exception(self):
+    def test_stop_finished_build_fails_and_unknown_build_is_an_exception(self):
         sim = self.sims["m1"]
         conn, handle, start, number = self.start_build()
         sim.world.finish_build("longjob", number, "SUCCESS")
@@ -609,8 +582,6 @@ class Meta(JenkinsTestCase):
             h, pkt = self.meta(b"stop:m1", {"name": "longjob", "number": number},
                                exceptions=exceptions)
             self.assertEqual(pkt, res(gw.WORK_FAIL, h))
-
-    def test_stop_unknown_build_is_an_exception(self):
         for args in ({"name": "longjob", "number": 9999}, {"name": "nosuchjob", "number": 1}):
             h, pkt = self.meta(b"stop:m1", args, exceptions=True)
             self.assertEqual(pkt.type, gw.WORK_EXCEPTION, pkt)
@@ -621,7 +592,7 @@ class Meta(JenkinsTestCase):
         for bad in (b"not json", b'{"name":"","number":1}', b'{"name":"longjob"}'):
             h, pkt = self.meta(b"stop:m1", bad, exceptions=True)
             self.assertEqual(pkt.type, gw.WORK_EXCEPTION, (bad, pkt))
-        self.assertFalse([e for e in self.sims["m1"].requests()
+        self.assertFalse([e for e in sim.requests()
                           if e["method"] == "POST" and e["path"].endswith("/stop")])
 
     def test_set_description_updates_the_build(self):
@@ -638,8 +609,7 @@ class Meta(JenkinsTestCase):
         self.assertEqual(len(posts), 1)
         self.assertEqual(form_of(posts[0]).get("description"), text)
         conn.assert_quiet()  # the build job itself is untouched
-
-    def test_set_description_of_unknown_build_is_an_exception(self):
+        # An unknown build, or arguments without a description, are an exception.
         h, pkt = self.meta(b"set_description:m1",
                            {"name": "longjob", "number": 777, "html_description": "x"},
                            exceptions=True)
@@ -664,7 +634,9 @@ class CancelJob(JenkinsTestCase):
              {"name": "probe", "label": "lin", "concurrentBuild": True,
               "build": {"duration": 20}}]))
         # A long queue-wait timeout: the claimed-not-started case must reach the admin cancel.
-        self.start_rh(queue_wait_timeout_s=120)
+        # Fast computers polls while idle: after a cancel leaves nothing queued, a freed executor
+        # is otherwise seen only poll.computers_idle_s (15 s) later.
+        self.start_rh(queue_wait_timeout_s=120, **{"poll.computers_idle_s": POLL_S})
         self.wait_workers(["build:cj", "build:held", "build:probe"])
 
     def cancel(self, handle):
@@ -834,8 +806,6 @@ class Parameters(JenkinsTestCase):
         self.assertEqual(len(triggers(sim)), 1)
 
 
-
-
 class Pinning(JenkinsTestCase):
     """§4.5: pin_mode label:<P> sends "(E)&&<node>" in a Label parameter; label-only sends no
     pin and lets Jenkins choose among the matching nodes; strict param_policy (§4.6 P3)."""
@@ -891,7 +861,6 @@ class Pinning(JenkinsTestCase):
         self.assertEqual(triggers_for(sim, unique), [])
 
 
-
 class Unroutable(JenkinsTestCase):
     """§4.3 F4/F5: a job disabled in Jenkins keeps its `status` line with 0 workers; jobs queued
     for it end with an error after --jenkins-unroutable-timeout."""
@@ -912,7 +881,6 @@ class Unroutable(JenkinsTestCase):
         self.assertIn(b"No Jenkins master can run this job", text)
         self.assertEqual(triggers(sim), [])
         self.assertEqual(self.status().get("build:dj"), (0, 0, 0))
-
 
 
 class PipelineStop(JenkinsTestCase):
@@ -1319,6 +1287,8 @@ LOAD_FUNCS = [("build:unit", 6), ("build:lint", 4), ("build:lint:linux", 2),
               ("build:dist", 2), ("build:dist:ubuntu", 2), ("build:dist:centos", 2),
               ("build:win", 2), ("build:win:windows", 1), ("build:gpu:gpu", 1), ("build:arm", 1),
               ("build:win:linux", 1), ("build:nope", 1)]
+
+
 NOT_REGISTERED = {"build:win:linux", "build:nope"}
 LOAD_TOTAL = 300
 LOAD_STOPS = 12     # build:long jobs, each stop:ped once started
