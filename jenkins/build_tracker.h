@@ -112,6 +112,12 @@ class BuildTracker {
   struct Build;
 
   void Trigger(Build& build);
+  bool Pinnable(const JobInfo& job) const;
+  bool ReserveForOffline(Build& build, const JobInfo& job);
+  std::vector<std::pair<std::string, std::string>> OwnParameters(Build& build, const JobInfo& job);
+  bool AcceptDropped(Build& build, const JobInfo& job, const FilteredParameters& params);
+  void PostTrigger(Build& build, std::string path,
+                   std::vector<std::pair<std::string, std::string>> form);
   void OnTriggered(const std::string& handle, RestResult&& result);
   void SearchLostTrigger(Build& build, int attempt);
   void PollQueueItem(Build& build);

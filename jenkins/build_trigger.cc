@@ -62,6 +62,9 @@ void BuildTracker::Claim(PseudoWorker& worker, const broker::Job& job, const std
   Trigger(b);
 }
 
+// §4.7: the claimed build's trigger, in four steps: the node reservation OFFLINE_NODE_WHEN_COMPLETE
+// needs, the parameters the adapter owns, the client's parameters filtered by the job's, and the
+// journalled POST.
 void BuildTracker::Trigger(Build& b) {
   const JobInfo* found = view_.FindJob(b.full_name);
   if (b.full_name.empty() || found == nullptr) {
@@ -74,36 +77,50 @@ void BuildTracker::Trigger(Build& b) {
     EndWithError(b, "Invalid build arguments: " + arguments.status().message());
     return;
   }
-  // OFFLINE_NODE_WHEN_COMPLETE (§4.9): the timing, and for pinned builds (O1) a node that nobody
-  // else uses, reserved whole by the taint.
-  const bool pinnable_job =
-      !job.flyweight() || settings_.flyweight_labels.count(job.full_name) != 0;
-  const bool pinned_build = settings_.pin_mode != PinMode::kLabelOnly && pinnable_job &&
-                            job.FindParameter(settings_.pin_parameter) != nullptr;
-  if (arguments.value().offline_node_when_complete) {
-    b.offline_requested = true;
-    b.offline_on_complete = settings_.offline_timing
-                                ? *settings_.offline_timing == OfflineTiming::kOnComplete
-                                : job.flyweight();
-    if (pinned_build) {
-      const MasterView::Node* node = view_.FindNode(b.node);
-      const bool whole = node != nullptr && !taints_.Tainted(b.node) &&
-                         node->idle == static_cast<int>(node->info.executors.size()) &&
-                         ReservedBuildsOn(b.node) == 1;  // this build only
-      if (!whole) {
-        PutBack(b, "OFFLINE_NODE_WHEN_COMPLETE needs a node with every executor free",
-                settings_.poll_computers_ms);
-        return;
-      }
-      taints_.Taint(b.node, b.handle);
-    }
+  if (arguments.value().offline_node_when_complete && !ReserveForOffline(b, job)) return;
+  FilteredParameters params = FilterParameters(arguments.value(), job, OwnParameters(b, job));
+  if (!AcceptDropped(b, job, params)) return;
+  // P6: jobs without parameter definitions use W2.
+  std::string path =
+      b.job_path + (job.parameters.empty() ? "build?delay=0sec" : "buildWithParameters?delay=0sec");
+  if (job.parameters.empty()) params.sent.clear();
+  PostTrigger(b, std::move(path), std::move(params.sent));
+}
+
+// §4.5: a flyweight job (Pipeline, matrix) is pinned only when flyweight_labels names it.
+bool BuildTracker::Pinnable(const JobInfo& job) const {
+  return settings_.pin_mode != PinMode::kLabelOnly &&
+         (!job.flyweight() || settings_.flyweight_labels.count(job.full_name) != 0);
+}
+
+// OFFLINE_NODE_WHEN_COMPLETE (§4.9): the timing, and for pinned builds (O1) a node that nobody
+// else uses, reserved whole by the taint. False: the build went back to the queue.
+bool BuildTracker::ReserveForOffline(Build& b, const JobInfo& job) {
+  b.offline_requested = true;
+  b.offline_on_complete = settings_.offline_timing
+                              ? *settings_.offline_timing == OfflineTiming::kOnComplete
+                              : job.flyweight();
+  if (!Pinnable(job) || job.FindParameter(settings_.pin_parameter) == nullptr) return true;
+  const MasterView::Node* node = view_.FindNode(b.node);
+  const bool whole = node != nullptr && !taints_.Tainted(b.node) &&
+                     node->idle == static_cast<int>(node->info.executors.size()) &&
+                     ReservedBuildsOn(b.node) == 1;  // this build only
+  if (!whole) {
+    PutBack(b, "OFFLINE_NODE_WHEN_COMPLETE needs a node with every executor free",
+            settings_.poll_computers_ms);
+    return false;
   }
-  // Adapter-owned parameters (§1.4, §4.5, §4.6 P5).
+  taints_.Taint(b.node, b.handle);
+  return true;
+}
+
+// The parameters the adapter sets (§1.4, §4.5, §4.6 P5): the pin, when the job has the pin
+// parameter, and the unique. Sets `b.unpinned`.
+std::vector<std::pair<std::string, std::string>> BuildTracker::OwnParameters(Build& b,
+                                                                             const JobInfo& job) {
   std::vector<std::pair<std::string, std::string>> overrides;
   b.unpinned = true;
-  // §4.5: a flyweight job (Pipeline, matrix) is pinned only when flyweight_labels names it.
-  const bool pinnable = !job.flyweight() || settings_.flyweight_labels.count(job.full_name) != 0;
-  if (settings_.pin_mode != PinMode::kLabelOnly && pinnable) {
+  if (Pinnable(job)) {
     if (job.FindParameter(settings_.pin_parameter) != nullptr) {
       b.unpinned = false;
       std::string value = b.node;
@@ -122,13 +139,18 @@ void BuildTracker::Trigger(Build& b) {
     }
   }
   overrides.emplace_back(settings_.unique_param, b.unique.empty() ? b.handle : b.unique);
-  FilteredParameters params = FilterParameters(arguments.value(), job, overrides);
+  return overrides;
+}
+
+// §4.6: parameters the job does not define are dropped (logged once an hour per job), or end the
+// build under param_policy=strict; replaced client values are logged. False: the build ended.
+bool BuildTracker::AcceptDropped(Build& b, const JobInfo& job, const FilteredParameters& params) {
   if (!params.dropped.empty()) {
     dropped_parameters_ += params.dropped.size();
     if (settings_.param_policy == ParamPolicy::kStrict) {
       EndWithError(b,
                    "Job " + job.full_name + " does not define parameters: " + Join(params.dropped));
-      return;
+      return false;
     }
     const int64_t now = clock_.MonotonicMs();
     auto& last = dropped_logged_[job.full_name];
@@ -147,16 +169,17 @@ void BuildTracker::Trigger(Build& b) {
            "replaced",
            settings_.name.c_str(), b.handle.c_str(), key.c_str());
   }
-  // P6: jobs without parameter definitions use W2.
-  const std::string path =
-      b.job_path + (job.parameters.empty() ? "build?delay=0sec" : "buildWithParameters?delay=0sec");
-  if (job.parameters.empty()) params.sent.clear();
+  return true;
+}
+
+// J1: the intent is committed to the journal before the POST it authorises.
+void BuildTracker::PostTrigger(Build& b, std::string path,
+                               std::vector<std::pair<std::string, std::string>> form) {
   Move(b, BuildTransition::kTrigger);
   b.request_in_flight = true;
   const std::string handle = b.handle;
-  // J1: the intent is committed before the POST it authorises.
   Record(b, Journal::State::kTriggering,
-         [this, handle, path, form = std::move(params.sent)](Status committed) mutable {
+         [this, handle, path = std::move(path), form = std::move(form)](Status committed) mutable {
            Build* b = FindBuild(handle);
            if (b == nullptr) return;
            if (!committed.ok() || b->withdrawn) {

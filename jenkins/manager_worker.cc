@@ -126,32 +126,43 @@ void ManagerWorker::RunMeta(Request request) {
   }
   RH_LOG(kInfo, "jenkins master=%s handle=%s: %s %s #%" PRId64, settings_.name.c_str(),
          request.handle.c_str(), what, name.c_str(), number);
-  const std::string handle = request.handle;
-  if (!request.stop) {
-    host_.Post(path + "submitDescription", {{"description", html}},
-               [this, handle, number, html](RestResult&& r) {
-                 if (!r.ok()) {
-                   EndMeta(handle, PacketType::kWorkException,
-                           "Cannot set description: " + r.http.error_text);
-                 } else if (r.status() == 302 || r.status() == 200 || r.status() == 303) {
-                   EndMeta(handle, PacketType::kWorkComplete,
-                           "Description for Jenkins build " + std::to_string(number) +
-                               " was updated to " + html);
-                 } else if (r.status() == 403) {
-                   RH_LOG(kError,
-                          "jenkins master=%s: set_description answered 403: the API user needs "
-                          "Run/Update",
-                          settings_.name.c_str());
-                   EndMeta(handle, PacketType::kWorkException,
-                           "Permission denied setting the description (Run/Update)");
-                 } else {
-                   EndMeta(handle, PacketType::kWorkException,
-                           "Cannot find build (HTTP " + std::to_string(r.status()) + ")");
-                 }
-               });
-    return;
+  if (request.stop) {
+    Stop(request.handle, path, name, number, full_name);
+  } else {
+    SetDescription(request.handle, path, number, html);
   }
-  // stop: read the build first (§1.7: a finished build fails, an unknown one is an exception).
+}
+
+// W5, and the answer §1.7 gives the client for each outcome.
+void ManagerWorker::SetDescription(const std::string& handle, const std::string& path,
+                                   int64_t number, const std::string& html) {
+  host_.Post(path + "submitDescription", {{"description", html}},
+             [this, handle, number, html](RestResult&& r) {
+               if (!r.ok()) {
+                 EndMeta(handle, PacketType::kWorkException,
+                         "Cannot set description: " + r.http.error_text);
+               } else if (r.status() == 302 || r.status() == 200 || r.status() == 303) {
+                 EndMeta(handle, PacketType::kWorkComplete,
+                         "Description for Jenkins build " + std::to_string(number) +
+                             " was updated to " + html);
+               } else if (r.status() == 403) {
+                 RH_LOG(kError,
+                        "jenkins master=%s: set_description answered 403: the API user needs "
+                        "Run/Update",
+                        settings_.name.c_str());
+                 EndMeta(handle, PacketType::kWorkException,
+                         "Permission denied setting the description (Run/Update)");
+               } else {
+                 EndMeta(handle, PacketType::kWorkException,
+                         "Cannot find build (HTTP " + std::to_string(r.status()) + ")");
+               }
+             });
+}
+
+// stop: read the build first (§1.7: a finished build fails, an unknown one is an exception), then
+// W4; a Pipeline's stop escalates (stop_escalation_s).
+void ManagerWorker::Stop(const std::string& handle, const std::string& path,
+                         const std::string& name, int64_t number, const std::string& full_name) {
   host_.Get(path + ApiJson(kTreeBuild), [this, handle, path, name, number,
                                          full_name](RestResult&& r) {
     if (!r.ok() || r.status() != 200) {

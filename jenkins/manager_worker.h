@@ -85,6 +85,10 @@ class ManagerWorker {
   };
 
   void RunMeta(Request request);
+  void SetDescription(const std::string& handle, const std::string& path, int64_t number,
+                      const std::string& html);
+  void Stop(const std::string& handle, const std::string& path, const std::string& name,
+            int64_t number, const std::string& full_name);
   void RetryMeta(int64_t now);
   void RunEscalations(int64_t now);
   void EndMeta(const std::string& handle, protocol::PacketType type, std::string_view text);

@@ -56,6 +56,20 @@ void MasterView::ApplyJobs(std::vector<JobInfo> jobs) {
 
 void MasterView::Recompute() {
   if (!have_jobs_ || !have_computers_ || closing_) return;
+  FunctionTable table = DeriveTable();
+  for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i].functions = std::move(table.advertised[i]);
+  RebuildRoutes(table);
+  // V1: the broker lists every derived name for good.
+  for (const std::string& name : table.listed) {
+    if (listed_.insert(name).second) broker_.CreateFunction(name);
+  }
+  UpdatePseudoWorkers();
+  ReconcileRegistrations();
+}
+
+// The function table of the current jobs and nodes (functions.h), its refused names and
+// collisions logged once each, and the admin-set name filter applied.
+FunctionTable MasterView::DeriveTable() {
   std::vector<JenkinsJob> jobs;
   jobs.reserve(jobs_.size());
   for (const JobInfo& j : jobs_) {
@@ -99,10 +113,12 @@ void MasterView::Recompute() {
     std::erase_if(table.listed, drop);
     for (auto& names : table.advertised) std::erase_if(names, drop);
   }
-  for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i].functions = std::move(table.advertised[i]);
+  return table;
+}
 
-  // Routes: the job each listed name triggers. A name is "build:<part>" or "build:<part>:<atom>";
-  // the part may itself contain ':', so try every split against the job parts.
+// Routes: the job each listed name triggers. A name is "build:<part>" or "build:<part>:<atom>";
+// the part may itself contain ':', so try every split against the job parts.
+void MasterView::RebuildRoutes(const FunctionTable& table) {
   std::map<std::string, std::string, std::less<>> part_to_job;
   std::set<std::string> losers;
   for (const NameCollision& c : table.collisions) losers.insert(c.losers.begin(), c.losers.end());
@@ -129,13 +145,11 @@ void MasterView::Recompute() {
       }
     }
   }
-  // V1: the broker lists every derived name for good.
-  for (const std::string& name : table.listed) {
-    if (listed_.insert(name).second) broker_.CreateFunction(name);
-  }
+}
 
-  // Pseudo-workers: one per executor of every node that is not disconnected, while the master
-  // is not DOWN (V4, V5).
+// Pseudo-workers: one per executor of every node that is not disconnected, while the master is
+// not DOWN (V4, V5). Those no longer wanted are retired (freed once idle).
+void MasterView::UpdatePseudoWorkers() {
   std::set<std::string> wanted;
   if (health_ != Health::kDown) {
     for (const Node& n : nodes_) {
@@ -159,7 +173,6 @@ void MasterView::Recompute() {
   for (auto& [name, worker] : workers_) {
     if (wanted.count(name) == 0) worker->retired = true;
   }
-  ReconcileRegistrations();
 }
 
 // ---- registrations (V1-V5, D6)

@@ -195,6 +195,9 @@ class MasterView {
   void ApplyComputers(std::vector<ComputerInfo> computers, int64_t requested_ms);
   // The function table, listed names, routes, pseudo-workers and registrations.
   void Recompute();
+  FunctionTable DeriveTable();
+  void RebuildRoutes(const FunctionTable& table);
+  void UpdatePseudoWorkers();
 
   broker::Broker& broker_;
   Clock& clock_;
