@@ -839,8 +839,11 @@ class HttpCase:
     "HTTP protocol"): each server must produce its own normalised reply."""
 
     def __init__(self, name, raw, admin=None, gearmand=None, roundhouse=None, timeout=3.0,
-                 want=None, gearmand_cuts_handle=False, **kw):
+                 want=None, gearmand_cuts_handle=False, gearmand_racy=(), **kw):
         self.name = name
+        # Other replies gearmand gives to `want`'s request when a race inside it goes the other
+        # way; roundhouse must still give `want` exactly.
+        self.gearmand_racy = list(gearmand_racy)
         # gearmand's WORK_FAIL reply loses the handle's last byte (a quirk we do not copy).
         self.gearmand_cuts_handle = gearmand_cuts_handle
         self.want = want  # the normalised reply both servers must give
@@ -881,9 +884,13 @@ HTTP_CASES = [
     HttpCase("http_1_1_gets_an_http_1_0_reply_and_a_close",
              b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive\r\n"
              b"Content-Length: 2\r\n\r\nhi", want=_ok(b"WORK_COMPLETE", b"hi")),
+    # gearmand usually runs only the first job; when it has read the second request before the
+    # first reply is out, it runs that job too and writes its body after the first reply (seen
+    # once in a loaded run: "...Content-Length: 1\r\n\r\nazz"). roundhouse never answers it.
     HttpCase("a_pipelined_second_request_is_not_answered",
              _post(b"/echo", b"a", version=b"HTTP/1.1") + _post(b"/echo", b"zz"),
-             admin=b"status\n", want=_ok(b"WORK_COMPLETE", b"a")),
+             admin=b"status\n", want=_ok(b"WORK_COMPLETE", b"a"),
+             gearmand_racy=[_ok(b"WORK_COMPLETE", b"a") + b"zz"]),
     HttpCase("leading_slashes_are_not_part_of_the_function", _post(b"//echo", b"x"),
              want=_ok(b"WORK_COMPLETE", b"x")),
     HttpCase("lower_case_header_names", b"POST /uniq HTTP/1.0\r\nx-gearman-unique: u7\r\n"
@@ -992,7 +999,7 @@ class HttpDifferential(ServerTestCase):
             if b"<stale>" in want_g[0]:  # gearmand shows whatever handle it last held
                 observed_g[0] = re.sub(rb"(?<=Handle: )[^\r]*", b"<stale>", observed_g[0])
             self.assertEqual(observed_g, want_g, "gearmand")
-        elif case.want is not None:
+        elif case.want is not None and observed_g[0] not in case.gearmand_racy:
             self.assertEqual(observed_g[0], case.want, "gearmand")
         if not os.access(roundhouse_bin(), os.X_OK):
             self.skipTest("roundhouse binary not found at %s: checked gearmand only"
@@ -1000,6 +1007,9 @@ class HttpDifferential(ServerTestCase):
         observed_r, raw_r, handles_r = self.run_on("roundhouse", case)
         if case.roundhouse is not None:
             self.assertEqual(observed_r, _as_list(case.roundhouse), "roundhouse")
+            return
+        if case.gearmand_racy and observed_g[0] in case.gearmand_racy:
+            self.assertEqual(observed_r[0], case.want, "roundhouse")
             return
         self.assertEqual(observed_r, observed_g, "roundhouse differs from gearmand")
         if b"X-Gearman-Command: WORK_" in raw_r:
