@@ -219,12 +219,8 @@ class SelectServer:
         if raw_path.startswith("/_fake/"):
             resp = control.handle(sim, method, raw_path[len("/_fake/"):].strip("/"), query, body)
             return self._answer(conn, method, resp, close=close, jenkins=True)
-        world = sim.world
-        entry = {"method": method, "path": raw_path, "query": query, "headers": headers,
-                 "body": body.decode("utf-8", "replace"), "time": world.clock.now(),
-                 "wall": time.time()}
+        entry = sim.log_request(method, raw_path, query, headers, body)
         started = time.monotonic()
-        sim.record(entry)
         jenkins = True
         if time.monotonic() < sim.unavailable_until:
             resp, jenkins = handlers.Response(503, "Jenkins is getting ready to work"), False
@@ -236,13 +232,7 @@ class SelectServer:
                 resp = handlers.Response(500, "fault %s needs the threaded simulator server"
                                          % rule.fault)
             else:
-                try:
-                    resp = handlers.handle(world, handlers.Request(method, raw_path, query,
-                                                                   headers, body))
-                except Exception:  # a simulator bug: answer 500 and show it, never hide it
-                    text = traceback.format_exc()
-                    sim.errors.append(text)
-                    resp = handlers.Response(500, "simulator error\n" + text)
+                resp = sim.answer(method, raw_path, query, headers, body)
         self._answer(conn, method, resp, close=close, jenkins=jenkins)
         entry["service_ms"] = round((time.monotonic() - started) * 1000.0, 3)
 

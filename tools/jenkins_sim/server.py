@@ -231,6 +231,29 @@ class Simulator:
         with self.log_lock:
             self.log.append(entry)
 
+    # What every transport does around a Jenkins request (server.py's threaded one and
+    # select_server.py's): log it, and answer it with the handlers.
+
+    def log_request(self, method, raw_path, query, headers, body):
+        """Appends a request-log entry and returns it; the transport sets entry["service_ms"]
+        (real time spent answering, waits included: how far the simulator keeps up)."""
+        entry = {"method": method, "path": raw_path, "query": query, "headers": headers,
+                 "body": body.decode("utf-8", "replace"), "time": self.world.clock.now(),
+                 "wall": time.time()}
+        self.record(entry)
+        return entry
+
+    def answer(self, method, raw_path, query, headers, body):
+        """The handlers' Response; a simulator bug is answered 500, shown, and kept in errors."""
+        try:
+            return handlers.handle(self.world, handlers.Request(method, raw_path, query, headers,
+                                                                body))
+        except Exception:
+            text = traceback.format_exc()
+            sys.stderr.write(text)
+            self.errors.append(text)
+            return handlers.Response(500, "simulator error\n" + text)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -263,19 +286,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(control.handle(sim, self.command, raw_path[len("/_fake/"):].strip("/"),
                                       query, body))
             return
-        world = sim.world
-        entry = {"method": self.command, "path": raw_path, "query": query,
-                 "headers": dict(self.headers.items()), "body": body.decode("utf-8", "replace"),
-                 "time": world.clock.now(), "wall": time.time()}
+        entry = sim.log_request(self.command, raw_path, query, dict(self.headers.items()), body)
         started = time.monotonic()
-        sim.record(entry)
         try:
-            self._serve(sim, world, raw_path, query, body)
+            self._serve(sim, raw_path, query, body)
         finally:
-            # Real time spent answering (lock waits included): how far the simulator keeps up.
             entry["service_ms"] = round((time.monotonic() - started) * 1000.0, 3)
 
-    def _serve(self, sim, world, raw_path, query, body):
+    def _serve(self, sim, raw_path, query, body):
         if time.monotonic() < sim.unavailable_until:
             self._send(handlers.Response(503, "Jenkins is getting ready to work"), jenkins=False)
             return
@@ -309,14 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif kind == "body":
                 self._hostile_body(rule.arg)
                 return
-        req = handlers.Request(self.command, raw_path, query, dict(self.headers.items()), body)
-        try:
-            resp = handlers.handle(world, req)
-        except Exception:  # a simulator bug: answer 500 and show it, never hide it
-            text = traceback.format_exc()
-            sys.stderr.write(text)
-            sim.errors.append(text)
-            resp = handlers.Response(500, "simulator error\n" + text)
+        resp = sim.answer(self.command, raw_path, query, dict(self.headers.items()), body)
         if lost:
             self._reset(partial=True)
             return
